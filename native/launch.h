@@ -1,0 +1,106 @@
+/* ctr-launch: carries out a launch plan composed by ctr's TypeScript side.
+ *
+ * The boundary: TypeScript decides *what* the container is (which image, which binds,
+ * which environment policy); this program only does it, single-threaded, with no policy
+ * of its own. The plan is a flat argument list (see launch_plan.c for the vocabulary),
+ * given on the command line or read NUL-separated from a plan file, so a plan computed
+ * once can be launched by many ranks without Node.
+ *
+ * Exit codes are a contract (see EXIT_* below): the command's own status passes through
+ * untouched because this process becomes the command (execve); the launcher's own
+ * failures use 255, a command that can't be found 127, one that can't be run 126. */
+#ifndef CTR_LAUNCH_H
+#define CTR_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define EXIT_LAUNCH_FAILED 255
+#define EXIT_CMD_NOT_FOUND 127
+#define EXIT_CMD_NOT_EXEC 126
+
+/* Where the scratch root (a tmpfs) is mounted before the first pivot. Any directory that
+ * exists on every host will do: after pivot_root the host's own /tmp is visible again
+ * under /oldroot/tmp, so nothing of the host is hidden. */
+#define SCRATCH_BASE "/tmp"
+
+enum bind_kind { BIND_DIR_OR_FILE, BIND_TMPFS, BIND_FILE_CONTENT, BIND_FILE_MERGE };
+
+struct bind {
+   enum bind_kind kind;
+   const char *src;     /* host path (absolute, symlinks resolved by the planner) */
+   const char *dst;     /* path inside the container */
+   const char *content; /* BIND_FILE_*: bytes of the new file, or the line to merge */
+   mode_t mode;         /* BIND_TMPFS: mode of its root directory */
+   bool ro;
+   bool optional;       /* skip silently when src is missing (e.g. /etc/localtime) */
+};
+
+enum action { ACTION_EXEC, ACTION_RUN, ACTION_SHELL };
+
+struct env_op {
+   char op;             /* 'k' keep (with clearenv), 'u' unset, 's' set, 'o' override */
+   const char *name;
+   const char *value;
+};
+
+struct plan {
+   const char *image;        /* SquashFS file or directory, absolute host path */
+   bool image_is_dir;
+   unsigned long long offset;/* SquashFS byte offset inside the image file (SIF) */
+   const char *squashfuse;   /* absolute host path of squashfuse_ll */
+   bool map_root;            /* uid/gid 0 inside (--fakeroot); else identity */
+   bool writable_tmpfs;
+   struct bind *binds;
+   size_t n_binds;
+   const char *chdir;
+   bool clearenv;
+   struct env_op *env;
+   size_t n_env;
+   const char **env_prefixes;/* host PREFIXNAME=v becomes an override NAME=v */
+   size_t n_env_prefixes;
+   enum action action;
+   char **argv;              /* the command and its arguments */
+   int debug;
+};
+
+/* launch_plan.c */
+void plan_parse(struct plan *p, int argc, char **argv);
+
+/* launch_ns.c */
+void ns_enter(const struct plan *p);
+
+/* launch_mount.c */
+void mount_container(const struct plan *p, int image_fd);
+
+/* launch_fuse.c */
+pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
+
+/* launch_exec.c */
+void env_compose(const struct plan *p);
+void exec_command(const struct plan *p) __attribute__((noreturn));
+
+/* launch_misc.c: one error vocabulary. die() prints "ctr: error: <msg>: <strerror>" when
+ * errno is set, adds a hint line when given, and exits 255. */
+extern int g_debug;
+void die_errno(int err, const char *hint, const char *fmt, ...)
+   __attribute__((noreturn, format(printf, 3, 4)));
+void die_code(int code, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define DIE(...) die_errno(errno, NULL, __VA_ARGS__)
+#define DIE_HINT(hint, ...) die_errno(errno, hint, __VA_ARGS__)
+#define DIE_PLAIN(...) die_errno(0, NULL, __VA_ARGS__)
+#define T_(x) do { if (!(x)) DIE("%s (%s:%d)", #x, __FILE__, __LINE__); } while (0)
+
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+void write_file(const char *path, const char *content, size_t len);
+char *read_file(const char *path, size_t *len); /* NULL if missing */
+void mkdir_p(const char *path, mode_t mode);
+bool path_exists(const char *path);
+bool is_dir(const char *path);
+char *resolve_in_root(const char *root, const char *path);
+
+#endif

@@ -1,0 +1,158 @@
+/* The environment and the exec, inside the container.
+ *
+ * The planner decides the policy (what passes from the host, what is set); here it is
+ * carried out against the environment this process actually has, at launch time, so a
+ * plan computed once still gives each rank of a job its own PMI/PMIx variables.
+ *
+ * Images from Apptainer/Singularity keep their environment in shell scripts, the files
+ * /.singularity.d/env/NN-name.sh. When an image has them they are sourced by the image's
+ * own /bin/sh, and the overrides (--env, APPTAINERENV_*) exported after them, exactly
+ * the precedence Apptainer gives. Images without them are exec'd directly. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern char **environ;
+
+#define ENV_DIR "/.singularity.d/env"
+#define RUNSCRIPT "/.singularity.d/runscript"
+
+static char **overrides;  /* "NAME=VALUE", applied after the image's env scripts */
+static size_t n_overrides;
+
+static void add_override(const char *name, const char *value)
+{
+   overrides = realloc(overrides, (n_overrides + 1) * sizeof(char *));
+   if (!overrides)
+      DIE_PLAIN("out of memory");
+   overrides[n_overrides++] = xasprintf("%s=%s", name, value);
+}
+
+void env_compose(const struct plan *p)
+{
+   /* Prefixed host variables, e.g. APPTAINERENV_FOO=bar -> FOO=bar, even with
+    * --cleanenv; the prefixed name itself does not enter the container. */
+   for (size_t k = 0; k < p->n_env_prefixes; k++) {
+      const char *pre = p->env_prefixes[k];
+      size_t pl = strlen(pre);
+      for (size_t i = 0; environ[i]; ) {
+         char *eq = strchr(environ[i], '=');
+         if (eq && !strncmp(environ[i], pre, pl) && eq > environ[i] + pl) {
+            char *name = strndup(environ[i] + pl, (size_t)(eq - environ[i] - pl));
+            char *full = strndup(environ[i], (size_t)(eq - environ[i]));
+            add_override(name, eq + 1);
+            unsetenv(full); /* shifts environ down: don't advance */
+            free(full);
+            free(name);
+         } else
+            i++;
+      }
+   }
+   if (p->clearenv) {
+      char **kept = xcalloc(p->n_env + 1, sizeof(char *));
+      size_t n = 0;
+      for (size_t i = 0; i < p->n_env; i++) {
+         const char *v = p->env[i].op == 'k' ? getenv(p->env[i].name) : NULL;
+         if (v)
+            kept[n++] = xasprintf("%s=%s", p->env[i].name, v);
+      }
+      clearenv();
+      for (size_t i = 0; i < n; i++)
+         putenv(kept[i]);
+      free(kept);
+   }
+   for (size_t i = 0; i < p->n_env; i++) {
+      const struct env_op *e = &p->env[i];
+      if (e->op == 'u')
+         unsetenv(e->name);
+      else if (e->op == 's')
+         setenv(e->name, e->value, 1);
+      else if (e->op == 'o')
+         add_override(e->name, e->value);
+   }
+}
+
+/* Sourced by the image's /bin/sh: $1 is the number of overrides that follow, then the
+ * command. A missing command is reported the way the direct path reports it. */
+static const char WRAPPER[] =
+   "__ctr_n=$1; shift\n"
+   "for __ctr_f in " ENV_DIR "/*.sh; do [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
+   "while [ \"$__ctr_n\" -gt 0 ]; do export \"$1\"; shift; __ctr_n=$((__ctr_n-1)); done\n"
+   "unset __ctr_n __ctr_f\n"
+   "case $1 in */*) [ -e \"$1\" ] ;; *) [ -n \"$(command -v \"$1\")\" ] ;; esac ||"
+   " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
+   "exec \"$@\"\n";
+
+static bool has_env_scripts(void)
+{
+   glob_t g;
+   bool any = glob(ENV_DIR "/*.sh", 0, NULL, &g) == 0 && g.gl_pathc > 0;
+   globfree(&g);
+   return any && access("/bin/sh", X_OK) == 0;
+}
+
+static size_t count(char **v)
+{
+   size_t n = 0;
+   while (v[n])
+      n++;
+   return n;
+}
+
+/* The command line for the action: exec runs argv; run the image's runscript with argv
+ * as its arguments; shell the image's bash (or sh). */
+static char **action_argv(const struct plan *p)
+{
+   size_t n = count(p->argv);
+   char **v = xcalloc(n + 3, sizeof(char *));
+   size_t k = 0;
+   if (p->action == ACTION_RUN) {
+      if (access(RUNSCRIPT, F_OK) < 0)
+         DIE_PLAIN("image %s has no runscript (" RUNSCRIPT "): use ctr exec IMAGE COMMAND", p->image);
+      if (access(RUNSCRIPT, X_OK) < 0)
+         v[k++] = "/bin/sh";
+      v[k++] = RUNSCRIPT;
+   } else if (p->action == ACTION_SHELL) {
+      v[k++] = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+   }
+   memcpy(v + k, p->argv, n * sizeof(char *));
+   return v;
+}
+
+void exec_command(const struct plan *p)
+{
+   char **argv = action_argv(p);
+   if (has_env_scripts()) {
+      size_t n = count(argv);
+      char **w = xcalloc(n_overrides + n + 6, sizeof(char *));
+      size_t k = 0;
+      w[k++] = "/bin/sh";
+      w[k++] = "-c";
+      w[k++] = (char *)WRAPPER;
+      w[k++] = "ctr";
+      w[k++] = xasprintf("%zu", n_overrides);
+      for (size_t i = 0; i < n_overrides; i++)
+         w[k++] = overrides[i];
+      memcpy(w + k, argv, n * sizeof(char *));
+      debug("exec via /bin/sh to source " ENV_DIR "/*.sh, then %s", argv[0]);
+      execv("/bin/sh", w);
+      die_code(EXIT_CMD_NOT_EXEC, "cannot run /bin/sh in the image: %s", strerror(errno));
+   }
+   for (size_t i = 0; i < n_overrides; i++)
+      putenv(overrides[i]);
+   debug("exec %s", argv[0]);
+   execvp(argv[0], argv);
+   int err = errno;
+   if (err == ENOENT || err == ENOTDIR)
+      die_code(EXIT_CMD_NOT_FOUND, "command not found in image: %s", argv[0]);
+   if (err == ENOEXEC)
+      die_code(EXIT_CMD_NOT_EXEC,
+               "cannot execute %s: exec format error (built for another architecture?)", argv[0]);
+   die_code(EXIT_CMD_NOT_EXEC, "cannot execute %s: %s", argv[0], strerror(err));
+}

@@ -1,0 +1,224 @@
+/* Errors, logging and small file helpers shared by the launcher. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+int g_debug = 0;
+
+static void vreport(const char *level, int err, const char *fmt, va_list ap)
+{
+   char msg[4096];
+   vsnprintf(msg, sizeof(msg), fmt, ap);
+   if (err)
+      fprintf(stderr, "ctr: %s: %s: %s\n", level, msg, strerror(err));
+   else
+      fprintf(stderr, "ctr: %s: %s\n", level, msg);
+}
+
+void die_errno(int err, const char *hint, const char *fmt, ...)
+{
+   va_list ap;
+   va_start(ap, fmt);
+   vreport("error", err, fmt, ap);
+   va_end(ap);
+   if (hint)
+      fprintf(stderr, "ctr: hint: %s\n", hint);
+   _exit(EXIT_LAUNCH_FAILED);
+}
+
+void die_code(int code, const char *fmt, ...)
+{
+   va_list ap;
+   va_start(ap, fmt);
+   vreport("error", 0, fmt, ap);
+   va_end(ap);
+   _exit(code);
+}
+
+void warn(const char *fmt, ...)
+{
+   va_list ap;
+   va_start(ap, fmt);
+   vreport("warning", 0, fmt, ap);
+   va_end(ap);
+}
+
+void debug(const char *fmt, ...)
+{
+   if (!g_debug)
+      return;
+   va_list ap;
+   char msg[4096];
+   va_start(ap, fmt);
+   vsnprintf(msg, sizeof(msg), fmt, ap);
+   va_end(ap);
+   fprintf(stderr, "ctr-launch[%d]: %s\n", (int)getpid(), msg);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+   va_list ap;
+   char *s;
+   va_start(ap, fmt);
+   if (vasprintf(&s, fmt, ap) < 0)
+      DIE_PLAIN("out of memory");
+   va_end(ap);
+   return s;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+   void *p = calloc(n ? n : 1, size);
+   if (!p)
+      DIE_PLAIN("out of memory");
+   return p;
+}
+
+void write_file(const char *path, const char *content, size_t len)
+{
+   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+   if (fd < 0)
+      DIE("cannot open %s", path);
+   while (len > 0) {
+      ssize_t n = write(fd, content, len);
+      if (n < 0) {
+         if (errno == EINTR)
+            continue;
+         DIE("cannot write %s", path);
+      }
+      content += n;
+      len -= (size_t)n;
+   }
+   if (close(fd) < 0)
+      DIE("cannot write %s", path);
+}
+
+char *read_file(const char *path, size_t *len)
+{
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return NULL;
+   size_t cap = 4096, used = 0;
+   char *buf = xcalloc(1, cap + 1);
+   for (;;) {
+      ssize_t n = read(fd, buf + used, cap - used);
+      if (n < 0) {
+         if (errno == EINTR)
+            continue;
+         DIE("cannot read %s", path);
+      }
+      if (n == 0)
+         break;
+      used += (size_t)n;
+      if (used == cap) {
+         cap *= 2;
+         buf = realloc(buf, cap + 1);
+         if (!buf)
+            DIE_PLAIN("out of memory");
+      }
+   }
+   close(fd);
+   buf[used] = '\0';
+   if (len)
+      *len = used;
+   return buf;
+}
+
+void mkdir_p(const char *path, mode_t mode)
+{
+   char buf[PATH_MAX];
+   if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+      DIE_PLAIN("path too long: %s", path);
+   for (char *p = buf + 1; ; p++) {
+      if (*p == '/' || *p == '\0') {
+         char c = *p;
+         *p = '\0';
+         if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            DIE("cannot create directory %s", buf);
+         *p = c;
+         if (c == '\0')
+            break;
+      }
+   }
+}
+
+bool path_exists(const char *path)
+{
+   struct stat st;
+   return lstat(path, &st) == 0;
+}
+
+bool is_dir(const char *path)
+{
+   struct stat st;
+   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Resolve PATH as if ROOT were "/": symlinks inside the image are followed relative to
+ * the image's root, never the host's (an image's /var/run -> /run must land on the
+ * image's /run). Returns the resolved path *relative to ROOT*, starting with "/". Missing
+ * trailing components are kept as they are, so the result can be created. */
+char *resolve_in_root(const char *root, const char *path)
+{
+   char out[PATH_MAX] = "";
+   char rest[PATH_MAX];
+   int links = 0;
+   if (snprintf(rest, sizeof(rest), "%s", path) >= (int)sizeof(rest))
+      DIE_PLAIN("path too long: %s", path);
+   char *p = rest;
+   while (*p) {
+      while (*p == '/')
+         p++;
+      if (!*p)
+         break;
+      char *end = strchrnul(p, '/');
+      size_t n = (size_t)(end - p);
+      char comp[NAME_MAX + 1];
+      if (n > NAME_MAX)
+         DIE_PLAIN("path component too long in %s", path);
+      memcpy(comp, p, n);
+      comp[n] = '\0';
+      p = end;
+      if (!strcmp(comp, "."))
+         continue;
+      if (!strcmp(comp, "..")) {
+         char *slash = strrchr(out, '/');
+         if (slash)
+            *slash = '\0';
+         continue;
+      }
+      size_t ol = strlen(out);
+      if (ol + 1 + n >= sizeof(out))
+         DIE_PLAIN("path too long: %s", path);
+      out[ol] = '/';
+      memcpy(out + ol + 1, comp, n + 1);
+      char full[PATH_MAX * 2], target[PATH_MAX];
+      snprintf(full, sizeof(full), "%s%s", root, out);
+      ssize_t tl = readlink(full, target, sizeof(target) - 1);
+      if (tl < 0)
+         continue; /* not a symlink, or missing: keep the component as it is */
+      if (++links > 40)
+         DIE_PLAIN("too many levels of symbolic links in image path %s", path);
+      target[tl] = '\0';
+      char next[PATH_MAX * 2];
+      snprintf(next, sizeof(next), "%s/%s", target, p);
+      if (strlen(next) >= sizeof(rest))
+         DIE_PLAIN("path too long: %s", path);
+      if (target[0] == '/')
+         out[0] = '\0';
+      else
+         out[ol] = '\0';
+      strcpy(rest, next);
+      p = rest;
+   }
+   return out[0] ? xasprintf("%s", out) : xasprintf("/");
+}

@@ -1,0 +1,213 @@
+/* The plan vocabulary: a flat list of options, each with a fixed number of arguments.
+ *
+ *   --image PATH            SquashFS image (a bare SquashFS or a SIF holding one)
+ *   --offset N              byte offset of the SquashFS inside PATH
+ *   --image-dir PATH        a directory used as the image (mounted read-only)
+ *   --squashfuse PATH       the squashfuse_ll binary
+ *   --map-root              map the user to uid/gid 0 inside (--fakeroot)
+ *   --writable-tmpfs        a tmpfs overlay over the image; changes vanish at exit
+ *   --bind SRC DST MODE     MODE is rw or ro; rw? / ro? skip a missing SRC silently
+ *   --tmpfs DST MODE        an empty tmpfs at DST, root directory mode MODE (octal)
+ *   --file DST CONTENT      a new read-only file at DST with CONTENT
+ *   --passwd-line LINE      appended to a copy of the image's /etc/passwd, unless the
+ *                           image already has an entry of that name
+ *   --group-line LINE       the same for /etc/group
+ *   --chdir DIR             working directory inside
+ *   --clearenv              start from an empty environment (then --keepenv NAME)
+ *   --keepenv NAME / --unsetenv NAME / --setenv NAME VALUE
+ *   --env-override NAME VALUE   set after the image's /.singularity.d/env scripts
+ *   --env-prefix PREFIX     host PREFIXNAME=v becomes an override NAME=v (at launch time,
+ *                           so each rank of a job sees its own)
+ *   --action exec|run|shell
+ *   --debug
+ *   -- CMD [ARG...]
+ *
+ * A plan file is "#!<launcher> --plan\n" followed by these words, each ending in NUL;
+ * executing it runs `<launcher> --plan FILE ARG...`, and ARG... become the command. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "launch.h"
+
+struct words {
+   char **v;
+   int n;
+};
+
+static struct words plan_file_words(const char *path)
+{
+   size_t len;
+   char *buf = read_file(path, &len);
+   struct words w = {0};
+   if (!buf)
+      DIE("cannot read plan file %s", path);
+   char *p = buf, *end = buf + len;
+   if (len >= 2 && p[0] == '#' && p[1] == '!') {
+      p = memchr(p, '\n', len);
+      if (!p)
+         DIE_PLAIN("plan file %s: no plan after the #! line", path);
+      p++;
+   }
+   if (p < end && end[-1] != '\0')
+      DIE_PLAIN("plan file %s: truncated (last word not NUL-terminated)", path);
+   for (char *q = p; q < end; q += strlen(q) + 1)
+      w.n++;
+   w.v = xcalloc((size_t)w.n + 1, sizeof(char *));
+   int i = 0;
+   for (char *q = p; q < end; q += strlen(q) + 1)
+      w.v[i++] = q;
+   return w;
+}
+
+static const char *need(int argc, char **argv, int i, int count)
+{
+   if (i + count >= argc)
+      DIE_PLAIN("launch plan: option %s needs %d argument%s", argv[i], count, count > 1 ? "s" : "");
+   return argv[i + 1];
+}
+
+static void add_env(struct plan *p, char op, const char *name, const char *value)
+{
+   p->env = realloc(p->env, (p->n_env + 1) * sizeof(*p->env));
+   if (!p->env)
+      DIE_PLAIN("out of memory");
+   p->env[p->n_env++] = (struct env_op){ op, name, value };
+}
+
+static struct bind *add_bind(struct plan *p)
+{
+   p->binds = realloc(p->binds, (p->n_binds + 1) * sizeof(*p->binds));
+   if (!p->binds)
+      DIE_PLAIN("out of memory");
+   struct bind *b = &p->binds[p->n_binds++];
+   memset(b, 0, sizeof(*b));
+   return b;
+}
+
+/* Parse one list of words; returns the index just past "--", or argc if none. */
+static int parse_words(struct plan *p, int argc, char **argv)
+{
+   int i;
+   for (i = 0; i < argc; i++) {
+      const char *o = argv[i];
+      if (!strcmp(o, "--"))
+         return i + 1;
+      else if (!strcmp(o, "--image"))
+         p->image = need(argc, argv, i++, 1);
+      else if (!strcmp(o, "--image-dir")) {
+         p->image = need(argc, argv, i++, 1);
+         p->image_is_dir = true;
+      } else if (!strcmp(o, "--offset")) {
+         char *end;
+         errno = 0;
+         p->offset = strtoull(need(argc, argv, i++, 1), &end, 10);
+         if (errno || *end)
+            DIE_PLAIN("launch plan: bad offset %s", argv[i]);
+      } else if (!strcmp(o, "--squashfuse"))
+         p->squashfuse = need(argc, argv, i++, 1);
+      else if (!strcmp(o, "--map-root"))
+         p->map_root = true;
+      else if (!strcmp(o, "--writable-tmpfs"))
+         p->writable_tmpfs = true;
+      else if (!strcmp(o, "--bind")) {
+         need(argc, argv, i, 3);
+         struct bind *b = add_bind(p);
+         const char *mode = argv[i + 3];
+         b->kind = BIND_DIR_OR_FILE;
+         b->src = argv[i + 1];
+         b->dst = argv[i + 2];
+         b->ro = !strncmp(mode, "ro", 2);
+         b->optional = mode[2] == '?';
+         if (strncmp(mode, "ro", 2) && strncmp(mode, "rw", 2))
+            DIE_PLAIN("launch plan: bad bind mode %s", mode);
+         i += 3;
+      } else if (!strcmp(o, "--tmpfs")) {
+         need(argc, argv, i, 2);
+         struct bind *b = add_bind(p);
+         char *end;
+         b->kind = BIND_TMPFS;
+         b->dst = argv[i + 1];
+         b->mode = (mode_t)strtoul(argv[i + 2], &end, 8);
+         if (*end || !*argv[i + 2])
+            DIE_PLAIN("launch plan: bad tmpfs mode %s", argv[i + 2]);
+         i += 2;
+      } else if (!strcmp(o, "--file")) {
+         need(argc, argv, i, 2);
+         struct bind *b = add_bind(p);
+         b->kind = BIND_FILE_CONTENT;
+         b->dst = argv[i + 1];
+         b->content = argv[i + 2];
+         i += 2;
+      } else if (!strcmp(o, "--passwd-line") || !strcmp(o, "--group-line")) {
+         struct bind *b = add_bind(p);
+         b->kind = BIND_FILE_MERGE;
+         b->dst = o[2] == 'p' ? "/etc/passwd" : "/etc/group";
+         b->content = need(argc, argv, i++, 1);
+      }
+      else if (!strcmp(o, "--chdir"))
+         p->chdir = need(argc, argv, i++, 1);
+      else if (!strcmp(o, "--clearenv"))
+         p->clearenv = true;
+      else if (!strcmp(o, "--keepenv"))
+         add_env(p, 'k', need(argc, argv, i, 1), NULL), i++;
+      else if (!strcmp(o, "--unsetenv"))
+         add_env(p, 'u', need(argc, argv, i, 1), NULL), i++;
+      else if (!strcmp(o, "--setenv")) {
+         need(argc, argv, i, 2);
+         add_env(p, 's', argv[i + 1], argv[i + 2]);
+         i += 2;
+      } else if (!strcmp(o, "--env-override")) {
+         need(argc, argv, i, 2);
+         add_env(p, 'o', argv[i + 1], argv[i + 2]);
+         i += 2;
+      } else if (!strcmp(o, "--env-prefix")) {
+         p->env_prefixes = realloc(p->env_prefixes, (p->n_env_prefixes + 1) * sizeof(char *));
+         if (!p->env_prefixes)
+            DIE_PLAIN("out of memory");
+         p->env_prefixes[p->n_env_prefixes++] = need(argc, argv, i++, 1);
+      } else if (!strcmp(o, "--action")) {
+         const char *a = need(argc, argv, i++, 1);
+         if (!strcmp(a, "exec"))
+            p->action = ACTION_EXEC;
+         else if (!strcmp(a, "run"))
+            p->action = ACTION_RUN;
+         else if (!strcmp(a, "shell"))
+            p->action = ACTION_SHELL;
+         else
+            DIE_PLAIN("launch plan: unknown action %s", a);
+      } else if (!strcmp(o, "--debug"))
+         p->debug = g_debug = 1;
+      else
+         DIE_PLAIN("launch plan: unknown option %s", o);
+   }
+   return i;
+}
+
+void plan_parse(struct plan *p, int argc, char **argv)
+{
+   memset(p, 0, sizeof(*p));
+   p->action = ACTION_EXEC;
+   if (argc >= 3 && !strcmp(argv[1], "--plan")) {
+      struct words w = plan_file_words(argv[2]);
+      int rest = parse_words(p, w.n, w.v);
+      if (rest < w.n) {
+         /* the plan names a command; arguments given at launch are appended to it */
+         int n = (w.n - rest) + (argc - 3);
+         p->argv = xcalloc((size_t)n + 1, sizeof(char *));
+         memcpy(p->argv, w.v + rest, (size_t)(w.n - rest) * sizeof(char *));
+         memcpy(p->argv + (w.n - rest), argv + 3, (size_t)(argc - 3) * sizeof(char *));
+      } else
+         p->argv = argv + 3;
+   } else {
+      int rest = parse_words(p, argc - 1, argv + 1);
+      p->argv = argv + 1 + rest;
+   }
+   if (!p->image)
+      DIE_PLAIN("launch plan: no image given");
+   if (!p->image_is_dir && !p->squashfuse)
+      DIE_PLAIN("launch plan: no squashfuse given");
+   if (p->action == ACTION_EXEC && !p->argv[0])
+      DIE_PLAIN("no command given");
+}
