@@ -1,0 +1,462 @@
+// SquashFS writer over libsquashfs 1.2. Version 1.2.0 has no public tree writer (that lives
+// in gensquashfs' private libcommon), so this drives the pieces the way gensquashfs does:
+//
+//   file data  → block processor (compresses on `workers` threads) → block writer → file
+//   fragments  → fragment table
+//   at finish  → inodes (meta writer, children before parents, root last)
+//                directories (dir writer into a second, in-memory meta writer)
+//                fragment table, id table, xattr table, super block, padding to 4 KiB
+//
+// Entries can arrive in any order (a tar stream) and a file's data is consumed during
+// add(), so a caller never has to keep it around. The output is an `OffsetFile`, which lets
+// the image start at a byte offset inside a bigger file (a SIF).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import koffi from 'koffi';
+import { CtrError, describeSystemError } from '../errors.js';
+import { check, checkPtr } from './errors.js';
+import { OffsetFile } from './file.js';
+import { compressorWriteOptions, destroy, nativeView, sqfs } from './lib.js';
+import * as S from './structs.js';
+import { EntryType, Node, Tree, numberInodes, pathOf, splitPath } from './tree.js';
+
+export type { EntryType } from './tree.js';
+export type CompressorName = S.CompressorName;
+
+/** File contents: bytes, a file to read, an open descriptor (read from its current position), or a stream. */
+export type FileData = Uint8Array | { path: string } | { fd: number } | AsyncIterable<Uint8Array>;
+
+export interface TreeEntry {
+  /** Path inside the image; '' or '/' is the root. Missing parent directories are created (0755). */
+  path: string;
+  type: EntryType;
+  /** Permission bits; file-type bits are ignored. */
+  mode: number;
+  uid?: number;
+  gid?: number;
+  /** Seconds since the epoch; ignored when the writer has a fixed `mtime`. */
+  mtime?: number;
+  /** Symlink target, or for 'hardlink' the image path of the inode to link to. */
+  target?: string;
+  /** Device number for 'char'/'block' (as in stat.rdev). */
+  rdev?: number;
+  /** Contents of a 'file' (none: empty file). */
+  data?: FileData;
+  /** Extended attributes, full names ('user.foo', 'security.capability'). */
+  xattrs?: Record<string, Uint8Array | string>;
+}
+
+export interface WriterOptions {
+  /** Byte offset inside the output file where the image starts (to write inside a SIF). */
+  offset?: number;
+  compressor: CompressorName;
+  /** Compression level; the library's default when absent (gzip 9, xz 6, zstd 15). */
+  level?: number;
+  /** Data block size in bytes, a power of two from 4 KiB to 1 MiB; default 128 KiB as gensquashfs. */
+  blockSize?: number;
+  /** Compression threads; default os.availableParallelism(). */
+  workers?: number;
+  /**
+   * Fixed timestamp for every inode and the super block (reproducible builds). Defaults to
+   * SOURCE_DATE_EPOCH when that is set; otherwise entries keep their own mtimes and the
+   * super block gets the current time.
+   */
+  mtime?: number;
+}
+
+const DEV_BLOCK_SIZE = 4096;
+const SLOTS_PER_CHUNK = 1024;
+const READ_CHUNK = 1 << 20;
+
+function sourceDateEpoch(): number | undefined {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new CtrError('invalid SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
+  return Number(v);
+}
+
+const clampTime = (t: number) => Math.min(0xffffffff, Math.max(0, Math.floor(t)));
+
+// Offsets inside sqfs_super_t (checked against the header by structs.ts).
+const SUPER = { inodeCount: 4, flags: 24, rootInodeRef: 32, bytesUsed: 40, inodeTableStart: 64, dirTableStart: 72 } as const;
+
+export class SquashfsWriter {
+  private readonly lib = sqfs();
+  private readonly file: OffsetFile;
+  private readonly tree: Tree;
+  private readonly fixedMtime?: number;
+  private readonly superPtr: bigint;
+  private readonly superView: DataView;
+  private cmp = 0n;
+  private uncmp = 0n;
+  private blkwr = 0n;
+  private frag = 0n;
+  private proc = 0n;
+  private ids = 0n;
+  private im = 0n;
+  private dm = 0n;
+  private dirwr = 0n;
+  private xwr = 0n;
+  private slotChunks: bigint[] = [];
+  private slotCount = 0;
+  private idIndex = new Map<number, number>();
+  private readBuf = Buffer.allocUnsafeSlow(READ_CHUNK);
+  private busy = false;
+  private state: 'open' | 'finished' | 'closed' = 'open';
+
+  /** `out`: a path (created; kept up to `offset` and cut there) or an open read-write descriptor. */
+  constructor(out: string | number, opts: WriterOptions) {
+    const compId = S.COMPRESSOR_IDS[opts.compressor];
+    if (!compId) throw new CtrError('cannot create SquashFS image', `unknown compressor ${JSON.stringify(opts.compressor)}`);
+    const blockSize = opts.blockSize ?? 128 * 1024;
+    if (blockSize < 4096 || blockSize > 1 << 20 || (blockSize & (blockSize - 1)) !== 0) {
+      throw new CtrError('cannot create SquashFS image', `block size ${blockSize} is not a power of two from 4 KiB to 1 MiB`);
+    }
+    const workers = Math.max(1, opts.workers ?? os.availableParallelism());
+    this.fixedMtime = opts.mtime ?? sourceDateEpoch();
+    const superMtime = clampTime(this.fixedMtime ?? Date.now() / 1000);
+    this.tree = new Tree({ uid: 0, gid: 0, mtime: superMtime });
+
+    const what = typeof out === 'string' ? `cannot create SquashFS image ${out}` : 'cannot create SquashFS image';
+    try {
+      this.file = new OffsetFile(out, { offset: opts.offset, write: true });
+    } catch (err) {
+      throw new CtrError(what, describeSystemError(err), { cause: err });
+    }
+    this.superPtr = koffi.alloc(S.sqfs_super_t, 1) as bigint;
+    this.superView = nativeView(this.superPtr, koffi.sizeof(S.sqfs_super_t));
+    try {
+      this.setup(compId, blockSize, opts.level, workers, superMtime, what);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  private ck(rc: number, what: string): number {
+    return check(rc, what, () => this.file.lastError);
+  }
+
+  private setup(compId: number, blockSize: number, level: number | undefined, workers: number, mtime: number, what: string) {
+    const L = this.lib;
+    const makeCompressor = (flags: number): bigint => {
+      const cfg = Buffer.alloc(koffi.sizeof(S.sqfs_compressor_config_t));
+      this.ck(L.sqfs_compressor_config_init(cfg, compId, blockSize, flags), `${what}: compressor setup`);
+      if (level !== undefined && !(flags & S.SQFS_COMP_FLAG_UNCOMPRESS)) cfg.writeUInt32LE(level, koffi.offsetof(S.sqfs_compressor_config_t, 'level'));
+      const out: (bigint | null)[] = [null];
+      this.ck(L.sqfs_compressor_create(cfg, out), `${what}: cannot create the compressor (level ${level ?? 'default'})`);
+      return out[0]!;
+    };
+    this.cmp = makeCompressor(0);
+    this.uncmp = makeCompressor(S.SQFS_COMP_FLAG_UNCOMPRESS);
+
+    this.ck(L.sqfs_super_init(this.superPtr, blockSize, mtime, compId), `${what}: super block`);
+    // Reserve the super block, then the compressor options right after it.
+    this.ck(L.sqfs_super_write(this.superPtr, this.file.handle), what);
+    const rc = this.ck(compressorWriteOptions(this.cmp, this.file.handle), `${what}: compressor options`);
+    if (rc > 0) this.superView.setUint16(SUPER.flags, this.superView.getUint16(SUPER.flags, true) | S.SQFS_FLAG_COMPRESSOR_OPTIONS, true);
+
+    this.blkwr = checkPtr(L.sqfs_block_writer_create(this.file.handle, DEV_BLOCK_SIZE, 0), `${what}: block writer`);
+    this.frag = checkPtr(L.sqfs_frag_table_create(0), `${what}: fragment table`);
+    const procOut: (bigint | null)[] = [null];
+    this.ck(L.sqfs_block_processor_create_ex({
+      size: koffi.sizeof(S.sqfs_block_processor_desc_t),
+      max_block_size: blockSize,
+      num_workers: workers,
+      max_backlog: 10 * workers,
+      cmp: this.cmp,
+      wr: this.blkwr,
+      tbl: this.frag,
+      file: this.file.handle,
+      uncmp: this.uncmp,
+    }, procOut), `${what}: block processor`);
+    this.proc = procOut[0]!;
+    this.ids = checkPtr(L.sqfs_id_table_create(0), `${what}: id table`);
+    this.im = checkPtr(L.sqfs_meta_writer_create(this.file.handle, this.cmp, 0), `${what}: inode writer`);
+    this.dm = checkPtr(L.sqfs_meta_writer_create(this.file.handle, this.cmp, S.SQFS_META_WRITER_KEEP_IN_MEMORY), `${what}: directory writer`);
+    this.dirwr = checkPtr(L.sqfs_dir_writer_create(this.dm, 0), `${what}: directory writer`);
+    this.xwr = checkPtr(L.sqfs_xattr_writer_create(0), `${what}: xattr writer`);
+  }
+
+  /** Add one entry. Resolves once a file's data has been consumed; await it before the next add. */
+  async add(entry: TreeEntry): Promise<void> {
+    if (this.state !== 'open') throw new Error('SquashfsWriter.add() after finish() or close()');
+    if (this.busy) throw new Error('SquashfsWriter.add() called before the previous add() resolved');
+    this.busy = true;
+    try {
+      await this.addEntry(entry);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async addEntry(e: TreeEntry): Promise<void> {
+    const parts = splitPath(e.path);
+    const where = '/' + parts.join('/');
+    const base = {
+      mode: e.mode & 0o7777,
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      mtime: clampTime(this.fixedMtime ?? e.mtime ?? this.tree.root.mtime),
+      nlink: 1,
+      xattrIdx: e.xattrs && Object.keys(e.xattrs).length ? this.addXattrs(e.xattrs, where) : undefined,
+    };
+    switch (e.type) {
+      case 'dir':
+        this.tree.insert(parts, e.path, { ...base, type: 'dir' });
+        return;
+      case 'symlink':
+        if (e.target === undefined) throw new CtrError(`cannot add ${where} to the image`, 'symlink without a target');
+        this.tree.insert(parts, e.path, { ...base, type: 'symlink', target: e.target });
+        return;
+      case 'char': case 'block':
+        this.tree.insert(parts, e.path, { ...base, type: e.type, rdev: e.rdev ?? 0 });
+        return;
+      case 'fifo': case 'socket':
+        this.tree.insert(parts, e.path, { ...base, type: e.type });
+        return;
+      case 'hardlink': {
+        let to = e.target === undefined ? undefined : this.tree.lookup(e.target);
+        to = to?.link ?? to;
+        if (!to) throw new CtrError(`cannot add hard link ${where} to the image`, `target ${e.target ?? '(none)'} is not in the image`);
+        if (to.type === 'dir') throw new CtrError(`cannot add hard link ${where} to the image`, `target ${e.target} is a directory`);
+        this.tree.insert(parts, e.path, { ...base, type: to.type, link: to });
+        return;
+      }
+      case 'file': {
+        // Open the source before the block processor starts a file, so that an unreadable
+        // file leaves the writer usable.
+        let fd: number | undefined;
+        let src = where;
+        if (e.data && 'path' in e.data) {
+          src = e.data.path;
+          try {
+            fd = fs.openSync(e.data.path, 'r');
+          } catch (err) {
+            throw new CtrError(`cannot read ${e.data.path}`, describeSystemError(err), { cause: err });
+          }
+        }
+        // Insert first: a bad path must fail before the block processor starts a file.
+        const node = this.tree.insert(parts, e.path, { ...base, type: 'file', slot: this.newSlot() });
+        try {
+          await this.writeData(node, e.data, fd, src);
+        } finally {
+          if (fd !== undefined && !(e.data && 'fd' in e.data)) fs.closeSync(fd);
+        }
+        return;
+      }
+      default:
+        throw new CtrError(`cannot add ${where} to the image`, `unknown entry type ${JSON.stringify((e as TreeEntry).type)}`);
+    }
+  }
+
+  private newSlot(): number {
+    const i = this.slotCount++;
+    if ((i % SLOTS_PER_CHUNK) === 0) {
+      const chunk = koffi.alloc('void *', SLOTS_PER_CHUNK) as bigint;
+      new Uint8Array(koffi.view(chunk, 8 * SLOTS_PER_CHUNK)).fill(0);
+      this.slotChunks.push(chunk);
+    }
+    return i;
+  }
+
+  private slotAddress(i: number): bigint {
+    return this.slotChunks[Math.floor(i / SLOTS_PER_CHUNK)] + BigInt((i % SLOTS_PER_CHUNK) * 8);
+  }
+
+  private async writeData(node: Node, data: FileData | undefined, fd: number | undefined, src: string): Promise<void> {
+    const L = this.lib;
+    const what = `cannot write ${pathOf(node)} to the image`;
+    this.ck(L.sqfs_block_processor_begin_file(this.proc, this.slotAddress(node.slot!), null, 0), what);
+    const append = (chunk: Uint8Array) => {
+      if (chunk.length) this.ck(L.sqfs_block_processor_append(this.proc, chunk, chunk.length), what);
+    };
+    if (data === undefined) {
+      // empty file
+    } else if (data instanceof Uint8Array) {
+      append(data);
+    } else if ('path' in data || 'fd' in data) {
+      const rfd = 'fd' in data ? data.fd : fd!;
+      const buf = this.readBuf;
+      for (;;) {
+        let n: number;
+        try {
+          n = fs.readSync(rfd, buf, 0, buf.length, null);
+        } catch (err) {
+          throw new CtrError(`cannot read ${src}`, describeSystemError(err), { cause: err });
+        }
+        if (n === 0) break;
+        append(buf.subarray(0, n));
+      }
+    } else {
+      for await (const chunk of data) append(chunk);
+    }
+    this.ck(L.sqfs_block_processor_end_file(this.proc), what);
+  }
+
+  private addXattrs(xattrs: Record<string, Uint8Array | string>, where: string): number {
+    const L = this.lib;
+    const what = `cannot store extended attributes of ${where}`;
+    this.ck(L.sqfs_xattr_writer_begin(this.xwr, 0), what);
+    for (const key of Object.keys(xattrs).sort()) {
+      const v = xattrs[key];
+      const value = typeof v === 'string' ? Buffer.from(v) : v;
+      this.ck(L.sqfs_xattr_writer_add(this.xwr, key, value, value.length), `${what}: ${key}`);
+    }
+    const out = [0];
+    this.ck(L.sqfs_xattr_writer_end(this.xwr, out), what);
+    return out[0];
+  }
+
+  private idx(id: number, what: string): number {
+    let i = this.idIndex.get(id);
+    if (i === undefined) {
+      const out = [0];
+      this.ck(this.lib.sqfs_id_table_id_to_index(this.ids, id >>> 0, out), `${what}: uid/gid ${id}`);
+      i = out[0];
+      this.idIndex.set(id, i);
+    }
+    return i;
+  }
+
+  /** Write the metadata, tables and super block; the image is complete when this resolves. */
+  async finish(): Promise<{ bytes: number }> {
+    if (this.state !== 'open') throw new Error('SquashfsWriter.finish() called twice or after close()');
+    if (this.busy) throw new Error('SquashfsWriter.finish() called before add() resolved');
+    const L = this.lib;
+    const what = 'cannot write SquashFS image';
+    try {
+      this.ck(L.sqfs_block_processor_finish(this.proc), `${what}: file data`);
+      const { order, sorted } = numberInodes(this.tree.root);
+      this.superView.setUint32(SUPER.inodeCount, order.length, true);
+      this.superView.setBigUint64(SUPER.inodeTableStart, BigInt(this.file.imageSize), true);
+
+      const blockOut = [0n], offOut = [0];
+      for (const n of order) {
+        const inode = this.makeInode(n, sorted.get(n));
+        const ptr = typeof inode === 'bigint' ? inode : null;
+        try {
+          const v = ptr ? nativeView(ptr, S.INODE.size) : new DataView((inode as Buffer).buffer, (inode as Buffer).byteOffset, (inode as Buffer).byteLength);
+          const typeBits = { file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK }[n.type];
+          v.setUint16(S.INODE.mode, typeBits | n.mode, true);
+          v.setUint16(S.INODE.uidIdx, this.idx(n.uid, what), true);
+          v.setUint16(S.INODE.gidIdx, this.idx(n.gid, what), true);
+          v.setUint32(S.INODE.modTime, n.mtime, true);
+          v.setUint32(S.INODE.inodeNumber, n.inodeNum, true);
+          if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), `${what}: ${pathOf(n)}`);
+          L.sqfs_meta_writer_get_position(this.im, blockOut, offOut);
+          n.inodeRef = (BigInt(blockOut[0]) << 16n) | BigInt(offOut[0]);
+          this.ck(L.sqfs_meta_writer_write_inode(this.im, inode), `${what}: inode of ${pathOf(n)}`);
+        } finally {
+          if (ptr && n.type !== 'file') L.sqfs_free(ptr);
+        }
+      }
+      this.ck(L.sqfs_meta_writer_flush(this.im), `${what}: inode table`);
+      this.ck(L.sqfs_meta_writer_flush(this.dm), `${what}: directory table`);
+      this.superView.setBigUint64(SUPER.rootInodeRef, this.tree.root.inodeRef, true);
+      this.superView.setBigUint64(SUPER.dirTableStart, BigInt(this.file.imageSize), true);
+      this.ck(L.sqfs_meta_write_write_to_file(this.dm), `${what}: directory table`);
+
+      const fh = this.file.handle;
+      this.ck(L.sqfs_frag_table_write(this.frag, fh, this.superPtr, this.cmp), `${what}: fragment table`);
+      this.ck(L.sqfs_id_table_write(this.ids, fh, this.superPtr, this.cmp), `${what}: id table`);
+      this.ck(L.sqfs_xattr_writer_flush(this.xwr, fh, this.superPtr, this.cmp), `${what}: xattr table`);
+      const used = this.file.imageSize;
+      this.superView.setBigUint64(SUPER.bytesUsed, BigInt(used), true);
+      this.ck(L.sqfs_super_write(this.superPtr, fh), `${what}: super block`);
+      const padded = Math.ceil(used / DEV_BLOCK_SIZE) * DEV_BLOCK_SIZE;
+      if (padded > used) this.file.writeAt(used, new Uint8Array(padded - used));
+      this.state = 'finished';
+      return { bytes: padded };
+    } finally {
+      this.close();
+    }
+  }
+
+  /**
+   * The inode for `n`: files come from the block processor (native memory it allocated),
+   * directories from the dir writer (native, freed by the caller), others are built here.
+   */
+  private makeInode(n: Node, kids: Node[] | undefined): bigint | Buffer {
+    const L = this.lib;
+    const what = `cannot write ${pathOf(n)} to the image`;
+    const nlinkOff = S.INODE.data; // nlink is the first member of dev/ipc/slink
+    switch (n.type) {
+      case 'file': {
+        const p = koffi.decode(this.slotAddress(n.slot!), 'void *') as bigint | null;
+        if (!p) throw new CtrError(what, 'the block processor produced no inode');
+        if (n.nlink > 1) {
+          this.ck(L.sqfs_inode_make_extended(p), what);
+          nativeView(p, S.INODE.size).setUint32(S.INODE.data + 24, n.nlink, true); // file_ext.nlink
+        }
+        return p;
+      }
+      case 'dir': {
+        this.ck(L.sqfs_dir_writer_begin(this.dirwr, 0), what);
+        for (const k of kids!) {
+          const t = k.link ?? k;
+          const typeBits = { file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK }[t.type];
+          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, typeBits | t.mode), `${what}: entry ${k.name}`);
+        }
+        this.ck(L.sqfs_dir_writer_end(this.dirwr), what);
+        const parentIno = n.parent ? n.parent.inodeNum : 0;
+        const p = checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what);
+        // libsquashfs 1.2.0 counts every entry as a link; store 2 + subdirectories as Linux
+        // and mksquashfs do (find's leaf optimisation relies on it).
+        const v = nativeView(p, S.INODE.size);
+        const ext = v.getUint16(S.INODE.type, true) === S.INODE_TYPE.EXT_DIR;
+        v.setUint32(S.INODE.data + (ext ? 0 : 4), n.nlink, true);
+        return p;
+      }
+      case 'symlink': {
+        const target = Buffer.from(n.target!);
+        const b = Buffer.alloc(S.INODE.size + target.length);
+        b.writeUInt16LE(S.INODE_TYPE.SLINK, S.INODE.type);
+        b.writeUInt32LE(target.length, S.INODE.payloadUsed - 4);
+        b.writeUInt32LE(target.length, S.INODE.payloadUsed);
+        b.writeUInt32LE(n.nlink, nlinkOff);
+        b.writeUInt32LE(target.length, nlinkOff + 4);
+        target.copy(b, S.INODE.extra);
+        return b;
+      }
+      default: {
+        const b = Buffer.alloc(S.INODE.size);
+        const type = { char: S.INODE_TYPE.CDEV, block: S.INODE_TYPE.BDEV, fifo: S.INODE_TYPE.FIFO, socket: S.INODE_TYPE.SOCKET }[n.type];
+        b.writeUInt16LE(type, S.INODE.type);
+        b.writeUInt32LE(n.nlink, nlinkOff);
+        if (n.type === 'char' || n.type === 'block') b.writeUInt32LE(Number(BigInt(n.rdev ?? 0) & 0xffffffffn), nlinkOff + 4);
+        return b;
+      }
+    }
+  }
+
+  /** Free everything. After finish() this is a no-op; before, it abandons the image. */
+  close(): void {
+    if (this.state === 'closed') return;
+    const L = this.lib;
+    destroy(this.proc); // first: it references cmp, blkwr, frag, the file and the slots
+    this.proc = 0n;
+    // Inodes the block processor handed out through the slots are ours to free.
+    for (let i = 0; i < this.slotCount; i++) {
+      const p = koffi.decode(this.slotAddress(i), 'void *') as bigint | null;
+      if (p) L.sqfs_free(p);
+    }
+    for (const c of this.slotChunks) koffi.free(c);
+    this.slotChunks = [];
+    this.slotCount = 0;
+    destroy(this.dirwr);
+    destroy(this.dm);
+    destroy(this.im);
+    destroy(this.xwr);
+    destroy(this.ids);
+    destroy(this.frag);
+    destroy(this.blkwr);
+    destroy(this.uncmp);
+    destroy(this.cmp);
+    this.dirwr = this.dm = this.im = this.xwr = this.ids = this.frag = this.blkwr = this.uncmp = this.cmp = 0n;
+    if (this.superPtr) koffi.free(this.superPtr);
+    this.file?.close();
+    this.state = 'closed';
+  }
+}
