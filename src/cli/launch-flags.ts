@@ -1,0 +1,60 @@
+// Flags shared by exec, run, shell and plan: one table, used both by yargs (help,
+// validation) and by splitAtImage, which finds where ctr's flags end and the command's
+// begin (`ctr exec -B /data img ls -la`: -la belongs to ls).
+import type { Options } from 'yargs';
+import type { LaunchOptions } from '../plan/options.js';
+
+export const LAUNCH_FLAGS = {
+  bind: { alias: 'B', type: 'string', array: true, default: [], describe: 'bind SRC[:DST[:ro|rw]] (repeatable, comma lists)' },
+  'writable-tmpfs': { type: 'boolean', default: false, describe: 'writable tmpfs overlay over the image; changes are discarded' },
+  cleanenv: { alias: 'e', type: 'boolean', default: false, describe: 'do not pass the host environment' },
+  env: { type: 'string', array: true, default: [], describe: 'set NAME=VALUE inside (repeatable, comma lists)' },
+  'env-file': { type: 'string', describe: 'file of NAME=VALUE lines to set inside' },
+  pwd: { type: 'string', describe: 'initial working directory inside' },
+  home: { alias: 'H', type: 'string', describe: 'home directory SRC[:DST] to bind' },
+  'no-home': { type: 'boolean', default: false, describe: 'do not bind the home directory' },
+  contain: { alias: 'c', type: 'boolean', default: false, describe: 'minimal /dev, fresh /tmp and home, no cwd bind' },
+  fakeroot: { type: 'boolean', default: false, describe: 'be root (uid 0) inside the container' },
+  debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
+} satisfies Record<string, Options>;
+
+export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
+  return {
+    bind: (a.bind as string[]) ?? [],
+    writableTmpfs: Boolean(a['writable-tmpfs']),
+    cleanenv: Boolean(a.cleanenv),
+    env: (a.env as string[]) ?? [],
+    envFile: a['env-file'] as string | undefined,
+    pwd: a.pwd as string | undefined,
+    home: a.home as string | undefined,
+    noHome: Boolean(a['no-home']),
+    contain: Boolean(a.contain),
+    fakeroot: Boolean(a.fakeroot),
+    debug: Boolean(a.debug),
+  };
+}
+
+/** Names (long and short) of the flags that take a value, for splitAtImage. */
+export function valueFlags(table: Record<string, Options>): Set<string> {
+  const out = new Set<string>();
+  for (const [name, o] of Object.entries(table)) {
+    if (o.type === 'boolean') continue;
+    out.add(`--${name}`);
+    for (const a of [o.alias ?? []].flat()) out.add(a.length === 1 ? `-${a}` : `--${a}`);
+  }
+  return out;
+}
+
+/**
+ * Split `[flags] IMAGE [ARG...]` at IMAGE: returns the flags part (for yargs) and the
+ * rest, untouched. A `--` also ends the flags.
+ */
+export function splitAtImage(args: readonly string[], takesValue: Set<string>): { flags: string[]; image?: string; rest: string[] } {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return { flags: args.slice(0, i), image: args[i + 1], rest: args.slice(i + 2) };
+    if (!a.startsWith('-') || a === '-') return { flags: args.slice(0, i), image: a, rest: args.slice(i + 1) };
+    if (takesValue.has(a)) i++;
+  }
+  return { flags: [...args], rest: [] };
+}

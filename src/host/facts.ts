@@ -1,0 +1,81 @@
+// Gather what the planner needs from the host: who the user is, where things are, which
+// bind sources exist (symlinks resolved: the launcher sees the host under another root,
+// where an absolute symlink such as /etc/resolv.conf -> /run/... would point elsewhere).
+import { access, readFile, realpath } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { userInfo } from 'node:os';
+import { CtrError, describeSystemError } from '../errors.js';
+import { parseBinds, parseHome } from '../plan/binds.js';
+import { parseEnvFile } from '../plan/env.js';
+import { HOST_FILES } from '../plan/compose.js';
+import type { HostFacts, LaunchOptions } from '../plan/options.js';
+
+export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
+  const info = userInfo();
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const pwent = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(info.uid));
+  const group = await groupName(info.gid);
+  const home = pwent?.[5] || info.homedir;
+
+  const realpaths = new Map<string, string>();
+  const exists = new Set<string>();
+  const optional = [...HOST_FILES, '/tmp', '/var/tmp', home];
+  await Promise.all(optional.map(async (p) => {
+    const r = await realpath(p).catch(() => undefined);
+    if (r) { realpaths.set(p, r); exists.add(p); }
+  }));
+  const required = parseBinds(opts.bind).map((b) => b.src);
+  if (opts.home) required.push(parseHome(opts.home).src);
+  await Promise.all(required.map(async (p) => {
+    try {
+      realpaths.set(p, await realpath(p));
+    } catch (err) {
+      throw new CtrError(`bind source ${p}`, describeSystemError(err));
+    }
+  }));
+
+  let envFileLines: string[] = [];
+  if (opts.envFile) {
+    const text = await readFile(opts.envFile, 'utf8').catch((err) => {
+      throw new CtrError(`env file ${opts.envFile}`, describeSystemError(err));
+    });
+    envFileLines = parseEnvFile(text, opts.envFile);
+  }
+
+  return {
+    uid: info.uid,
+    gid: info.gid,
+    user: info.username,
+    group,
+    gecos: pwent?.[4] ?? '',
+    home,
+    cwd: process.cwd(),
+    squashfuse: needSquashfuse ? await findSquashfuse() : '',
+    realpaths,
+    exists,
+    envFileLines,
+  };
+}
+
+async function groupName(gid: number): Promise<string> {
+  const text = await readFile('/etc/group', 'utf8').catch(() => '');
+  const ent = text.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(gid));
+  return ent?.[0] || String(gid);
+}
+
+/** squashfuse_ll: $CTR_SQUASHFUSE, else the first on PATH (then /usr/bin). */
+export async function findSquashfuse(): Promise<string> {
+  if (process.env.CTR_SQUASHFUSE) return process.env.CTR_SQUASHFUSE;
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
+  for (const d of dirs) {
+    const p = join(d, 'squashfuse_ll');
+    try {
+      await access(p, constants.X_OK);
+      return await realpath(p);
+    } catch { /* next */ }
+  }
+  throw new CtrError('squashfuse_ll not found', 'SquashFS images are mounted with it', {
+    hint: 'install squashfuse (Debian/Ubuntu: apt-get install squashfuse fuse3)',
+  });
+}

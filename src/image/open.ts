@@ -1,0 +1,63 @@
+// Find out what an IMAGE argument is and where its file system lies, without mounting it:
+// a SIF (its primary SquashFS partition), a bare SquashFS, or a directory. Everything
+// that would make the launcher fail later (truncation, wrong architecture, a partition
+// type we can't mount) is refused here with one clear line.
+import { open, realpath, stat } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { CtrError, describeSystemError } from '../errors.js';
+import { goArchFromNode } from '../sif/format.js';
+import { primaryPartition, readSif } from '../sif/read.js';
+import { checkSquashfsSuperblock, SQUASHFS_SUPERBLOCK_SIZE } from './squashfs-superblock.js';
+
+export interface ImageRef {
+  kind: 'sif' | 'squashfs' | 'dir';
+  /** Absolute path, symlinks resolved: the launcher sees the host under another root. */
+  path: string;
+  /** Byte offset of the SquashFS inside the file (0 for a bare SquashFS). */
+  offset: number;
+}
+
+const SIF_MAGIC_AT = 32;
+
+export async function openImage(arg: string, hostArch = goArchFromNode(process.arch, endianness())): Promise<ImageRef> {
+  const what = `image ${arg}`;
+  let path: string;
+  try {
+    path = await realpath(arg);
+    if ((await stat(path)).isDirectory()) return { kind: 'dir', path, offset: 0 };
+  } catch (err) {
+    throw new CtrError(what, describeSystemError(err));
+  }
+  const head = await readHead(path, what);
+  if (head.subarray(SIF_MAGIC_AT, SIF_MAGIC_AT + 9).toString('latin1') === 'SIF_MAGIC') {
+    const sif = await readSif(path);
+    const part = primaryPartition(sif, arg);
+    const arch = part.partition!.arch;
+    if (hostArch && arch !== 'unknown' && arch !== hostArch) {
+      throw new CtrError(what, `image is for ${arch}, this machine is ${hostArch}`);
+    }
+    await checkSquashfsSuperblock(path, part.offset, part.size, what);
+    return { kind: 'sif', path, offset: part.offset };
+  }
+  if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
+    const { size } = await stat(path);
+    await checkSquashfsSuperblock(path, 0, size, what);
+    return { kind: 'squashfs', path, offset: 0 };
+  }
+  throw new CtrError(what, 'not a SIF, SquashFS image or directory');
+}
+
+async function readHead(path: string, what: string): Promise<Buffer> {
+  const buf = Buffer.alloc(Math.max(SIF_MAGIC_AT + 10, SQUASHFS_SUPERBLOCK_SIZE));
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw new CtrError(what, describeSystemError(err));
+  }
+}

@@ -1,0 +1,109 @@
+// Compose a launch plan: the argument list ctr-launch carries out (native/launch_plan.c
+// documents the vocabulary). Pure: no file system, no processes; everything it needs
+// about the host comes in HostFacts, so the same inputs always give the same plan.
+import type { ImageRef } from '../image/open.js';
+import { parseBinds, parseHome, normalize } from './binds.js';
+import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
+import type { Action, HostFacts, LaunchOptions } from './options.js';
+
+/** Host files bound read-only when present, as Apptainer does. */
+export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
+/** --contain: device nodes bound into a fresh /dev. */
+const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
+
+type Mount =
+  | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean }
+  | { kind: 'tmpfs'; dst: string; mode: string };
+
+export interface LaunchPlan {
+  args: string[];
+  /** Where the command starts inside the container. */
+  pwd: string;
+  mounts: Mount[];
+  env: EnvPolicy;
+}
+
+export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions, host: HostFacts): LaunchPlan {
+  const real = (p: string) => host.realpaths.get(p) ?? p;
+  const home = homeMount(opts, host, real);
+  const mounts: Mount[] = [
+    { kind: 'bind', src: '/proc', dst: '/proc', ro: false },
+    { kind: 'bind', src: '/sys', dst: '/sys', ro: false },
+    ...devMounts(opts.contain),
+    ...tmpMounts(opts.contain, real),
+    ...HOST_FILES.filter((f) => host.exists.has(f)).map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
+  ];
+  if (home.mount) mounts.push(home.mount);
+  const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
+  if (!opts.contain && !opts.pwd && host.cwd !== '/' && !coveredBy(mounts, host.cwd)) {
+    mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
+  }
+  for (const b of parseBinds(opts.bind)) {
+    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+  }
+
+  const env = composeEnv({
+    cleanenv: opts.cleanenv,
+    overrides: [...host.envFileLines, ...splitEnvList(opts.env)],
+    home: home.dst,
+    pwd,
+    imagePath: image.path,
+    user: opts.fakeroot ? 'root' : host.user,
+    shell: action === 'shell',
+  });
+
+  const args: string[] = [];
+  if (image.kind === 'dir') args.push('--image-dir', image.path);
+  else args.push('--image', image.path, '--offset', String(image.offset), '--squashfuse', host.squashfuse);
+  if (opts.fakeroot) args.push('--map-root');
+  if (opts.writableTmpfs) args.push('--writable-tmpfs');
+  for (const m of mounts) {
+    if (m.kind === 'tmpfs') args.push('--tmpfs', m.dst, m.mode);
+    else args.push('--bind', m.src, m.dst, (m.ro ? 'ro' : 'rw') + (m.optional ? '?' : ''));
+  }
+  if (!opts.fakeroot) {
+    args.push('--passwd-line', `${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
+    args.push('--group-line', `${host.group}:x:${host.gid}:${host.user}`);
+  }
+  args.push('--chdir', pwd);
+  if (env.clean) args.push('--clearenv');
+  for (const p of env.prefixes) args.push('--env-prefix', p);
+  for (const e of env.ops) {
+    if (e.op === 'keep') args.push('--keepenv', e.name);
+    else if (e.op === 'unset') args.push('--unsetenv', e.name);
+    else if (e.op === 'set') args.push('--setenv', e.name, e.value);
+    else args.push('--env-override', e.name, e.value);
+  }
+  args.push('--action', action);
+  if (opts.debug) args.push('--debug');
+  return { args, pwd, mounts, env };
+}
+
+function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {
+  const spec = opts.home ? parseHome(opts.home) : undefined;
+  const dst = spec?.dst ?? (opts.fakeroot ? '/root' : host.home);
+  if (opts.noHome) return { dst };
+  if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false } };
+  if (opts.contain) return { dst, mount: { kind: 'tmpfs', dst, mode: '0755' } };
+  return { dst, mount: { kind: 'bind', src: real(host.home), dst, ro: false } };
+}
+
+function devMounts(contain: boolean): Mount[] {
+  if (!contain) return [{ kind: 'bind', src: '/dev', dst: '/dev', ro: false }];
+  return [
+    { kind: 'tmpfs', dst: '/dev', mode: '0755' },
+    ...CONTAIN_DEVICES.map((d): Mount => ({ kind: 'bind', src: d, dst: d, ro: false, optional: true })),
+    { kind: 'bind', src: '/dev/pts', dst: '/dev/pts', ro: false, optional: true },
+    { kind: 'tmpfs', dst: '/dev/shm', mode: '1777' },
+  ];
+}
+
+function tmpMounts(contain: boolean, real: (p: string) => string): Mount[] {
+  return ['/tmp', '/var/tmp'].map((d): Mount =>
+    contain ? { kind: 'tmpfs', dst: d, mode: '1777' } : { kind: 'bind', src: real(d), dst: d, ro: false, optional: true });
+}
+
+/** Is PATH visible at the same place through a bind of the same host directory? */
+function coveredBy(mounts: readonly Mount[], path: string): boolean {
+  return mounts.some((m) => m.kind === 'bind' && m.src === m.dst && m.src !== '/' && (path === m.src || path.startsWith(m.src + '/')));
+}

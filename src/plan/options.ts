@@ -1,0 +1,34 @@
+// The options shared by `ctr exec`, `run`, `shell` and `plan`, as the planner sees them.
+export type Action = 'exec' | 'run' | 'shell';
+
+export interface LaunchOptions {
+  bind: string[];
+  writableTmpfs: boolean;
+  cleanenv: boolean;
+  env: string[];
+  envFile?: string;
+  pwd?: string;
+  home?: string;
+  noHome: boolean;
+  contain: boolean;
+  fakeroot: boolean;
+  debug: boolean;
+}
+
+/** What the planner needs to know about the host and the user; gathered by host/facts.ts. */
+export interface HostFacts {
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  gecos: string;
+  home: string;
+  cwd: string;
+  squashfuse: string;
+  /** Absolute paths, symlinks resolved, of the bind sources, keyed by what the user typed. */
+  realpaths: Map<string, string>;
+  /** Which of the optional host files exist (e.g. /etc/localtime). */
+  exists: Set<string>;
+  /** Environment lines from --env-file, already read. */
+  envFileLines: string[];
+}
