@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { SifDescriptor } from '../../src/sif/read.js';
 
-export const SIFTOOL = '/work/shared/tools/siftool';
+export { SIFTOOL } from '../helpers/paths.js';
+import { SIFTOOL } from '../helpers/paths.js';
 export const REF_IMAGES = '/usr/share/gocode/src/github.com/sylabs/sif/test/images';
 
 export async function siftool(...args: string[]): Promise<string> {

@@ -1,0 +1,75 @@
+// ctr exec / run / shell on real images, as the unprivileged test user.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { busyboxDir, busyboxSif, busyboxSqfs } from '../helpers/images.js';
+import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
+import { ctr, userIds, userTmp } from '../helpers/user.js';
+
+const Exec = suite('ctr exec');
+let sif: string, sqfs: string, dir: string;
+
+Exec.before(async () => {
+  [sif, sqfs, dir] = [await busyboxSif(), await busyboxSqfs(), await busyboxDir()];
+});
+Exec.after.each(async () => {
+  const left = await leftovers();
+  await killUserProcesses();
+  assert.equal(left, [], 'processes left behind');
+});
+
+Exec('image kinds :: SIF from siftool, bare SquashFS and directory all run', async () => {
+  for (const img of [sif, sqfs, dir]) {
+    const r = await ctr(['exec', img, 'cat', '/etc/image-release']);
+    assert.is(r.stderr, '', img);
+    assert.is(r.stdout, 'busybox test image\n', img);
+    assert.is(r.exitCode, 0);
+  }
+});
+
+Exec('identity :: the user is the same inside, with a passwd entry', async () => {
+  const { uid, gid } = await userIds();
+  const r = await ctr(['exec', sif, 'sh', '-c', 'id -u; id -g; id -un; grep ^ctrtest: /etc/passwd']);
+  assert.is(r.stdout, `${uid}\n${gid}\nctrtest\nctrtest:x:${uid}:${gid}::/home/ctrtest:/bin/sh\n`);
+});
+
+Exec('exit status :: passes through', async () => {
+  const r = await ctr(['exec', sif, 'sh', '-c', 'exit 42']);
+  assert.is(r.exitCode, 42);
+});
+
+Exec('exit status :: a signal gives 128+N', async () => {
+  const r = await ctr(['exec', sif, 'sh', '-c', 'kill -TERM $$']);
+  assert.is(r.exitCode, 128 + 15);
+});
+
+Exec('command flags :: flags after IMAGE belong to the command', async () => {
+  const r = await ctr(['exec', sif, 'ls', '-d', '-1', '/bin', '/etc']);
+  assert.is(r.stdout, '/bin\n/etc\n');
+});
+
+Exec('stdin :: reaches the command', async () => {
+  const r = await ctr(['exec', sif, 'wc', '-c'], { input: 'hello world' });
+  assert.is(String(r.stdout).trim(), '11');
+});
+
+Exec('run :: runs the runscript with the arguments', async () => {
+  const r = await ctr(['run', sif, 'a', 'b c']);
+  assert.is(r.stdout, 'runscript: a b c\n');
+  assert.is(r.exitCode, 0);
+});
+
+Exec('shell :: starts the image shell, reading commands from stdin', async () => {
+  const r = await ctr(['shell', sif], { input: 'echo "in shell: $PS1"; exit 3\n' });
+  assert.is(r.stdout, 'in shell: ctr> \n');
+  assert.is(r.exitCode, 3);
+});
+
+Exec('cwd :: the working directory is bound and entered', async () => {
+  const work = await userTmp();
+  const r = await ctr(['exec', sif, 'sh', '-c', 'pwd; echo made > here.txt'], { cwd: work });
+  assert.is(r.stdout, `${work}\n`);
+  const back = await ctr(['exec', sif, 'cat', `${work}/here.txt`]);
+  assert.is(back.stdout, 'made\n');
+});
+
+Exec.run();

@@ -1,0 +1,67 @@
+// Test images, built once and cached (CACHE): a busybox root file system as a bare
+// SquashFS (mksquashfs) and as a SIF assembled by the SIF reference tool (siftool), so
+// ctr is tested on bytes it did not write itself.
+import { execa } from 'execa';
+import { access, chmod, cp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CACHE, SIFTOOL } from './paths.js';
+
+const APPLETS = ['sh', 'ls', 'cat', 'echo', 'id', 'true', 'false', 'env', 'pwd', 'touch', 'mkdir', 'sleep',
+  'kill', 'stat', 'readlink', 'mount', 'grep', 'wc', 'head', 'test', 'printf', 'ps', 'chmod', 'rm', 'tty', 'dd'];
+
+/** A busybox root file system with Apptainer metadata (env script, runscript) and a setuid file. */
+export async function makeBusyboxTree(dir: string): Promise<void> {
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await mkdir(join(dir, 'etc'), { recursive: true });
+  await mkdir(join(dir, '.singularity.d/env'), { recursive: true });
+  await cp('/bin/busybox', join(dir, 'bin/busybox'));
+  for (const a of APPLETS) await symlink('busybox', join(dir, 'bin', a));
+  await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(dir, 'etc/group'), 'root:x:0:\n');
+  await writeFile(join(dir, 'etc/image-release'), 'busybox test image\n');
+  await writeFile(join(dir, '.singularity.d/env/90-environment.sh'),
+    'export IMAGE_VAR="from the image"\nexport PATH="/bin:$PATH"\nexport OVERRIDDEN=image\n');
+  await writeFile(join(dir, '.singularity.d/runscript'), '#!/bin/sh\necho "runscript: $*"\n', { mode: 0o755 });
+  // A setuid-root copy of busybox: running it must give no privilege.
+  await cp('/bin/busybox', join(dir, 'bin/suid-busybox'));
+  await chmod(join(dir, 'bin/suid-busybox'), 0o4755);
+}
+
+async function cached(name: string, build: (tmp: string) => Promise<void>): Promise<string> {
+  const out = join(CACHE, name);
+  try {
+    await access(out);
+    return out;
+  } catch { /* build it */ }
+  await mkdir(CACHE, { recursive: true, mode: 0o755 });
+  await chmod(CACHE, 0o755);
+  const tmp = `${out}.tmp${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await build(tmp);
+  await rename(tmp, out);
+  return out;
+}
+
+/** The busybox tree as a directory image. */
+export function busyboxDir(): Promise<string> {
+  return cached('busybox.dir', (tmp) => makeBusyboxTree(tmp));
+}
+
+/** The busybox tree as a bare SquashFS (mksquashfs, files owned by root). */
+export async function busyboxSqfs(): Promise<string> {
+  const dir = await busyboxDir();
+  return cached('busybox.sqfs', async (tmp) => {
+    await execa('mksquashfs', [dir, tmp, '-noappend', '-all-root', '-comp', 'zstd', '-quiet', '-no-progress']);
+    await chmod(tmp, 0o644);
+  });
+}
+
+/** The same SquashFS inside a SIF made by the reference tool (siftool new + add). */
+export async function busyboxSif(arch = '2'): Promise<string> {
+  const sqfs = await busyboxSqfs();
+  return cached(`busybox-arch${arch}.sif`, async (tmp) => {
+    await execa(SIFTOOL, ['new', tmp]);
+    await execa(SIFTOOL, ['add', tmp, sqfs, '--datatype', '4', '--parttype', '2', '--partfs', '1', '--partarch', arch]);
+    await chmod(tmp, 0o644);
+  });
+}

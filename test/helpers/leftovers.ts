@@ -1,0 +1,25 @@
+// "Nothing is left mounted or running afterwards": every process of the test user is
+// gone (the FUSE server and the command included; the mounts live in namespaces that
+// die with their last process).
+import { execa } from 'execa';
+import { TEST_USER } from './user.js';
+
+export async function userProcesses(): Promise<string[]> {
+  const r = await execa('ps', ['-u', TEST_USER, '-o', 'pid=,comm='], { reject: false });
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/** Processes of the test user still alive after a grace period (PDEATHSIG is asynchronous). */
+export async function leftovers(graceMs = 3000): Promise<string[]> {
+  const until = Date.now() + graceMs;
+  for (;;) {
+    const procs = await userProcesses();
+    if (procs.length === 0 || Date.now() > until) return procs;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Kill anything a failed test left, so the next test starts clean. */
+export async function killUserProcesses(): Promise<void> {
+  await execa('pkill', ['-KILL', '-u', TEST_USER], { reject: false });
+}

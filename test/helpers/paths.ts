@@ -1,0 +1,12 @@
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file is dist/test/helpers/paths.js once built). */
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+/** Where the unprivileged user runs ctr from: the repo, or a readable copy of it. */
+export const CTR_ROOT = process.env.CTR_TEST_ROOT ?? REPO;
+export const CTR_MAIN = `${CTR_ROOT}/dist/src/cli/main.js`;
+export const LAUNCHER = `${CTR_ROOT}/native/build/ctr-launch`;
+/** Built test images, shared by test files and kept between runs. */
+export const CACHE = process.env.CTR_TEST_CACHE ?? '/var/tmp/ctr-test-cache';
+/** The SIF reference tool: ../shared/tools/siftool beside the checkout ($CTR_SIFTOOL overrides). */
+export const SIFTOOL = process.env.CTR_SIFTOOL ?? `${REPO}/../shared/tools/siftool`;

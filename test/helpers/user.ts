@@ -1,0 +1,55 @@
+// The unprivileged user that every rootless test runs as, and how to run things as it.
+import { execa, type Options } from 'execa';
+import { chown, cp, mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CTR_MAIN, REPO } from './paths.js';
+
+export const TEST_USER = 'ctrtest';
+
+export async function ensureTestUser(): Promise<void> {
+  const r = await execa('id', ['-u', TEST_USER], { reject: false });
+  if (r.exitCode !== 0) await execa('useradd', ['--create-home', '--shell', '/bin/sh', TEST_USER]);
+}
+
+export async function userIds(): Promise<{ uid: number; gid: number; home: string }> {
+  const { stdout } = await execa('getent', ['passwd', TEST_USER]);
+  const f = stdout.split(':');
+  return { uid: Number(f[2]), gid: Number(f[3]), home: f[5] };
+}
+
+/**
+ * The user must be able to reach the built ctr. A checkout under a private directory
+ * (/root, say) is not reachable, so then the built parts are copied somewhere that is.
+ */
+export async function stageForUser(): Promise<string> {
+  const ok = await execa('runuser', ['-u', TEST_USER, '--', 'test', '-r', `${REPO}/dist/src/cli/main.js`], { reject: false });
+  if (ok.exitCode === 0) return REPO;
+  const dir = await mkdtemp(join(tmpdir(), 'ctr-under-test-'));
+  await execa('chmod', ['755', dir]);
+  for (const part of ['package.json', 'dist', 'native/build', 'node_modules']) {
+    await cp(join(REPO, part), join(dir, part), { recursive: true });
+  }
+  return dir;
+}
+
+/** Run a program as the test user (runuser keeps stdio; HOME etc. are the user's). */
+export function asUser(cmd: string, args: readonly string[], opts: Options = {}) {
+  return execa('runuser', ['-u', TEST_USER, '--', 'env', `HOME=/home/${TEST_USER}`, `USER=${TEST_USER}`, cmd, ...args], {
+    reject: false, stripFinalNewline: false, ...opts,
+  });
+}
+
+/** `ctr ARGS` as the test user. */
+export function ctr(args: readonly string[], opts: Options = {}) {
+  return asUser(process.execPath, [CTR_MAIN, ...args], opts);
+}
+
+/** A scratch directory owned by the test user. */
+export async function userTmp(prefix = 'ctr-t-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const { uid, gid } = await userIds();
+  await chown(dir, uid, gid);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
