@@ -32,6 +32,7 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
   }
   if (!rootSt.isDirectory()) throw new CtrError(`cannot read ${dir}`, 'not a directory');
 
+  const root = path.resolve(dir);
   const writer = new SquashfsWriter(out, opts);
   try {
     const own = (st: fs.Stats) => (opts.keepOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
@@ -42,7 +43,7 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
     const stack: string[] = [''];
     while (stack.length) {
       const rel = stack.pop()!;
-      const abs = rel ? path.join(dir, rel) : dir;
+      const abs = rel ? `${root}/${rel}` : root;
       let names: string[];
       try {
         names = fs.readdirSync(abs);
@@ -51,7 +52,7 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
       }
       for (const name of names) {
         const relChild = rel ? `${rel}/${name}` : name;
-        const absChild = path.join(abs, name);
+        const absChild = `${abs}/${name}`;
         let st: fs.Stats;
         try {
           st = fs.lstatSync(absChild);
@@ -75,7 +76,7 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
             stack.push(relChild);
             break;
           case 'file':
-            await writer.add({ ...common, type, data: { path: absChild } });
+            await writer.add({ ...common, type, data: { path: absChild, size: st.size } });
             break;
           case 'symlink': {
             let target: string;

@@ -25,7 +25,7 @@ export type { EntryType } from './tree.js';
 export type CompressorName = S.CompressorName;
 
 /** File contents: bytes, a file to read, an open descriptor (read from its current position), or a stream. */
-export type FileData = Uint8Array | { path: string } | { fd: number } | AsyncIterable<Uint8Array>;
+export type FileData = Uint8Array | { path: string; size?: number } | { fd: number; size?: number } | AsyncIterable<Uint8Array>;
 
 export interface TreeEntry {
   /** Path inside the image; '' or '/' is the root. Missing parent directories are created (0755). */
@@ -229,7 +229,7 @@ export class SquashfsWriter {
         // file leaves the writer usable.
         let fd: number | undefined;
         let src = where;
-        if (e.data && 'path' in e.data) {
+        if (e.data && 'path' in e.data && e.data.size !== 0) {
           src = e.data.path;
           try {
             fd = fs.openSync(e.data.path, 'r');
@@ -276,19 +276,26 @@ export class SquashfsWriter {
       // empty file
     } else if (data instanceof Uint8Array) {
       append(data);
+    } else if ('path' in data && fd === undefined) {
+      // known to be empty: not even opened
     } else if ('path' in data || 'fd' in data) {
+      // With a known size (a walker's lstat, a tar header) read exactly that much: one
+      // read(2) for a small file instead of two. The image gets the size seen at lstat time.
       const rfd = 'fd' in data ? data.fd : fd!;
       const buf = this.readBuf;
-      for (;;) {
+      let left = data.size ?? Infinity;
+      while (left > 0) {
         let n: number;
         try {
-          n = fs.readSync(rfd, buf, 0, buf.length, null);
+          n = fs.readSync(rfd, buf, 0, Math.min(buf.length, left), null);
         } catch (err) {
           throw new CtrError(`cannot read ${src}`, describeSystemError(err), { cause: err });
         }
         if (n === 0) break;
-        append(buf.subarray(0, n));
+        left -= n;
+        this.ck(L.sqfs_block_processor_append(this.proc, buf, n), what);
       }
+      if (left > 0 && left !== Infinity) throw new CtrError(`cannot read ${src}`, 'file shrank while it was being read');
     } else {
       for await (const chunk of data) append(chunk);
     }
