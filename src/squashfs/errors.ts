@@ -25,6 +25,7 @@ const SQFS_ERRORS: Record<number, [name: string, words: string]> = {
 };
 
 export const SQFS_ERROR_IO = -2;
+export const SQFS_ERROR_UNSUPPORTED = -6;
 export const SQFS_ERROR_OUT_OF_BOUNDS = -8;
 export const SQFS_ERROR_NOT_DIR = -12;
 export const SQFS_ERROR_NO_ENTRY = -13;

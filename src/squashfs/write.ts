@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
 import { CtrError, describeSystemError } from '../errors.js';
-import { check, checkPtr } from './errors.js';
+import { SQFS_ERROR_UNSUPPORTED, check, checkPtr } from './errors.js';
 import { OffsetFile } from './file.js';
 import { compressorWriteOptions, destroy, nativeView, sqfs } from './lib.js';
 import * as S from './structs.js';
@@ -127,7 +127,7 @@ export class SquashfsWriter {
     this.superPtr = koffi.alloc(S.sqfs_super_t, 1) as bigint;
     this.superView = nativeView(this.superPtr, koffi.sizeof(S.sqfs_super_t));
     try {
-      this.setup(compId, blockSize, opts.level, workers, superMtime, what);
+      this.setup(opts.compressor, compId, blockSize, opts.level, workers, superMtime, what);
     } catch (err) {
       this.close();
       throw err;
@@ -138,14 +138,16 @@ export class SquashfsWriter {
     return check(rc, what, () => this.file.lastError);
   }
 
-  private setup(compId: number, blockSize: number, level: number | undefined, workers: number, mtime: number, what: string) {
+  private setup(compName: string, compId: number, blockSize: number, level: number | undefined, workers: number, mtime: number, what: string) {
     const L = this.lib;
     const makeCompressor = (flags: number): bigint => {
       const cfg = Buffer.alloc(koffi.sizeof(S.sqfs_compressor_config_t));
       this.ck(L.sqfs_compressor_config_init(cfg, compId, blockSize, flags), `${what}: compressor setup`);
       if (level !== undefined && !(flags & S.SQFS_COMP_FLAG_UNCOMPRESS)) cfg.writeUInt32LE(level, koffi.offsetof(S.sqfs_compressor_config_t, 'level'));
       const out: (bigint | null)[] = [null];
-      this.ck(L.sqfs_compressor_create(cfg, out), `${what}: cannot create the compressor (level ${level ?? 'default'})`);
+      const rc = L.sqfs_compressor_create(cfg, out);
+      if (rc === SQFS_ERROR_UNSUPPORTED) throw new CtrError(what, `compressor ${compName} is not built into this libsquashfs`);
+      this.ck(rc, `${what}: cannot create the ${compName} compressor (level ${level ?? 'default'})`);
       return out[0]!;
     };
     this.cmp = makeCompressor(0);
