@@ -51,6 +51,7 @@ struct plan {
    unsigned long long offset;/* SquashFS byte offset inside the image file (SIF) */
    const char *squashfuse;   /* absolute host path of squashfuse_ll */
    bool map_root;            /* uid/gid 0 inside (--fakeroot); else identity */
+   bool writable_image;      /* directory image mounted read-write (building) */
    bool writable_tmpfs;
    struct bind *binds;
    size_t n_binds;

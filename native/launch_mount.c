@@ -126,7 +126,9 @@ static bool plan_mountpoints(const struct plan *p, struct target *t)
       if (t[i].skip || under_earlier_tmpfs(p, i, t))
          continue;
       char *in_img = xasprintf(IMG "%s", t[i].rel);
-      if (!path_exists(in_img)) {
+      if (!path_exists(in_img) && p->writable_image) {
+         make_mountpoint(in_img, t[i].dir);
+      } else if (!path_exists(in_img)) {
          char *in_skel = xasprintf(SKEL "%s", t[i].rel);
          make_mountpoint(in_skel, t[i].dir);
          debug("mount point %s made in the skeleton layer", t[i].rel);
@@ -226,7 +228,8 @@ void mount_container(const struct plan *p, int image_fd)
       char *src = xasprintf("/proc/self/fd/%d", image_fd);
       if (mount(src, SCRATCH_BASE IMG, NULL, MS_BIND | MS_REC, NULL) < 0)
          DIE("cannot bind image directory %s", p->image);
-      remount_ro(SCRATCH_BASE IMG);
+      if (!p->writable_image)
+         remount_ro(SCRATCH_BASE IMG);
       free(src);
    } else
       fuse_mount_squashfs(p, SCRATCH_BASE IMG, image_fd);

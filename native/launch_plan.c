@@ -3,6 +3,8 @@
  *   --image PATH            SquashFS image (a bare SquashFS or a SIF holding one)
  *   --offset N              byte offset of the SquashFS inside PATH
  *   --image-dir PATH        a directory used as the image (mounted read-only)
+ *   --writable              the directory image is mounted read-write, and missing
+ *                           mount points are made in it (building: %post)
  *   --squashfuse PATH       the squashfuse_ll binary
  *   --map-root              map the user to uid/gid 0 inside (--fakeroot)
  *   --writable-tmpfs        a tmpfs overlay over the image; changes vanish at exit
@@ -109,6 +111,8 @@ static int parse_words(struct plan *p, int argc, char **argv)
          p->squashfuse = need(argc, argv, i++, 1);
       else if (!strcmp(o, "--map-root"))
          p->map_root = true;
+      else if (!strcmp(o, "--writable"))
+         p->writable_image = true;
       else if (!strcmp(o, "--writable-tmpfs"))
          p->writable_tmpfs = true;
       else if (!strcmp(o, "--bind")) {
@@ -206,6 +210,8 @@ void plan_parse(struct plan *p, int argc, char **argv)
    }
    if (!p->image)
       DIE_PLAIN("launch plan: no image given");
+   if (p->writable_image && !p->image_is_dir)
+      DIE_PLAIN("launch plan: --writable needs a directory image");
    if (!p->image_is_dir && !p->squashfuse)
       DIE_PLAIN("launch plan: no squashfuse given");
    if (p->action == ACTION_EXEC && !p->argv[0])

@@ -35,6 +35,22 @@ function parser(args: string[]): Argv {
     y.command(verb, v.describe, (b) =>
       b.usage(`Usage: ctr ${v.usage}`).options(verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS));
   }
+  y.command('build [flags] OUT SOURCE', 'build a SIF image from a directory, SquashFS file or definition file', (b) => b
+    .positional('OUT', { type: 'string', describe: 'SIF file to write' })
+    .positional('SOURCE', { type: 'string', describe: 'directory, SquashFS file, or definition file' })
+    .options({
+      force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
+      compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
+    }), async (a) => {
+    const { buildCommand } = await import('./commands/build.js');
+    await buildCommand(a.OUT as string, a.SOURCE as string, Boolean(a.force), a.compress as string | undefined);
+  });
+  y.command('inspect [flags] IMAGE', 'show what is in an image, without mounting it', (b) => b
+    .positional('IMAGE', { type: 'string' })
+    .options({ json: { type: 'boolean', default: false, describe: 'print JSON' } }), async (a) => {
+    const { inspectCommand } = await import('./commands/inspect.js');
+    await inspectCommand(a.IMAGE as string, Boolean(a.json));
+  });
   return y;
 }
 

@@ -1,0 +1,82 @@
+// Bootstrap agents: make the root file system a definition file starts from, in DIR.
+import { execa } from 'execa';
+import { chmod, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CtrError } from '../errors.js';
+import { openImage } from '../image/open.js';
+import { SquashfsReader } from '../squashfs/read.js';
+import type { Definition } from './definition.js';
+import { extractImage } from './extract.js';
+
+const STANDARD_DIRS = ['proc', 'sys', 'dev', 'tmp', 'root', 'etc', 'home', 'var/tmp', 'opt', 'mnt'];
+
+export async function bootstrap(def: Definition, dir: string): Promise<void> {
+  switch (def.bootstrap) {
+    case 'scratch':
+      return;
+    case 'busybox':
+      return busybox(dir);
+    case 'localimage':
+      return localImage(def.header.from, dir);
+    case 'debootstrap':
+      return debootstrap(def, dir);
+    default:
+      throw new CtrError(`bootstrap ${def.bootstrap}`, 'not supported yet (pull the image first, then use Bootstrap: localimage)');
+  }
+}
+
+/** Debian's static busybox, one link per applet, and the files a shell expects. */
+async function busybox(dir: string): Promise<void> {
+  const bb = '/bin/busybox';
+  const { stdout } = await execa(bb, ['--list-full']).catch(() => {
+    throw new CtrError('bootstrap busybox', `${bb} not found or not runnable (apt-get install busybox-static)`);
+  });
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await cp(bb, join(dir, 'bin/busybox'));
+  await chmod(join(dir, 'bin/busybox'), 0o755);
+  for (const rel of stdout.split('\n').filter(Boolean)) {
+    if (rel === 'bin/busybox') continue;
+    const at = join(dir, rel);
+    await mkdir(dirname(at), { recursive: true });
+    const depth = rel.split('/').length - 1;
+    await symlink(`${'../'.repeat(depth)}bin/busybox`, at).catch((err) => { if (err.code !== 'EEXIST') throw err; });
+  }
+  await standardDirs(dir);
+  await writeFile(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(join(dir, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+}
+
+async function standardDirs(dir: string): Promise<void> {
+  for (const d of STANDARD_DIRS) await mkdir(join(dir, d), { recursive: true });
+  await chmod(join(dir, 'tmp'), 0o1777);
+  await chmod(join(dir, 'var/tmp'), 0o1777);
+}
+
+async function localImage(from: string, dir: string): Promise<void> {
+  const img = await openImage(from);
+  if (img.kind === 'dir') {
+    await cp(img.path, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    return;
+  }
+  const reader = SquashfsReader.open(img.path, { offset: img.offset });
+  try {
+    await extractImage(reader, dir);
+  } finally {
+    reader.close();
+  }
+}
+
+/** Debian through mmdebstrap: `OSVersion` (suite), `MirrorURL`, `Include` (packages). */
+async function debootstrap(def: Definition, dir: string): Promise<void> {
+  const suite = def.header.osversion || 'bookworm';
+  const args = ['--variant=minbase', '--quiet'];
+  if (def.header.include) args.push(`--include=${def.header.include.split(/[\s,]+/).filter(Boolean).join(',')}`);
+  args.push(suite, dir);
+  if (def.header.mirrorurl) args.push(def.header.mirrorurl);
+  const r = await execa('mmdebstrap', args, { reject: false, all: true });
+  if (r.failed) {
+    const why = (r as { code?: string }).code === 'ENOENT' ? 'mmdebstrap not found (apt-get install mmdebstrap)'
+      : `mmdebstrap exited with ${r.exitCode}:\n${String(r.all ?? '').trim().split('\n').slice(-10).join('\n')}`;
+    throw new CtrError('bootstrap debootstrap', why);
+  }
+}

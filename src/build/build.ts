@@ -1,0 +1,163 @@
+// ctr build OUT.sif SOURCE: SOURCE is a directory, a SquashFS file, or a definition file.
+// A definition file is built in a temporary directory (bootstrap, %setup, %files,
+// /.singularity.d, %post and %test through the launcher as root in a user namespace),
+// then packed. Nothing is left behind on failure or Ctrl-C: not the temporary tree,
+// not a partial OUT.
+import { execa } from 'execa';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { tmpdir, endianness } from 'node:os';
+import { CtrError, describeSystemError } from '../errors.js';
+import { goArchFromNode } from '../sif/format.js';
+import { writeSif, partitionObject } from '../sif/write.js';
+import { composeBuildPlan } from '../plan/build.js';
+import { runLauncher } from '../launch/launcher.js';
+import type { CompressorName } from '../squashfs/structs.js';
+import { bootstrap } from './bootstrap.js';
+import { parseDefinition, type Definition } from './definition.js';
+import { writeSingularityDir } from './metadata.js';
+import { checkOutput, packSif, sifIdentity } from './pack.js';
+import { progress } from './progress.js';
+
+export interface BuildOptions {
+  force: boolean;
+  compressor: CompressorName;
+  level?: number;
+}
+
+export const DEFAULT_COMPRESSOR: CompressorName = 'zstd';
+export const DEFAULT_LEVEL = 3;
+
+export async function build(out: string, source: string, opts: BuildOptions): Promise<void> {
+  await checkOutput(out, opts.force);
+  const epoch = sourceDateEpoch();
+  const arch = goArchFromNode(process.arch, endianness()) ?? process.arch;
+  const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
+  const cleanup = new Cleanup(out);
+  try {
+    if (st.isDirectory()) {
+      progress(`packing ${source}`);
+      await packSif(source, out, { ...opts, epoch, arch });
+    } else {
+      const head = await readHead(source);
+      if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
+        progress(`wrapping SquashFS ${source}`);
+        await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
+      } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
+        const def = parseDefinition(await readFile(source, 'utf8'), source);
+        await buildDefinition(def, out, opts, epoch, arch, cleanup);
+      } else {
+        throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image or definition file');
+      }
+    }
+  } finally {
+    await cleanup.run();
+  }
+  progress(`wrote ${out}`);
+}
+
+async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {
+  const rootfs = await mkdtemp(join(process.env.CTR_BUILD_TMPDIR ?? tmpdir(), 'ctr-build-'));
+  cleanup.dirs.push(rootfs);
+  await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
+  progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
+  await bootstrap(def, rootfs);
+  if (def.sections.setup) {
+    progress('%setup');
+    await hostScript('%setup', def.sections.setup, { APPTAINER_ROOTFS: rootfs, SINGULARITY_ROOTFS: rootfs });
+  }
+  for (const [src, dst] of def.files) {
+    const to = join(rootfs, dst);
+    await mkdir(dirname(to), { recursive: true });
+    await cp(resolve(src), to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true }).catch((err) => {
+      throw new CtrError(`%files ${src}`, describeSystemError(err));
+    });
+  }
+  const labels = {
+    'org.label-schema.schema-version': '1.0',
+    'org.label-schema.build-date': new Date((epoch ?? Math.floor(Date.now() / 1000)) * 1000).toISOString(),
+    'org.label-schema.usage.singularity.deffile.bootstrap': def.header.bootstrap,
+    ...(def.header.from ? { 'org.label-schema.usage.singularity.deffile.from': def.header.from } : {}),
+    ...def.labels,
+  };
+  await writeSingularityDir(rootfs, def, labels);
+  if (def.sections.post) {
+    progress('%post');
+    await inContainer('%post', rootfs, true, def.sections.post);
+  }
+  if (def.sections.test) {
+    progress('%test');
+    await inContainer('%test', rootfs, false, def.sections.test);
+  }
+  progress('packing the root file system');
+  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels });
+}
+
+/** %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live. */
+async function inContainer(section: string, rootfs: string, writable: boolean, script: string): Promise<void> {
+  const hostFiles = new Map([['/etc/resolv.conf', '/etc/resolv.conf'], ['/etc/hosts', '/etc/hosts']]);
+  const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {} });
+  const code = await runLauncher([...plan, '--', '/bin/sh', '-e', '-c', script]);
+  if (code !== 0) throw new CtrError(`${section} failed`, `exit code ${code}`);
+}
+
+async function hostScript(section: string, script: string, env: Record<string, string>): Promise<void> {
+  const r = await execa('/bin/sh', ['-e', '-c', script], { env, stdio: 'inherit', reject: false });
+  if (r.exitCode !== 0) throw new CtrError(`${section} failed`, `exit code ${r.exitCode}`);
+}
+
+async function realpaths(m: Map<string, string>): Promise<Map<string, string>> {
+  const { realpath } = await import('node:fs/promises');
+  const out = new Map<string, string>();
+  for (const [dst, src] of m) {
+    const r = await realpath(src).catch(() => undefined);
+    if (r) out.set(dst, r);
+  }
+  return out;
+}
+
+async function readHead(path: string): Promise<Buffer> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, 'r').catch((err) => { throw new CtrError(`build source ${path}`, describeSystemError(err)); });
+  try {
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+function sourceDateEpoch(): number | undefined {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new CtrError('SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
+  return Number(v);
+}
+
+/** Temporary trees and the partial output, removed at the end and on Ctrl-C/SIGTERM. */
+class Cleanup {
+  dirs: string[] = [];
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    void this.run().finally(() => {
+      process.stderr.write(`ctr: error: build interrupted (${sig})\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  };
+
+  constructor(private readonly out: string) {
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+  }
+
+  async run(): Promise<void> {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    for (const d of this.dirs.splice(0)) {
+      // %post may leave read-only directories; make them writable to remove them.
+      await execa('chmod', ['-R', 'u+rwX', d], { reject: false });
+      await rm(d, { recursive: true, force: true });
+    }
+    await rm(join(dirname(this.out), `.${basename(this.out)}.${process.pid}.tmp`), { force: true });
+  }
+}

@@ -1,0 +1,88 @@
+// Apptainer definition files: a header of `Key: value` lines, then `%section` blocks.
+// Pure parsing; every error names the line. Sections kept verbatim (scripts).
+import { CtrError } from '../errors.js';
+
+export const SECTIONS = ['setup', 'files', 'post', 'environment', 'runscript', 'labels', 'help', 'test', 'startscript', 'arguments'] as const;
+export type SectionName = (typeof SECTIONS)[number];
+
+export interface Definition {
+  /** Header keys, lower-cased: bootstrap, from, include, mirrorurl, osversion, ... */
+  header: Record<string, string>;
+  bootstrap: string;
+  sections: Partial<Record<SectionName, string>>;
+  /** %files lines as [src, dst] (dst defaults to src). */
+  files: Array<[string, string]>;
+  /** %labels as name → value. */
+  labels: Record<string, string>;
+  raw: string;
+}
+
+const BOOTSTRAPS = ['localimage', 'busybox', 'debootstrap', 'scratch', 'docker', 'oci', 'oci-archive', 'docker-archive'];
+
+export function parseDefinition(text: string, file: string): Definition {
+  const fail = (line: number, why: string): never => { throw new CtrError(`definition file ${file}`, `line ${line}: ${why}`); };
+  const header: Record<string, string> = {};
+  const sections: Partial<Record<SectionName, string>> = {};
+  const lines = text.split('\n');
+  let current: SectionName | undefined;
+  let body: string[] = [];
+  const close = () => { if (current) sections[current] = body.join('\n').replace(/\s+$/, '') + '\n'; };
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    const sec = /^%([A-Za-z]+)\b(.*)$/.exec(raw);
+    if (sec) {
+      const name = sec[1].toLowerCase() as SectionName;
+      if (!SECTIONS.includes(name)) fail(n, `unknown section %${sec[1]}`);
+      if (sections[name] !== undefined || current === name) fail(n, `section %${name} appears twice`);
+      close();
+      current = name;
+      body = [];
+      return;
+    }
+    if (current) { body.push(raw); return; }
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const kv = /^([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*)$/.exec(line);
+    if (!kv) fail(n, `expected "Key: value" in the header, got ${JSON.stringify(line)}`);
+    const key = kv![1].toLowerCase();
+    if (key in header) fail(n, `header key ${kv![1]} appears twice`);
+    header[key] = kv![2].trim();
+  });
+  close();
+  const bootstrap = (header.bootstrap ?? '').toLowerCase();
+  if (!bootstrap) fail(1, 'no "Bootstrap:" header');
+  if (!BOOTSTRAPS.includes(bootstrap)) fail(lineOf(lines, /^\s*bootstrap\s*:/i), `unknown bootstrap agent "${header.bootstrap}" (one of ${BOOTSTRAPS.join(', ')})`);
+  if (['localimage', 'docker', 'oci', 'oci-archive', 'docker-archive'].includes(bootstrap) && !header.from) {
+    fail(lineOf(lines, /^\s*bootstrap\s*:/i), `bootstrap ${bootstrap} needs a "From:" header`);
+  }
+  return { header, bootstrap, sections, files: parseFiles(sections.files, lines, fail), labels: parseLabels(sections.labels), raw: text };
+}
+
+function lineOf(lines: string[], re: RegExp): number {
+  return lines.findIndex((l) => re.test(l)) + 1;
+}
+
+function parseFiles(body: string | undefined, lines: string[], fail: (line: number, why: string) => never): Array<[string, string]> {
+  if (!body) return [];
+  const start = lineOf(lines, /^%files\b/i);
+  const out: Array<[string, string]> = [];
+  body.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const parts = line.split(/\s+/);
+    if (parts.length > 2) fail(start + 1 + i, `%files line has ${parts.length} fields; expected SRC [DST]`);
+    out.push([parts[0], parts[1] ?? parts[0]]);
+  });
+  return out;
+}
+
+function parseLabels(body: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of (body ?? '').split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\S+)\s*(.*)$/.exec(line)!;
+    out[m[1]] = m[2];
+  }
+  return out;
+}

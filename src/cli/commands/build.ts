@@ -1,0 +1,13 @@
+// ctr build [--force] [--compress NAME[:LEVEL]] OUT SOURCE
+import { CtrError } from '../../errors.js';
+import { build, DEFAULT_COMPRESSOR, DEFAULT_LEVEL } from '../../build/build.js';
+import type { CompressorName } from '../../squashfs/structs.js';
+
+const COMPRESSORS = ['gzip', 'xz', 'lzo', 'lz4', 'zstd'];
+
+export async function buildCommand(out: string, source: string, force: boolean, compress?: string): Promise<void> {
+  const [name, level] = (compress ?? `${DEFAULT_COMPRESSOR}:${DEFAULT_LEVEL}`).split(':');
+  if (!COMPRESSORS.includes(name)) throw new CtrError(`compressor ${name}`, `unknown (one of ${COMPRESSORS.join(', ')})`);
+  if (level !== undefined && !/^\d+$/.test(level)) throw new CtrError(`compression level ${level}`, 'not a number');
+  await build(out, source, { force, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+}
