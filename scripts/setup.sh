@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up ctr on a fresh Debian bookworm machine (run as root): the system packages ctr
+# and its tests use, Node dependencies, and the build. Safe to run again; installs only
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Runtime: squashfuse_ll and FUSE; libsquashfs for building images.
+# Tests: squashfs-tools(-ng) as independent oracles, busybox for test images, the SIF
+# reference tool's sources (../shared/tools/siftool builds it with Go).
+# Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
+PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-static
+      golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
+      mmdebstrap procps make gcc libc6-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup: these Debian packages are missing and only root can install them: ${missing[*]}" >&2; exit 1; }
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Real systems ship /dev/fuse as 0666; some fresh machines have 0600.
+if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+  chmod 0666 /dev/fuse
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  npm ci --no-fund --no-audit --loglevel=error
+fi
+npm run -s build
