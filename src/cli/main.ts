@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // ctr's command line. Command modules only parse flags and call; the work lives in
 // src/plan (pure), src/image, src/host and src/launch (the parts that touch the system).
-import yargs, { type Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { CtrError, EXIT_CTR_FAILURE } from '../errors.js';
-import { LAUNCH_FLAGS, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
+import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import type { Action } from '../plan/options.js';
 
 const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean }> = {
@@ -16,9 +16,10 @@ const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsComma
 const PLAN_FLAGS = {
   output: { alias: 'o', type: 'string', demandOption: true, describe: 'plan file to write' },
   action: { type: 'string', choices: ['exec', 'run', 'shell'], default: 'exec', describe: 'what the plan does' },
-} as const;
+} satisfies Record<string, Options>;
 
-function parser(args: string[]): Argv {
+async function parser(args: string[]): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   const y = yargs(args)
     .scriptName('ctr')
     .usage('ctr: rootless containers for HPC\n\nUsage: ctr COMMAND [flags] ...')
@@ -67,12 +68,12 @@ async function main(argv: string[]): Promise<number> {
   const verb = argv[0];
   const v = verb ? LAUNCH_VERBS[verb] : undefined;
   if (!v || argv.includes('--help') && splitAtImage(argv.slice(1), new Set()).image === undefined) {
-    await parser(argv).parseAsync();
+    await (await parser(argv)).parseAsync();
     return 0;
   }
   const table = verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS;
   const { flags, image, rest } = splitAtImage(argv.slice(1), valueFlags(table));
-  const parsed = await parser([verb, ...flags]).parseAsync();
+  const parsed = parseFlagsFast(table, flags);
   if (image === undefined) throw new CtrError('no image given', '', { hint: `usage: ctr ${v.usage}` });
   if (v.needsCommand && rest.length === 0) throw new CtrError('no command given', '', { hint: `usage: ctr ${v.usage}` });
   const opts = toLaunchOptions(parsed);
