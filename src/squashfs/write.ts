@@ -134,8 +134,10 @@ export class SquashfsWriter {
     }
   }
 
-  private ck(rc: number, what: string): number {
-    return check(rc, what, () => this.file.lastError);
+  /** `what` may be a function: messages naming a path are only built when a call fails. */
+  private ck(rc: number, what: string | (() => string)): number {
+    if (rc >= 0) return rc;
+    return check(rc, typeof what === 'string' ? what : what(), () => this.file.lastError);
   }
 
   private setup(compName: string, compId: number, blockSize: number, level: number | undefined, workers: number, mtime: number, what: string) {
@@ -166,7 +168,7 @@ export class SquashfsWriter {
       size: koffi.sizeof(S.sqfs_block_processor_desc_t),
       max_block_size: blockSize,
       num_workers: workers,
-      max_backlog: 10 * workers,
+      max_backlog: 10 * workers, // gensquashfs default
       cmp: this.cmp,
       wr: this.blkwr,
       tbl: this.frag,
@@ -269,7 +271,7 @@ export class SquashfsWriter {
 
   private async writeData(node: Node, data: FileData | undefined, fd: number | undefined, src: string): Promise<void> {
     const L = this.lib;
-    const what = `cannot write ${pathOf(node)} to the image`;
+    const what = () => `cannot write ${pathOf(node)} to the image`;
     this.ck(L.sqfs_block_processor_begin_file(this.proc, this.slotAddress(node.slot!), null, 0), what);
     const append = (chunk: Uint8Array) => {
       if (chunk.length) this.ck(L.sqfs_block_processor_append(this.proc, chunk, chunk.length), what);
@@ -353,10 +355,10 @@ export class SquashfsWriter {
           v.setUint16(S.INODE.gidIdx, this.idx(n.gid, what), true);
           v.setUint32(S.INODE.modTime, n.mtime, true);
           v.setUint32(S.INODE.inodeNumber, n.inodeNum, true);
-          if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), `${what}: ${pathOf(n)}`);
+          if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), () => `${what}: ${pathOf(n)}`);
           L.sqfs_meta_writer_get_position(this.im, blockOut, offOut);
           n.inodeRef = (BigInt(blockOut[0]) << 16n) | BigInt(offOut[0]);
-          this.ck(L.sqfs_meta_writer_write_inode(this.im, inode), `${what}: inode of ${pathOf(n)}`);
+          this.ck(L.sqfs_meta_writer_write_inode(this.im, inode), () => `${what}: inode of ${pathOf(n)}`);
         } finally {
           if (ptr && n.type !== 'file') L.sqfs_free(ptr);
         }
@@ -389,12 +391,12 @@ export class SquashfsWriter {
    */
   private makeInode(n: Node, kids: Node[] | undefined): bigint | Buffer {
     const L = this.lib;
-    const what = `cannot write ${pathOf(n)} to the image`;
+    const what = () => `cannot write ${pathOf(n)} to the image`;
     const nlinkOff = S.INODE.data; // nlink is the first member of dev/ipc/slink
     switch (n.type) {
       case 'file': {
         const p = koffi.decode(this.slotAddress(n.slot!), 'void *') as bigint | null;
-        if (!p) throw new CtrError(what, 'the block processor produced no inode');
+        if (!p) throw new CtrError(what(), 'the block processor produced no inode');
         if (n.nlink > 1) {
           this.ck(L.sqfs_inode_make_extended(p), what);
           nativeView(p, S.INODE.size).setUint32(S.INODE.data + 24, n.nlink, true); // file_ext.nlink
@@ -406,11 +408,11 @@ export class SquashfsWriter {
         for (const k of kids!) {
           const t = k.link ?? k;
           const typeBits = { file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK }[t.type];
-          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, typeBits | t.mode), `${what}: entry ${k.name}`);
+          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, typeBits | t.mode), () => `${what()}: entry ${k.name}`);
         }
         this.ck(L.sqfs_dir_writer_end(this.dirwr), what);
         const parentIno = n.parent ? n.parent.inodeNum : 0;
-        const p = checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what);
+        const p = checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what());
         // libsquashfs 1.2.0 counts every entry as a link; store 2 + subdirectories as Linux
         // and mksquashfs do (find's leaf optimisation relies on it).
         const v = nativeView(p, S.INODE.size);
