@@ -82,6 +82,9 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
 void env_compose(const struct plan *p);
 void exec_command(const struct plan *p) __attribute__((noreturn));
 
+/* launch_envscript.c */
+bool env_scripts_apply_simple(char **paths, size_t n);
+
 /* launch_misc.c: one error vocabulary. die() prints "ctr: error: <msg>: <strerror>" when
  * errno is set, adds a hint line when given, and exits 255. */
 extern int g_debug;

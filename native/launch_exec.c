@@ -85,16 +85,25 @@ static const char WRAPPER[] =
    "for __ctr_f in " ENV_DIR "/*.sh; do [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
    "while [ \"$__ctr_n\" -gt 0 ]; do export \"$1\"; shift; __ctr_n=$((__ctr_n-1)); done\n"
    "unset __ctr_n __ctr_f\n"
-   "case $1 in */*) [ -e \"$1\" ] ;; *) [ -n \"$(command -v \"$1\")\" ] ;; esac ||"
+   "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
    " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
+   "case $1 in */*) [ -f \"$1\" ] && [ -x \"$1\" ] ||"
+   " { echo \"ctr: error: cannot execute $1: Permission denied\" >&2; exit 126; } ;; esac\n"
    "exec \"$@\"\n";
 
-static bool has_env_scripts(void)
+/* Whether the command must go through the image's /bin/sh to source the env scripts:
+ * not when there are none, nor when they are plain assignments (launch_envscript.c
+ * applies those itself, saving a shell's exec on every launch). */
+static bool need_shell_for_env_scripts(void)
 {
    glob_t g;
-   bool any = glob(ENV_DIR "/*.sh", 0, NULL, &g) == 0 && g.gl_pathc > 0;
+   if (glob(ENV_DIR "/*.sh", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+      globfree(&g);
+      return false;
+   }
+   bool simple = env_scripts_apply_simple(g.gl_pathv, g.gl_pathc);
    globfree(&g);
-   return any && access("/bin/sh", X_OK) == 0;
+   return !simple && access("/bin/sh", X_OK) == 0;
 }
 
 static size_t count(char **v)
@@ -128,7 +137,7 @@ static char **action_argv(const struct plan *p)
 void exec_command(const struct plan *p)
 {
    char **argv = action_argv(p);
-   if (has_env_scripts()) {
+   if (need_shell_for_env_scripts()) {
       size_t n = count(argv);
       char **w = xcalloc(n_overrides + n + 6, sizeof(char *));
       size_t k = 0;

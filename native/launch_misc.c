@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -61,7 +62,13 @@ void debug(const char *fmt, ...)
    va_start(ap, fmt);
    vsnprintf(msg, sizeof(msg), fmt, ap);
    va_end(ap);
-   fprintf(stderr, "ctr-launch[%d]: %s\n", (int)getpid(), msg);
+   struct timespec ts;
+   clock_gettime(CLOCK_MONOTONIC, &ts);
+   static double t0 = -1;
+   double now = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+   if (t0 < 0)
+      t0 = now;
+   fprintf(stderr, "ctr-launch[%d] +%.2fms: %s\n", (int)getpid(), now - t0, msg);
 }
 
 char *xasprintf(const char *fmt, ...)

@@ -21,7 +21,7 @@
  *   --env-prefix PREFIX     host PREFIXNAME=v becomes an override NAME=v (at launch time,
  *                           so each rank of a job sees its own)
  *   --action exec|run|shell
- *   --debug
+ *   --debug                 (or CTR_DEBUG set in the environment)
  *   -- CMD [ARG...]
  *
  * A plan file is "#!<launcher> --plan\n" followed by these words, each ending in NUL;
@@ -193,6 +193,8 @@ void plan_parse(struct plan *p, int argc, char **argv)
 {
    memset(p, 0, sizeof(*p));
    p->action = ACTION_EXEC;
+   if (getenv("CTR_DEBUG"))  /* plan files carry no --debug; this turns it on per launch */
+      p->debug = g_debug = 1;
    if (argc >= 3 && !strcmp(argv[1], "--plan")) {
       struct words w = plan_file_words(argv[2]);
       int rest = parse_words(p, w.n, w.v);
