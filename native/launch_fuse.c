@@ -85,5 +85,6 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
       die_errno(err, NULL, "cannot mount image %s", p->image);
    }
+   debug("squashfuse_ll answering");
    return pid;
 }
