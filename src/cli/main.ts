@@ -52,6 +52,17 @@ async function parser(args: string[]): Promise<Argv> {
     const { inspectCommand } = await import('./commands/inspect.js');
     await inspectCommand(a.IMAGE as string, Boolean(a.json));
   });
+  y.command('pull [flags] OUT REF', 'pull an OCI/Docker image into a SIF file', (b) => b
+    .positional('OUT', { type: 'string', describe: 'SIF file to write' })
+    .positional('REF', { type: 'string', describe: 'docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:PATH or docker-archive:PATH' })
+    .options({
+      force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
+      https: { type: 'boolean', default: true, describe: 'use HTTPS (--no-https: plain HTTP); a private CA: NODE_EXTRA_CA_CERTS=ca.pem' },
+      arch: { type: 'string', describe: 'platform to pick from a multi-arch image (default: the host)' },
+    }), async (a) => {
+    const { pullCommand } = await import('./commands/pull.js');
+    await pullCommand(a.OUT as string, a.REF as string, { https: Boolean(a.https), arch: a.arch as string | undefined, force: Boolean(a.force) });
+  });
   return y;
 }
 

@@ -1,0 +1,108 @@
+// pullToSif(): an image reference → a SIF file, as `ctr pull` does. The image is fetched
+// (fetchImage), its layers read twice (headers, then the surviving files' bytes: see
+// rootfs.ts), Apptainer's /.singularity.d added from the image config, and the SquashFS
+// written straight at its offset inside the SIF. OUT appears only when complete: writeSif
+// writes a temporary file beside it and renames it; Ctrl-C removes that file and any blob
+// being downloaded.
+import { rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { checkOutput, sifIdentity } from '../build/pack.js';
+import { progress } from '../build/progress.js';
+import { CtrError } from '../errors.js';
+import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
+import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
+import type { CompressorName } from '../squashfs/structs.js';
+import { inFlight } from './cache.js';
+import { containerFiles } from './container.js';
+import type { RootfsTree } from './layers.js';
+import { readLayers, writeRootfs } from './rootfs.js';
+import { fetchImage, type FetchedImage, type FetchOptions } from './source.js';
+
+export interface PullOptions extends FetchOptions {
+  /** Overwrite OUT if it exists. */
+  force?: boolean;
+  /** SquashFS compression (default zstd level 3, as ctr build). */
+  compressor?: CompressorName;
+  level?: number;
+}
+
+const STANDARD_DIRS: Array<[string, number]> = [
+  ['proc', 0o755], ['sys', 0o755], ['dev', 0o755], ['tmp', 0o1777], ['var/tmp', 0o1777], ['home', 0o755], ['root', 0o700], ['etc', 0o755],
+];
+
+export async function pullToSif(ref: string, out: string, opts: PullOptions = {}): Promise<void> {
+  await checkOutput(out, !!opts.force);
+  const epoch = sourceDateEpoch();
+  const stop = onSignal(out);
+  try {
+    const img = await fetchImage(ref, opts);
+    try {
+      progress(`reading ${img.layerCount} layer${img.layerCount === 1 ? '' : 's'}`);
+      const tree = await readLayers(img);
+      const labels = addContainerFiles(tree, img, epoch);
+      const arch = normalizeArch(img.platform.architecture) ?? img.platform.architecture;
+      const bootstrap = img.ref.transport;
+      const objects: SifObjectInput[] = [defFileObject(`bootstrap: ${bootstrap}\nfrom: ${ref.slice(ref.indexOf(':') + 1).replace(/^\/\//, '')}\n`)];
+      if (Object.keys(labels).length) objects.push(labelsObject(labels));
+      objects.push({
+        dataType: DataType.PARTITION,
+        partition: { fsType: FsType.SQUASHFS, partType: PartType.PRIMSYS, arch },
+        data: {
+          writeAt: async ({ fh, offset }) => {
+            progress('writing the SquashFS');
+            const r = await writeRootfs(tree, img, fh.fd, { offset, compressor: opts.compressor ?? 'zstd', level: opts.level ?? (opts.compressor ? undefined : 3), mtime: epoch });
+            return r.bytes;
+          },
+        },
+      });
+      await writeSif(out, objects, { arch, ...sifIdentity(epoch) });
+      progress(`wrote ${out}`);
+    } finally {
+      await img.close();
+    }
+  } finally {
+    stop();
+  }
+}
+
+/** /.singularity.d from the image config, WORKDIR and the usual mount points; returns the labels. */
+function addContainerFiles(tree: RootfsTree, img: FetchedImage, epoch: number | undefined): Record<string, string> {
+  const f = containerFiles(img.config);
+  const created = Date.parse((img.config as { created?: string }).created ?? '');
+  const mtime = epoch ?? (Number.isFinite(created) ? Math.floor(created / 1000) : Math.floor(Date.now() / 1000));
+  const dir = (mode = 0o755) => ({ type: 'dir' as const, mode, mtime, size: 0, children: new Map() });
+  const file = (text: string, mode: number) => ({ type: 'file' as const, mode, mtime, size: Buffer.byteLength(text), bytes: Buffer.from(text) });
+  for (const [p, mode] of STANDARD_DIRS) if (!tree.has(p)) tree.put(p, dir(mode));
+  if (f.workdir && !tree.has(f.workdir)) tree.put(f.workdir, dir());
+  for (const d of ['.singularity.d', '.singularity.d/env', '.singularity.d/actions', '.singularity.d/libs']) {
+    if (!tree.has(d)) tree.put(d, dir());
+  }
+  tree.put('.singularity.d/runscript', file(f.runscript, 0o755));
+  tree.put('.singularity.d/env/10-docker2singularity.sh', file(f.env, 0o755));
+  tree.put('.singularity.d/labels.json', file(f.labelsJson, 0o644));
+  if (!tree.has('singularity')) tree.put('singularity', { type: 'symlink', mode: 0o777, mtime, size: 0, target: '.singularity.d/runscript' });
+  if (f.skippedEnv.length) progress(`ENV entries that sh can't export were left out: ${f.skippedEnv.join(' ')}`);
+  return f.labels;
+}
+
+function sourceDateEpoch(): number | undefined {
+  const v = process.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new CtrError('SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
+  return Number(v);
+}
+
+/** On SIGINT/SIGTERM: remove the partial SIF and blobs being downloaded, then exit 130/143. */
+function onSignal(out: string): () => void {
+  const handler = (sig: NodeJS.Signals) => {
+    for (const p of [join(dirname(out), `.${basename(out)}.${process.pid}.tmp`), ...inFlight]) rmSync(p, { force: true });
+    process.stderr.write(`\nctr: error: pull interrupted (${sig})\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
