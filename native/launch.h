@@ -38,6 +38,7 @@ struct bind {
 };
 
 enum action { ACTION_EXEC, ACTION_RUN, ACTION_SHELL };
+enum join { JOIN_OFF, JOIN_AUTO, JOIN_ON };
 
 struct env_op {
    char op;             /* 'k' keep (with clearenv), 'u' unset, 's' set, 'o' override */
@@ -62,6 +63,11 @@ struct plan {
    const char **env_prefixes;/* host PREFIXNAME=v becomes an override NAME=v */
    size_t n_env_prefixes;
    enum action action;
+   enum join join;           /* share one container among the ranks of a job step */
+   const char *join_tag;     /* the step's name, when the environment doesn't give it */
+   int join_count;           /* ranks expected on this node, when not in the environment */
+   char **words;             /* the plan's own words (not the command): the join key */
+   int n_words;
    char **argv;              /* the command and its arguments */
    int debug;
 };
@@ -71,6 +77,12 @@ void plan_parse(struct plan *p, int argc, char **argv);
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);
+
+/* launch_main.c */
+int image_open(const struct plan *p);
+
+/* launch_join.c */
+bool join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);

@@ -11,6 +11,18 @@
 
 #include "launch.h"
 
+/* Opened inside the new mount namespace (a directory opened before unshare belongs to
+ * the host's, and binding it fails with EINVAL), but before the scratch tmpfs can hide
+ * it (an image under /tmp). */
+int image_open(const struct plan *p)
+{
+   int flags = p->image_is_dir ? O_PATH | O_DIRECTORY | O_CLOEXEC : O_RDONLY | O_CLOEXEC;
+   int fd = open(p->image, flags);
+   if (fd < 0)
+      DIE("cannot open image %s", p->image);
+   return fd;
+}
+
 int main(int argc, char **argv)
 {
    struct plan p;
@@ -22,16 +34,10 @@ int main(int argc, char **argv)
    sigprocmask(SIG_SETMASK, &none, NULL);
    signal(SIGCHLD, SIG_DFL);
 
-   ns_enter(&p);
-
-   /* Opened inside the new mount namespace (a directory opened before unshare belongs
-    * to the host's, and binding it fails with EINVAL), but before the scratch tmpfs
-    * can hide it (an image under /tmp). */
-   int flags = p.image_is_dir ? O_PATH | O_DIRECTORY | O_CLOEXEC : O_RDONLY | O_CLOEXEC;
-   int image_fd = open(p.image, flags);
-   if (image_fd < 0)
-      DIE("cannot open image %s", p.image);
-   mount_container(&p, image_fd);
+   if (!join_container(&p, p.n_words, p.words)) {
+      ns_enter(&p);
+      mount_container(&p, image_open(&p));
+   }
    env_compose(&p);
    exec_command(&p);
 }

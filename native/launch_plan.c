@@ -21,6 +21,11 @@
  *   --env-prefix PREFIX     host PREFIXNAME=v becomes an override NAME=v (at launch time,
  *                           so each rank of a job sees its own)
  *   --action exec|run|shell
+ *   --join auto|on|off      share one container among the ranks of a job step on this
+ *                           node (auto: when the environment names a step; see
+ *                           launch_join.c), default off
+ *   --join-tag TAG          name the step, for launchers ctr doesn't know
+ *   --join-count N          ranks expected on this node (else from the environment)
  *   --debug                 (or CTR_DEBUG set in the environment)
  *   -- CMD [ARG...]
  *
@@ -88,14 +93,19 @@ static struct bind *add_bind(struct plan *p)
    return b;
 }
 
-/* Parse one list of words; returns the index just past "--", or argc if none. */
+/* Parse one list of words; returns the index just past "--", or argc if none. The plan's
+ * own words (before "--") are remembered: they name the container when ranks join. */
 static int parse_words(struct plan *p, int argc, char **argv)
 {
    int i;
+   p->words = argv;
    for (i = 0; i < argc; i++) {
       const char *o = argv[i];
-      if (!strcmp(o, "--"))
+      p->n_words = i + 1;
+      if (!strcmp(o, "--")) {
+         p->n_words = i;
          return i + 1;
+      }
       else if (!strcmp(o, "--image"))
          p->image = need(argc, argv, i++, 1);
       else if (!strcmp(o, "--image-dir")) {
@@ -181,6 +191,23 @@ static int parse_words(struct plan *p, int argc, char **argv)
             p->action = ACTION_SHELL;
          else
             DIE_PLAIN("launch plan: unknown action %s", a);
+      } else if (!strcmp(o, "--join")) {
+         const char *j = need(argc, argv, i++, 1);
+         if (!strcmp(j, "auto"))
+            p->join = JOIN_AUTO;
+         else if (!strcmp(j, "on"))
+            p->join = JOIN_ON;
+         else if (!strcmp(j, "off"))
+            p->join = JOIN_OFF;
+         else
+            DIE_PLAIN("launch plan: --join takes auto, on or off, not %s", j);
+      } else if (!strcmp(o, "--join-tag"))
+         p->join_tag = need(argc, argv, i++, 1);
+      else if (!strcmp(o, "--join-count")) {
+         char *end;
+         p->join_count = (int)strtol(need(argc, argv, i++, 1), &end, 10);
+         if (*end || p->join_count < 0)
+            DIE_PLAIN("launch plan: bad --join-count %s", argv[i]);
       } else if (!strcmp(o, "--debug"))
          p->debug = g_debug = 1;
       else

@@ -17,6 +17,10 @@ export const LAUNCH_FLAGS = {
   'no-home': { type: 'boolean', default: false, describe: 'do not bind the home directory' },
   contain: { alias: 'c', type: 'boolean', default: false, describe: 'minimal /dev, fresh /tmp and home, no cwd bind' },
   fakeroot: { type: 'boolean', default: false, describe: 'be root (uid 0) inside the container' },
+  join: { type: 'boolean', default: false, describe: 'always share one container among the ranks of a job step on a node' },
+  'no-join': { type: 'boolean', default: false, describe: 'never share (default: share when Slurm, Open MPI or MPICH launched us)' },
+  'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
+  'join-count': { type: 'string', describe: 'number of ranks expected on this node' },
   debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
 } satisfies Record<string, Options>;
 
@@ -33,6 +37,9 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     contain: Boolean(a.contain),
     fakeroot: Boolean(a.fakeroot),
     debug: Boolean(a.debug),
+    join: a['no-join'] ? 'off' : a.join || a['join-tag'] ? 'on' : 'auto',
+    joinTag: a['join-tag'] as string | undefined,
+    joinCount: a['join-count'] === undefined ? undefined : Number(a['join-count']),
   };
 }
 

@@ -17,7 +17,9 @@ const RELAYED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'S
 export function runLauncher(args: string[]): Promise<number> {
   const launcher = launcherPath();
   return new Promise((resolve, reject) => {
-    const child = spawn(launcher, args, { stdio: 'inherit' });
+    // MPICH's Hydra names no job: the launcher recognises the ranks of one step by their
+    // common parent, which is ours, not Node's.
+    const child = spawn(launcher, args, { stdio: 'inherit', env: { ...process.env, CTR_PARENT_PID: String(process.ppid) } });
     // From a terminal, Ctrl-C already reaches the command (same process group); relaying
     // it too would deliver it twice. A SIGINT sent with kill(1) in a batch job is relayed.
     const handlers = RELAYED.map((sig) => {

@@ -1,6 +1,7 @@
 // Compose a launch plan: the argument list ctr-launch carries out (native/launch_plan.c
 // documents the vocabulary). Pure: no file system, no processes; everything it needs
 // about the host comes in HostFacts, so the same inputs always give the same plan.
+import { CtrError } from '../errors.js';
 import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
@@ -75,6 +76,12 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     else args.push('--env-override', e.name, e.value);
   }
   args.push('--action', action);
+  args.push('--join', opts.join ?? 'auto');
+  if (opts.joinTag) args.push('--join-tag', opts.joinTag);
+  if (opts.joinCount !== undefined) {
+    if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
+    args.push('--join-count', String(opts.joinCount));
+  }
   if (opts.debug) args.push('--debug');
   return { args, pwd, mounts, env };
 }

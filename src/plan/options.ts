@@ -13,6 +13,10 @@ export interface LaunchOptions {
   contain: boolean;
   fakeroot: boolean;
   debug: boolean;
+  /** Share one container among the ranks of a job step on a node (native/launch_join.c). */
+  join?: 'auto' | 'on' | 'off';
+  joinTag?: string;
+  joinCount?: number;
 }
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */

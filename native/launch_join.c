@@ -1,0 +1,285 @@
+/* One container per node per job step: ranks join, rather than each making its own.
+ *
+ * Ranks in sibling user namespaces can't use cross-memory attach (process_vm_readv says
+ * EPERM), and Open MPI 4.1's fallback then hangs on large messages. So the ranks of one
+ * step on one node share one user namespace, one mount namespace and one FUSE mount.
+ *
+ * Rendezvous is an abstract unix socket named after the user, the job step and the plan
+ * (host network namespace, so every rank of the node sees it; abstract, so nothing is
+ * left in the file system whatever dies). Whoever binds it first forks a *holder*:
+ *
+ *   holder  setsid, builds the container exactly as a lone launch does (namespaces,
+ *           squashfuse as its child, binds, pivot), then serves the socket: for each rank
+ *           that connects (same uid, checked with SO_PEERCRED) it opens a pidfd on the
+ *           rank and answers with its own pid. It exits when every rank it admitted has
+ *           exited (pidfds), taking the FUSE server with it (PDEATHSIG) and freeing the
+ *           name. A holder nobody joins gives up after JOIN_IDLE_MS.
+ *   ranks   (the binder too) connect, wait for the answer, then setns() into the
+ *           holder's user and mount namespaces, and carry on: chdir, env, exec.
+ *
+ * A rank that connects while a holder is shutting down gets EOF or ECONNREFUSED and
+ * starts over, so there is no window where a rank is admitted to a dying container.
+ * The job-step tag comes from the launchers' environment (see join_tag). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+#define JOIN_IDLE_MS 30000  /* a holder no rank ever joins */
+#define JOIN_LINGER_MS 10000 /* waiting for the last of --join-count after the others left */
+#define JOIN_TRIES 100
+
+struct reply {
+   char ok;
+   int32_t pid;
+};
+
+/* The job step this process belongs to, from the launcher's environment; NULL if none. */
+static char *join_tag(const struct plan *p)
+{
+   const char *v, *w;
+   if (p->join_tag)
+      return xasprintf("tag.%s", p->join_tag);
+   if ((v = getenv("SLURM_JOB_ID")) && (w = getenv("SLURM_STEP_ID")))
+      return xasprintf("slurm.%s.%s", v, w);
+   if ((v = getenv("PMIX_NAMESPACE")))
+      return xasprintf("pmix.%s", v);
+   if ((v = getenv("OMPI_MCA_ess_base_jobid")))
+      return xasprintf("ompi.%s", v);
+   if (getenv("PMI_FD") && getenv("MPI_LOCALNRANKS")) {
+      /* MPICH's Hydra names no job: its proxy is every local rank's parent. `ctr exec`
+       * runs us under Node, which passes the proxy's pid down. */
+      const char *parent = getenv("CTR_PARENT_PID");
+      return xasprintf("hydra.%s", parent ? parent : xasprintf("%d", (int)getppid()));
+   }
+   return NULL;
+}
+
+static int join_count(const struct plan *p)
+{
+   const char *v;
+   if (p->join_count > 0)
+      return p->join_count;
+   if ((v = getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) || (v = getenv("MPI_LOCALNRANKS")))
+      return atoi(v);
+   return 0;
+}
+
+/* FNV-1a, 64 bits: the tag and every word of the plan, so different containers in one
+ * step never meet. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+   for (; *s; s++)
+      h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+   return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static socklen_t join_address(struct sockaddr_un *a, const char *tag, int argc, char **argv)
+{
+   uint64_t h = fnv(0xcbf29ce484222325ULL, tag);
+   for (int i = 0; i < argc; i++)
+      h = fnv(h, argv[i]);
+   memset(a, 0, sizeof(*a));
+   a->sun_family = AF_UNIX;
+   int n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "ctr-join.%u.%016llx", (unsigned)getuid(),
+                    (unsigned long long)h);
+   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+static long now_ms(void)
+{
+   struct timespec ts;
+   clock_gettime(CLOCK_MONOTONIC, &ts);
+   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* The holder's service loop: admit ranks, watch them, leave when they have all gone. */
+static void holder_serve(int lfd, int expected) __attribute__((noreturn));
+static void holder_serve(int lfd, int expected)
+{
+   struct pollfd *fds = xcalloc(1, sizeof(*fds));
+   size_t n = 1, admitted = 0;
+   fds[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+   long last_change = now_ms();
+   uid_t uid = getuid();
+   for (;;) {
+      size_t live = n - 1;
+      if (live == 0) {
+         long idle = now_ms() - last_change;
+         if (admitted == 0 && idle > JOIN_IDLE_MS)
+            break;
+         if (admitted > 0 && ((int)admitted >= expected || idle > JOIN_LINGER_MS))
+            break;
+      }
+      int r = poll(fds, n, live == 0 ? 200 : -1);
+      if (r < 0 && errno != EINTR)
+         DIE("holder: poll");
+      if (r <= 0)
+         continue;
+      for (size_t i = n; i-- > 1; )
+         if (fds[i].revents) { /* a rank exited */
+            close(fds[i].fd);
+            fds[i] = fds[--n];
+            last_change = now_ms();
+            debug("holder: a rank left, %zu still in", n - 1);
+         }
+      if (fds[0].revents & POLLIN) {
+         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+         if (c < 0)
+            continue;
+         struct ucred cr;
+         socklen_t len = sizeof(cr);
+         int pfd = -1;
+         if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == uid)
+            pfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
+         struct reply rep = { pfd >= 0 ? 'k' : 'x', (int32_t)getpid() };
+         if (pfd >= 0 && write(c, &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
+            fds = realloc(fds, (n + 1) * sizeof(*fds));
+            if (!fds)
+               DIE_PLAIN("out of memory");
+            fds[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+            admitted++;
+            last_change = now_ms();
+            debug("holder: admitted pid %d (%zu in)", (int)cr.pid, n - 1);
+         } else if (pfd >= 0)
+            close(pfd);
+         close(c);
+      }
+   }
+   debug("holder: every rank has left; the container goes");
+   _exit(0);
+}
+
+/* Bound the name: fork the holder (double fork, so it is nobody's zombie), and wait until
+ * its container is ready or it has failed (its error is on our stderr already). */
+static void spawn_holder(const struct plan *p, int lfd, int expected)
+{
+   int ready[2];
+   if (pipe2(ready, O_CLOEXEC) < 0)
+      DIE("cannot create pipe");
+   pid_t mid = fork();
+   if (mid < 0)
+      DIE("cannot fork the container holder");
+   if (mid == 0) {
+      pid_t h = fork();
+      if (h != 0)
+         _exit(h < 0 ? EXIT_LAUNCH_FAILED : 0);
+      close(ready[0]);
+      setsid(); /* signals aimed at the rank's process group are not for the holder */
+      prctl(PR_SET_NAME, "ctr-holder");
+      int nul = open("/dev/null", O_RDWR);
+      if (nul >= 0) {
+         dup2(nul, 0);
+         dup2(nul, 1);
+      }
+      ns_enter(p);
+      int image_fd = image_open(p);
+      mount_container(p, image_fd);
+      if (write(ready[1], "k", 1) != 1)
+         _exit(EXIT_LAUNCH_FAILED);
+      close(ready[1]);
+      holder_serve(lfd, expected);
+   }
+   close(ready[1]);
+   int status;
+   waitpid(mid, &status, 0);
+   char c;
+   ssize_t r;
+   do
+      r = read(ready[0], &c, 1);
+   while (r < 0 && errno == EINTR);
+   close(ready[0]);
+   if (r != 1)
+      die_code(EXIT_LAUNCH_FAILED, "the node's shared container could not be set up");
+}
+
+static void enter(pid_t holder)
+{
+   const char *kinds[] = { "user", "mnt" };
+   int types[] = { CLONE_NEWUSER, CLONE_NEWNS };
+   int fds[2];
+   /* Open both first: the holder stays alive while we are admitted, but be exact. */
+   for (int i = 0; i < 2; i++) {
+      char path[64];
+      snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)holder, kinds[i]);
+      if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+         DIE("cannot open %s", path);
+   }
+   /* The user namespace first: in it we hold the capabilities that setns into the mount
+    * namespace it owns requires. */
+   for (int i = 0; i < 2; i++) {
+      if (setns(fds[i], types[i]) < 0)
+         DIE("cannot join the container's %s namespace", kinds[i]);
+      close(fds[i]);
+   }
+}
+
+bool join_container(const struct plan *p, int argc, char **argv)
+{
+   if (p->join == JOIN_OFF)
+      return false;
+   char *tag = join_tag(p);
+   if (!tag) {
+      if (p->join == JOIN_ON)
+         DIE_PLAIN("--join: no job step found in the environment (Slurm, Open MPI, MPICH); give --join-tag");
+      return false;
+   }
+   struct sockaddr_un addr;
+   socklen_t alen = join_address(&addr, tag, argc, argv);
+   int expected = join_count(p);
+   debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
+   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+      DIE("cannot set no_new_privs");
+   for (int attempt = 0; attempt < JOIN_TRIES; attempt++) {
+      int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (lfd < 0)
+         DIE("cannot create socket");
+      if (bind(lfd, (struct sockaddr *)&addr, alen) == 0) {
+         if (listen(lfd, 1024) < 0)
+            DIE("cannot listen on %s", addr.sun_path + 1);
+         debug("first on this node: starting the container holder");
+         spawn_holder(p, lfd, expected);
+      } else if (errno != EADDRINUSE)
+         DIE("cannot bind %s", addr.sun_path + 1);
+      close(lfd);
+
+      int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      struct reply rep;
+      ssize_t r = -1;
+      if (c >= 0 && connect(c, (struct sockaddr *)&addr, alen) == 0) {
+         do
+            r = read(c, &rep, sizeof(rep));
+         while (r < 0 && errno == EINTR);
+      }
+      if (c >= 0)
+         close(c);
+      if (r == (ssize_t)sizeof(rep) && rep.ok == 'k') {
+         debug("admitted by holder %d", (int)rep.pid);
+         enter(rep.pid);
+         const char *dir = p->chdir ? p->chdir : "/";
+         if (chdir(dir) < 0)
+            DIE("cannot change to directory %s inside the container", dir);
+         free(tag);
+         return true;
+      }
+      if (r == (ssize_t)sizeof(rep))
+         DIE_PLAIN("the container holder refused this process (another user's?)");
+      usleep(1000u * (unsigned)(1 + attempt % 20)); /* a holder leaving: start over */
+   }
+   DIE_PLAIN("could not join the node's shared container after %d tries", JOIN_TRIES);
+}
