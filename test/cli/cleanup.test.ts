@@ -1,0 +1,123 @@
+// Nothing left running or mounted, however a container ends: normal exit, the command
+// killed, the launcher killed, ctr (node) signalled, Ctrl-C, a failed launch. Processes
+// are those of the test user; mounts are checked in the host's mount namespace.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { busyboxSif } from '../helpers/images.js';
+import { leftovers, killUserProcesses, userProcesses } from '../helpers/leftovers.js';
+import { CTR_MAIN } from '../helpers/paths.js';
+import { asUser, ctr } from '../helpers/user.js';
+
+/** The pid of the test user's process named COMM, waiting for it to appear. */
+async function pidOf(comm: string, timeoutMs = 5000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = (await userProcesses()).map((l) => l.split(/\s+/)).find(([, c]) => c === comm);
+    if (hit) return Number(hit[0]);
+    if (Date.now() > until) throw new Error(`no process ${comm} of the test user after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * The test user's processes that are still alive, zombies left out: the FUSE server,
+ * once killed, is reparented to PID 1, and this machine's PID 1 reaps only now and then.
+ * A zombie runs nothing and holds no namespace or mount.
+ */
+async function live(graceMs: number): Promise<string[]> {
+  const until = Date.now() + graceMs;
+  for (;;) {
+    const r = await execa('ps', ['-u', 'ctrtest', '-o', 'pid=,stat=,comm='], { reject: false });
+    const procs = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^\d+\s+Z/.test(l));
+    if (procs.length === 0 || Date.now() > until) return procs;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+async function hostMounts(): Promise<string[]> {
+  return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ').slice(3, 6).join(' ')).sort();
+}
+
+const Cleanup = suite('ctr cleanup');
+let sif: string, mountsBefore: string[];
+
+Cleanup.before(async () => {
+  sif = await busyboxSif();
+});
+Cleanup.before.each(async () => {
+  mountsBefore = await hostMounts();
+});
+Cleanup.after.each(async () => {
+  const left = await leftovers();
+  await killUserProcesses();
+  assert.equal(left, [], 'processes left behind');
+  assert.equal(await hostMounts(), mountsBefore, 'host mounts changed');
+});
+
+Cleanup('normal exit :: nothing left', async () => {
+  const r = await ctr(['exec', sif, 'sh', '-c', 'echo done']);
+  assert.is(r.stdout, 'done\n');
+  assert.is(r.exitCode, 0);
+  assert.equal(await live(1000), [], 'nothing running a second later');
+});
+
+Cleanup('command killed :: kill -9 of the command inside gives 137, nothing left', async () => {
+  const r = await ctr(['exec', sif, 'sh', '-c', 'kill -9 $$; echo not reached']);
+  assert.is(r.stdout, '');
+  assert.is(r.exitCode, 137);
+});
+
+Cleanup('launcher killed :: SIGKILL of the launcher (now the command) while it sleeps; squashfuse_ll gone', async () => {
+  const run = ctr(['exec', sif, 'sleep', '100']);
+  const pid = await pidOf('sleep');
+  await pidOf('squashfuse_ll');
+  process.kill(pid, 'SIGKILL');
+  const r = await run;
+  assert.is(r.exitCode, 137);
+  assert.equal(await live(3000), [], 'squashfuse_ll gone within 3 s');
+});
+
+Cleanup('ctr signalled :: SIGTERM to the node process is relayed, status 143', async () => {
+  const run = ctr(['exec', sif, 'sleep', '100']);
+  await pidOf('sleep');
+  process.kill(await pidOf('node'), 'SIGTERM');
+  const r = await run;
+  assert.is(r.stderr, '');
+  assert.is(r.exitCode, 143);
+});
+
+Cleanup('ctrl-c :: SIGINT to the whole process group, no tty, status 130', async () => {
+  // Its own process group (detached), as a shell job would be; the outer sh traps INT
+  // so that it survives to report ctr's status (a trap, unlike ignoring, is reset on exec).
+  const run = asUser('sh', ['-c', 'trap : INT; "$@"; echo "status=$?"', 'sh', process.execPath, CTR_MAIN, 'exec', sif, 'sleep', '100'],
+    { detached: true });
+  await pidOf('sleep');
+  process.kill(-run.pid!, 'SIGINT');
+  const r = await run;
+  assert.is(r.stdout, 'status=130\n');
+  assert.is(r.stderr, '');
+});
+
+Cleanup('failed launch :: a missing bind source leaves nothing', async () => {
+  const r = await ctr(['exec', '-B', '/nonexistent-ctr-src', sif, 'true']);
+  assert.is(r.stderr, 'ctr: error: bind source /nonexistent-ctr-src: no such file or directory\n');
+  assert.is(r.exitCode, 255);
+});
+
+Cleanup('failed launch :: the launcher failing after squashfuse_ll started leaves nothing', async () => {
+  const r = await ctr(['exec', '--pwd', '/no/such/dir', sif, 'true']);
+  assert.is(r.stderr, 'ctr: error: cannot change to directory /no/such/dir inside the container: No such file or directory\n');
+  assert.is(r.exitCode, 255);
+});
+
+Cleanup('many runs :: twenty runs in a row leave no FUSE server behind', async () => {
+  for (let i = 0; i < 20; i++) {
+    const r = await ctr(['exec', sif, 'true']);
+    assert.is(r.exitCode, 0);
+  }
+  assert.equal(await live(1000), []);
+});
+
+Cleanup.run();
