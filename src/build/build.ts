@@ -1,10 +1,12 @@
-// ctr build OUT.sif SOURCE: SOURCE is a directory, a SquashFS file, or a definition file.
+// ctr build OUT.sif SOURCE: SOURCE is a directory, a SquashFS file, a rootfs tarball
+// (.tar, gzip or zstd; streamed, never unpacked), or a definition file.
 // A definition file is built in a temporary directory (bootstrap, %setup, %files,
 // /.singularity.d, %post and %test through the launcher as root in a user namespace),
 // then packed. Nothing is left behind on failure or Ctrl-C: not the temporary tree,
 // not a partial OUT.
 import { execa } from 'execa';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
@@ -18,6 +20,7 @@ import { parseDefinition, type Definition } from './definition.js';
 import { writeSingularityDir } from './metadata.js';
 import { checkOutput, packSif, sifIdentity } from './pack.js';
 import { progress } from './progress.js';
+import { tarCompression, writeSquashfsFromTar } from './tar.js';
 
 export interface BuildOptions {
   force: boolean;
@@ -43,11 +46,16 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
       if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
         progress(`wrapping SquashFS ${source}`);
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
+      } else if (tarCompression(head)) {
+        progress(`packing tarball ${source}`);
+        const writeAt = async ({ fh, offset }: { fh: FileHandle; offset: number }) => (await writeSquashfsFromTar(
+          createReadStream(source), fh.fd, { offset, compressor: opts.compressor, level: opts.level, mtime: epoch, name: source })).bytes;
+        await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
         const def = parseDefinition(await readFile(source, 'utf8'), source);
         await buildDefinition(def, out, opts, epoch, arch, cleanup);
       } else {
-        throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image or definition file');
+        throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image, tarball or definition file');
       }
     }
   } finally {
