@@ -4,7 +4,7 @@
 // written straight at its offset inside the SIF. OUT appears only when complete: writeSif
 // writes a temporary file beside it and renames it; Ctrl-C removes that file and any blob
 // being downloaded.
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkOutput, sifIdentity } from '../build/pack.js';
 import { progress } from '../build/progress.js';
@@ -48,10 +48,17 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
         dataType: DataType.PARTITION,
         partition: { fsType: FsType.SQUASHFS, partType: PartType.PRIMSYS, arch },
         data: {
-          writeAt: async ({ fh, offset }) => {
+          writeAt: async ({ path, offset }) => {
             progress('writing the SquashFS');
-            const r = await writeRootfs(tree, img, fh.fd, { offset, compressor: opts.compressor ?? 'zstd', level: opts.level ?? (opts.compressor ? undefined : 3), mtime: epoch });
-            return r.bytes;
+            // writeSif's handle is write-only, and libsquashfs reads blocks back to find
+            // duplicates: give the writer a descriptor of its own that can read.
+            const fd = openSync(path, 'r+');
+            try {
+              const r = await writeRootfs(tree, img, fd, { offset, compressor: opts.compressor ?? 'zstd', level: opts.level ?? (opts.compressor ? undefined : 3), mtime: epoch });
+              return r.bytes;
+            } finally {
+              closeSync(fd);
+            }
           },
         },
       });
