@@ -258,7 +258,8 @@ export async function writeSif(out: string, objects: SifObjectInput[], opts: Sif
   const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'w', 0o755);
+    // w+: a SquashFS written in place reads its own blocks back (deduplication).
+    fh = await open(tmp, 'w+', 0o755);
     // Offsets depend on the sizes before them, so place objects one at a time as written.
     const metas: Array<SifObjectMeta & { size: number }> = [];
     for (const o of objects) {
