@@ -75,6 +75,7 @@ Compose('default :: the whole plan', () => {
     '--setenv', 'SINGULARITY_CONTAINER', '/img/app.sif',
     '--setenv', 'SINGULARITY_NAME', 'app.sif',
     '--action', 'exec',
+    '--join', 'auto',
   ]);
   assert.is(p.pwd, '/work/proj');
 });
@@ -172,11 +173,27 @@ Compose('flags :: writable-tmpfs, cleanenv, debug, env overrides and the action'
   const p = composePlan('shell', SIF, options({ writableTmpfs: true, cleanenv: true, debug: true, env: ['A=1,B=2'] }), host);
   assert.ok(p.args.includes('--writable-tmpfs'));
   assert.ok(p.args.includes('--clearenv'));
-  assert.equal(p.args.slice(-3), ['--action', 'shell', '--debug']);
+  assert.is(after(p.args, '--action'), 'shell');
+  assert.is(p.args[p.args.length - 1], '--debug');
   const overrides = p.args.flatMap((a, i) => (a === '--env-override' ? [`${p.args[i + 1]}=${p.args[i + 2]}`] : []));
   assert.equal(overrides, ['F=file', 'A=1', 'B=2']);
   assert.equal(p.args.flatMap((a, i) => (a === '--keepenv' ? [p.args[i + 1]] : [])), ['TERM', 'LANG', 'LC_ALL']);
   assert.is(setenv(p.args, 'PS1'), 'ctr> ');
+});
+
+Compose('join :: mode, tag and count', () => {
+  const p = composePlan('exec', SIF, options({ join: 'on', joinTag: 'step1', joinCount: 4 }), hostFacts());
+  assert.equal(p.args.slice(p.args.indexOf('--join')), ['--join', 'on', '--join-tag', 'step1', '--join-count', '4']);
+  const off = composePlan('exec', SIF, options({ join: 'off' }), hostFacts());
+  assert.is(after(off.args, '--join'), 'off');
+  assert.not.ok(off.args.includes('--join-tag'));
+});
+
+Compose('join errors :: a count that is not a positive integer', () => {
+  for (const n of [0, -1, 1.5]) {
+    assert.throws(() => composePlan('exec', SIF, options({ joinCount: n }), hostFacts()),
+      (e: unknown) => e instanceof CtrError && e.message === `--join-count: ${n} is not a positive number`, String(n));
+  }
 });
 
 Compose('determinism :: same inputs give the same plan', () => {
