@@ -60,7 +60,7 @@ const umoci = (args: string[]) => execa('umoci', args);
  *   multi     an image index of amd64 and arm64
  */
 export async function testLayout(): Promise<string> {
-  const out = join(CACHE, 'oci-test-layout-v3');
+  const out = join(CACHE, 'oci-test-layout-v4');
   try {
     await access(out);
     return out;
@@ -104,6 +104,7 @@ export async function testLayout(): Promise<string> {
       await umoci(['config', '--image', `${L}:${arch}-l`, '--tag', arch, '--architecture', arch]);
     }
     await addIndex(L, 'multi', ['amd64', 'arm64']);
+    await execa('chmod', ['-R', 'a+rX', L]); // the test user reads it (oci: sources)
     await rename(L, `${out}.tmp${process.pid}`);
     await rename(`${out}.tmp${process.pid}`, out);
     return out;
