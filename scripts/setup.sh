@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-static
       golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
       mmdebstrap procps make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
-      slurm-wlm munge libslurm-dev libpmix-dev)
+      slurm-wlm munge libslurm-dev libpmix-dev
+      openmpi-bin libopenmpi-dev mpich libmpich-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
