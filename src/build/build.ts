@@ -58,6 +58,8 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image, tarball or definition file');
       }
     }
+  } catch (err) {
+    throw diskFull(err, out) ?? err;
   } finally {
     await cleanup.run();
   }
@@ -134,6 +136,14 @@ async function readHead(path: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/** A full disk, wherever it struck (SquashFS writer, SIF writer), said in one plain line. */
+function diskFull(err: unknown, out: string): CtrError | undefined {
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'ENOSPC') return new CtrError(`cannot write ${out}`, 'no space left on device', { cause: err });
+  }
+  return undefined;
 }
 
 function sourceDateEpoch(): number | undefined {
