@@ -5,7 +5,7 @@
 // then packed. Nothing is left behind on failure or Ctrl-C: not the temporary tree,
 // not a partial OUT.
 import { execa } from 'execa';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
@@ -108,6 +108,7 @@ async function inContainer(section: string, rootfs: string, writable: boolean, s
   const hostFiles = new Map([['/etc/resolv.conf', '/etc/resolv.conf'], ['/etc/hosts', '/etc/hosts']]);
   const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {} });
   const code = await runLauncher([...plan, '--', '/bin/sh', '-e', '-c', script]);
+  if (interrupted) await new Promise(() => {}); // killed by Ctrl-C: the signal handler reports and exits
   if (code !== 0) throw new CtrError(`${section} failed`, `exit code ${code}`);
 }
 
@@ -153,10 +154,39 @@ function sourceDateEpoch(): number | undefined {
   return Number(v);
 }
 
+let interrupted = false;
+
+/** SIGKILL every process below `root` (a snapshot of /proc, parents alive, so none escapes by re-parenting). */
+function killDescendants(root: number): void {
+  for (let round = 0; round < 2; round++) {
+    const children = new Map<number, number[]>();
+    for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+      } catch { /* gone */ }
+    }
+    const found: number[] = [];
+    for (let todo = [root]; todo.length;) {
+      const kids = children.get(todo.pop()!) ?? [];
+      found.push(...kids);
+      todo.push(...kids);
+    }
+    for (const pid of found) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+}
+
 /** Temporary trees and the partial output, removed at the end and on Ctrl-C/SIGTERM. */
 class Cleanup {
   dirs: string[] = [];
   private readonly onSignal = (sig: NodeJS.Signals) => {
+    // %post/%test run with no PID namespace: the launcher has become the section's shell,
+    // which outlives a relayed SIGINT while its child runs. Kill the whole tree first.
+    interrupted = true;
+    killDescendants(process.pid);
     void this.run().finally(() => {
       process.stderr.write(`ctr: error: build interrupted (${sig})\n`);
       process.exit(sig === 'SIGINT' ? 130 : 143);

@@ -44,9 +44,11 @@ export async function ctrUser(args: readonly string[], env: Record<string, strin
 export const sessions = new Set<number>();
 
 async function ownProcesses(): Promise<Array<{ pid: number; line: string }>> {
-  const r = await execa('ps', ['-e', '-o', 'pid=,sid=,comm='], { reject: false });
-  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && sessions.has(Number(f[1])))
-    .map((f) => ({ pid: Number(f[0]), line: `${f[0]} ${f.slice(2).join(' ')}` }));
+  // Zombies (state Z) are dead already, waiting for init to reap them.
+  const r = await execa('ps', ['-e', '-o', 'pid=,sid=,stat=,comm='], { reject: false });
+  return r.stdout.split('\n').map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4 && sessions.has(Number(f[1])) && !f[2].startsWith('Z'))
+    .map((f) => ({ pid: Number(f[0]), line: `${f[0]} ${f.slice(3).join(' ')}` }));
 }
 
 /** Our processes still alive after a grace period (PDEATHSIG is asynchronous); they are then killed. */
