@@ -6,18 +6,29 @@ import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { busyboxSif } from '../helpers/images.js';
-import { leftovers, killUserProcesses, userProcesses } from '../helpers/leftovers.js';
+import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { CTR_MAIN } from '../helpers/paths.js';
 import { asUser, ctr } from '../helpers/user.js';
 
-/** The pid of the test user's process named COMM, waiting for it to appear. */
-async function pidOf(comm: string, timeoutMs = 5000): Promise<number> {
+/**
+ * The pid of the process named COMM below ROOT (the runuser that ctr() started), waiting
+ * for it to appear. Looked up by ancestry, not by user alone: other work may run as the
+ * same user at the same time.
+ */
+async function descendant(root: number, comm: string, timeoutMs = 5000): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const hit = (await userProcesses()).map((l) => l.split(/\s+/)).find(([, c]) => c === comm);
-    if (hit) return Number(hit[0]);
-    if (Date.now() > until) throw new Error(`no process ${comm} of the test user after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
+    const r = await execa('ps', ['-e', '-o', 'pid=,ppid=,comm='], { reject: false });
+    const rows = r.stdout.split('\n').map((l) => l.trim().split(/\s+/)).map(([pid, ppid, c]) => ({ pid: Number(pid), ppid: Number(ppid), c }));
+    const below = new Set([root]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const row of rows) if (below.has(row.ppid) && !below.has(row.pid)) { below.add(row.pid); grew = true; }
+    }
+    const hit = rows.find((row) => row.c === comm && below.has(row.pid) && row.pid !== root);
+    if (hit) return hit.pid;
+    if (Date.now() > until) throw new Error(`no process ${comm} below ${root} after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 25));
   }
 }
 
@@ -71,8 +82,8 @@ Cleanup('command killed :: kill -9 of the command inside gives 137, nothing left
 
 Cleanup('launcher killed :: SIGKILL of the launcher (now the command) while it sleeps; squashfuse_ll gone', async () => {
   const run = ctr(['exec', sif, 'sleep', '100']);
-  const pid = await pidOf('sleep');
-  await pidOf('squashfuse_ll');
+  const pid = await descendant(run.pid!, 'sleep');
+  await descendant(run.pid!, 'squashfuse_ll');
   process.kill(pid, 'SIGKILL');
   const r = await run;
   assert.is(r.exitCode, 137);
@@ -81,8 +92,8 @@ Cleanup('launcher killed :: SIGKILL of the launcher (now the command) while it s
 
 Cleanup('ctr signalled :: SIGTERM to the node process is relayed, status 143', async () => {
   const run = ctr(['exec', sif, 'sleep', '100']);
-  await pidOf('sleep');
-  process.kill(await pidOf('node'), 'SIGTERM');
+  await descendant(run.pid!, 'sleep');
+  process.kill(await descendant(run.pid!, 'node'), 'SIGTERM');
   const r = await run;
   assert.is(r.stderr, '');
   assert.is(r.exitCode, 143);
@@ -93,7 +104,7 @@ Cleanup('ctrl-c :: SIGINT to the whole process group, no tty, status 130', async
   // so that it survives to report ctr's status (a trap, unlike ignoring, is reset on exec).
   const run = asUser('sh', ['-c', 'trap : INT; "$@"; echo "status=$?"', 'sh', process.execPath, CTR_MAIN, 'exec', sif, 'sleep', '100'],
     { detached: true });
-  await pidOf('sleep');
+  await descendant(run.pid!, 'sleep');
   process.kill(-run.pid!, 'SIGINT');
   const r = await run;
   assert.is(r.stdout, 'status=130\n');
