@@ -50,7 +50,9 @@ export class OffsetFile {
     }
     try {
       if (opts.write) {
-        fs.ftruncateSync(this.fd, this.base);
+        // Only cut when there is something to cut: on ext4, truncating even an empty file to
+        // zero arms auto_da_alloc, and close() then flushes the whole image (0.2 s for 270 MB).
+        if (fs.fstatSync(this.fd).size !== this.base) fs.ftruncateSync(this.fd, this.base);
         this.size = 0;
       } else {
         this.size = Math.max(0, fs.fstatSync(this.fd).size - this.base);

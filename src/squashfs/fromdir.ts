@@ -1,11 +1,12 @@
 // Pack a host directory into a SquashFS image: walk it with lstat (links are not followed),
-// detect hard links by device and inode, feed SquashfsWriter. File data is read in 1 MiB
-// chunks while it is added, so memory stays flat however big the files are.
+// detect hard links by device and inode, feed SquashfsWriter through its synchronous
+// addChild() fast path. File data is read in 1 MiB chunks while it is added, so memory
+// stays flat however big the files are.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
-import { SquashfsWriter, TreeEntry, WriterOptions } from './write.js';
+import { type Node, SquashfsWriter, type TreeEntry, type WriterOptions } from './write.js';
 
 export interface FromDirOptions extends WriterOptions {
   /** Keep the files' uid/gid; by default everything is stored as owned by root (0:0). */
@@ -33,17 +34,18 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
   if (!rootSt.isDirectory()) throw new CtrError(`cannot read ${dir}`, 'not a directory');
 
   const root = path.resolve(dir);
+  const keep = opts.keepOwnership === true;
   const writer = new SquashfsWriter(out, opts);
   try {
-    const own = (st: fs.Stats) => (opts.keepOwnership ? { uid: st.uid, gid: st.gid } : { uid: 0, gid: 0 });
     const mtime = (st: fs.Stats) => Math.floor(st.mtimeMs / 1000);
-    await writer.add({ path: '', type: 'dir', mode: rootSt.mode, mtime: mtime(rootSt), ...own(rootSt) });
+    writer.addSync({ path: '', type: 'dir', mode: rootSt.mode, mtime: mtime(rootSt), uid: keep ? rootSt.uid : 0, gid: keep ? rootSt.gid : 0 });
 
-    const seen = new Map<string, string>(); // "dev:ino" → first image path
-    const stack: string[] = [''];
+    // Everything below is synchronous: one walk, no Promise per entry. Directories are
+    // handed to the writer as nodes, so no path is split or looked up again.
+    const seen = new Map<string, Node>(); // "dev:ino" → the first name's node
+    const stack: { abs: string; node: Node }[] = [{ abs: root, node: writer.root }];
     while (stack.length) {
-      const rel = stack.pop()!;
-      const abs = rel ? `${root}/${rel}` : root;
+      const { abs, node: parent } = stack.pop()!;
       let names: string[];
       try {
         names = fs.readdirSync(abs);
@@ -51,7 +53,6 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
         throw fail(abs, err);
       }
       for (const name of names) {
-        const relChild = rel ? `${rel}/${name}` : name;
         const absChild = `${abs}/${name}`;
         let st: fs.Stats;
         try {
@@ -60,45 +61,42 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
           throw fail(absChild, err);
         }
         const type = entryType(st);
-        const common = { path: relChild, mode: st.mode, mtime: mtime(st), ...own(st) };
+        const uid = keep ? st.uid : 0, gid = keep ? st.gid : 0;
         if (type !== 'dir' && st.nlink > 1) {
           const key = `${st.dev}:${st.ino}`;
           const first = seen.get(key);
           if (first !== undefined) {
-            await writer.add({ ...common, type: 'hardlink', target: first });
+            writer.addChild(parent, name, 'hardlink', st.mode, uid, gid, mtime(st), first);
             continue;
           }
-          seen.set(key, relChild);
+          seen.set(key, writer.addChild(parent, name, type, st.mode, uid, gid, mtime(st), argFor(type, absChild, st, fail), st.size));
+          continue;
         }
-        switch (type) {
-          case 'dir':
-            await writer.add({ ...common, type });
-            stack.push(relChild);
-            break;
-          case 'file':
-            await writer.add({ ...common, type, data: { path: absChild, size: st.size } });
-            break;
-          case 'symlink': {
-            let target: string;
-            try {
-              target = fs.readlinkSync(absChild);
-            } catch (err) {
-              throw fail(absChild, err);
-            }
-            await writer.add({ ...common, type, target });
-            break;
-          }
-          case 'char': case 'block':
-            await writer.add({ ...common, type, rdev: st.rdev });
-            break;
-          default:
-            await writer.add({ ...common, type });
-        }
+        const node = writer.addChild(parent, name, type, st.mode, uid, gid, mtime(st), argFor(type, absChild, st, fail), st.size);
+        if (type === 'dir') stack.push({ abs: absChild, node });
       }
     }
     return await writer.finish();
   } catch (err) {
     writer.close();
     throw err;
+  }
+}
+
+/** What SquashfsWriter.addChild needs besides the attributes: source path, link target, device. */
+function argFor(type: TreeEntry['type'], abs: string, st: fs.Stats, fail: (p: string, err: unknown) => Error): string | number | undefined {
+  switch (type) {
+    case 'file':
+      return abs;
+    case 'symlink':
+      try {
+        return fs.readlinkSync(abs);
+      } catch (err) {
+        throw fail(abs, err);
+      }
+    case 'char': case 'block':
+      return st.rdev;
+    default:
+      return undefined;
   }
 }

@@ -45,6 +45,8 @@ const TABLE = {
   sqfs_meta_writer_create: [ptr, [ptr, ptr, 'uint32_t']],
   sqfs_meta_writer_flush: ['int', [ptr]],
   sqfs_meta_writer_get_position: ['void', [ptr, outU64, outU32]],
+  // The same, writing into memory we own (no out-parameter marshalling: once per inode).
+  sqfs_meta_writer_get_position_raw: ['void', [ptr, ptr, ptr]],
   sqfs_meta_write_write_to_file: ['int', [ptr]],
   sqfs_meta_writer_write_inode: ['int', [ptr, ptr]],
 
@@ -96,7 +98,7 @@ export function sqfs(): SqfsLib {
   S.checkLayouts();
   const lib: Record<string, Fn> = {};
   for (const [name, [ret, args]] of Object.entries(TABLE)) {
-    lib[name] = handle.func(name, ret, args as unknown as string[]);
+    lib[name] = handle.func(name.replace(/_raw$/, ''), ret, args as unknown as string[]);
   }
   loaded = lib as SqfsLib;
   return loaded;
@@ -121,6 +123,17 @@ export function compressorWriteOptions(cmp: bigint, file: bigint): number {
 export function compressorReadOptions(cmp: bigint, file: bigint): number {
   const vt = koffi.decode(cmp, S.sqfs_compressor_vtable) as { read_options: bigint };
   return koffi.call(vt.read_options, cmpOptionsProto, cmp, file) as number;
+}
+
+let memcpyFn: ((dst: bigint | Uint8Array, src: bigint | Uint8Array, n: number) => void) | undefined;
+
+/**
+ * libc memcpy, for moving a few bytes between native memory and a reused Buffer: one cheap
+ * call, where a koffi.view() per pointer costs an ArrayBuffer (about ten times as much).
+ */
+export function memcpy(dst: bigint | Uint8Array, src: bigint | Uint8Array, n: number): void {
+  memcpyFn ??= koffi.load(null).func('memcpy', 'void', ['void *', 'void *', 'size_t']) as unknown as typeof memcpyFn;
+  memcpyFn!(dst, src, n);
 }
 
 /** A DataView over native memory (no copy): valid only while the memory is. */

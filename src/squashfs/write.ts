@@ -17,11 +17,11 @@ import koffi from 'koffi';
 import { CtrError, describeSystemError } from '../errors.js';
 import { SQFS_ERROR_UNSUPPORTED, check, checkPtr } from './errors.js';
 import { OffsetFile } from './file.js';
-import { compressorWriteOptions, destroy, nativeView, sqfs } from './lib.js';
+import { compressorWriteOptions, destroy, memcpy, nativeView, sqfs } from './lib.js';
 import * as S from './structs.js';
-import { EntryType, Node, Tree, numberInodes, pathOf, splitPath } from './tree.js';
+import { EntryType, Node, NodeType, Tree, badName, numberInodes, pathOf, splitPath } from './tree.js';
 
-export type { EntryType } from './tree.js';
+export type { EntryType, Node } from './tree.js';
 export type CompressorName = S.CompressorName;
 
 /** File contents: bytes, a file to read, an open descriptor (read from its current position), or a stream. */
@@ -68,6 +68,20 @@ export interface WriterOptions {
 const DEV_BLOCK_SIZE = 4096;
 const SLOTS_PER_CHUNK = 1024;
 const READ_CHUNK = 1 << 20;
+/**
+ * Blocks queued for the compressor threads, per thread. gensquashfs uses 10; the main
+ * thread only drains finished blocks once the queue is that full, and then waits for the
+ * oldest, so a short queue stalls it behind one slow block while the others idle. At 128 KiB
+ * a block this is at most 8 MiB a thread.
+ */
+const BACKLOG_PER_WORKER = 64;
+
+const TYPE_BITS: Record<NodeType, number> = {
+  file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK,
+};
+
+const isStream = (d: FileData): d is AsyncIterable<Uint8Array> =>
+  !(d instanceof Uint8Array) && typeof (d as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function';
 
 function sourceDateEpoch(): number | undefined {
   const v = process.env.SOURCE_DATE_EPOCH;
@@ -98,10 +112,17 @@ export class SquashfsWriter {
   private dm = 0n;
   private dirwr = 0n;
   private xwr = 0n;
+  /** Inode slots for the block processor: native arrays of pointers, with a view on each. */
   private slotChunks: bigint[] = [];
+  private slotViews: BigUint64Array[] = [];
   private slotCount = 0;
   private idIndex = new Map<number, number>();
   private readBuf = Buffer.allocUnsafeSlow(READ_CHUNK);
+  /** Native scratch for sqfs_meta_writer_get_position (u64 block, u32 offset), and its view. */
+  private posPtr = 0n;
+  private posView = new Uint32Array(0);
+  /** A copy of an inode's fixed part, edited here and copied back (see finish()). */
+  private readonly inodeBuf = Buffer.alloc(S.INODE.size);
   private busy = false;
   private state: 'open' | 'finished' | 'closed' = 'open';
 
@@ -168,7 +189,7 @@ export class SquashfsWriter {
       size: koffi.sizeof(S.sqfs_block_processor_desc_t),
       max_block_size: blockSize,
       num_workers: workers,
-      max_backlog: 10 * workers, // gensquashfs default
+      max_backlog: BACKLOG_PER_WORKER * workers,
       cmp: this.cmp,
       wr: this.blkwr,
       tbl: this.frag,
@@ -181,6 +202,8 @@ export class SquashfsWriter {
     this.dm = checkPtr(L.sqfs_meta_writer_create(this.file.handle, this.cmp, S.SQFS_META_WRITER_KEEP_IN_MEMORY), `${what}: directory writer`);
     this.dirwr = checkPtr(L.sqfs_dir_writer_create(this.dm, 0), `${what}: directory writer`);
     this.xwr = checkPtr(L.sqfs_xattr_writer_create(0), `${what}: xattr writer`);
+    this.posPtr = koffi.alloc('uint64_t', 2) as bigint;
+    this.posView = new Uint32Array(koffi.view(this.posPtr, 16));
   }
 
   /** Add one entry. Resolves once a file's data has been consumed; await it before the next add. */
@@ -189,65 +212,109 @@ export class SquashfsWriter {
     if (this.busy) throw new Error('SquashfsWriter.add() called before the previous add() resolved');
     this.busy = true;
     try {
-      await this.addEntry(entry);
+      if (entry.type === 'file' && entry.data !== undefined && isStream(entry.data)) await this.addStream(entry, entry.data);
+      else this.addEntry(entry);
     } finally {
       this.busy = false;
     }
   }
 
-  private async addEntry(e: TreeEntry): Promise<void> {
+  /** add() for an entry whose data is not a stream, done before it returns: no Promise. */
+  addSync(entry: TreeEntry): void {
+    if (this.state !== 'open') throw new Error('SquashfsWriter.addSync() after finish() or close()');
+    if (this.busy) throw new Error('SquashfsWriter.addSync() called before the previous add() resolved');
+    if (entry.type === 'file' && entry.data !== undefined && isStream(entry.data)) {
+      throw new Error('SquashfsWriter.addSync() cannot take a stream: use add()');
+    }
+    this.addEntry(entry);
+  }
+
+  /** The root directory, for addChild(). */
+  get root(): Node {
+    return this.tree.root;
+  }
+
+  /**
+   * The fast path of a directory walk (writeSquashfsFromDir): add `name`, one path
+   * component, inside the directory `dir` (root or a node addChild returned), synchronously
+   * and without parsing a path. `arg` is what the type needs: a file's source path (read
+   * now, `size` bytes as lstat saw them), a symlink's target, a device number, or for
+   * 'hardlink' the node whose inode the name shares. Returns the new node.
+   */
+  addChild(dir: Node, name: string, type: EntryType, mode: number, uid: number, gid: number, mtime: number,
+    arg?: string | number | Node, size?: number): Node {
+    if (this.state !== 'open') throw new Error('SquashfsWriter.addChild() after finish() or close()');
+    if (this.busy) throw new Error('SquashfsWriter.addChild() called before the previous add() resolved');
+    if (dir.type !== 'dir' || dir.link) throw new CtrError(`cannot add ${name} to the image`, `${pathOf(dir)} is not a directory`);
+    const bad = badName(name);
+    if (bad !== undefined) throw new CtrError(`cannot add ${name} to the image`, bad);
+    const t = clampTime(this.fixedMtime ?? mtime);
+    if (type === 'hardlink') {
+      const to = arg instanceof Node ? (arg.link ?? arg) : undefined;
+      if (!to || to.type === 'dir') throw new CtrError(`cannot add hard link ${name} to the image`, 'target is not a file');
+      const n = new Node(name, to.type, mode & 0o7777, uid, gid, t);
+      n.link = to;
+      return this.tree.attach(dir, n);
+    }
+    const n = new Node(name, type, mode & 0o7777, uid, gid, t);
+    switch (type) {
+      case 'file':
+        return this.addFile(dir, n, typeof arg === 'string' ? { path: arg, size } : undefined, undefined);
+      case 'symlink':
+        if (typeof arg !== 'string') throw new CtrError(`cannot add ${pathOf(dir)}/${name} to the image`, 'symlink without a target');
+        n.target = arg;
+        break;
+      case 'char': case 'block':
+        n.rdev = typeof arg === 'number' ? arg : 0;
+        break;
+    }
+    return this.tree.attach(dir, n);
+  }
+
+  private baseNode(e: TreeEntry, name: string, type: NodeType, where: string): Node {
+    const n = new Node(name, type, e.mode & 0o7777, e.uid ?? 0, e.gid ?? 0, clampTime(this.fixedMtime ?? e.mtime ?? this.tree.root.mtime));
+    if (e.xattrs && Object.keys(e.xattrs).length) n.xattrIdx = this.addXattrs(e.xattrs, where);
+    return n;
+  }
+
+  private addEntry(e: TreeEntry): void {
     const parts = splitPath(e.path);
     const where = '/' + parts.join('/');
-    const base = {
-      mode: e.mode & 0o7777,
-      uid: e.uid ?? 0,
-      gid: e.gid ?? 0,
-      mtime: clampTime(this.fixedMtime ?? e.mtime ?? this.tree.root.mtime),
-      nlink: 1,
-      xattrIdx: e.xattrs && Object.keys(e.xattrs).length ? this.addXattrs(e.xattrs, where) : undefined,
-    };
+    const name = parts.length ? parts[parts.length - 1] : '';
     switch (e.type) {
       case 'dir':
-        this.tree.insert(parts, e.path, { ...base, type: 'dir' });
+        this.tree.insert(parts, e.path, this.baseNode(e, name, 'dir', where));
         return;
-      case 'symlink':
+      case 'symlink': {
         if (e.target === undefined) throw new CtrError(`cannot add ${where} to the image`, 'symlink without a target');
-        this.tree.insert(parts, e.path, { ...base, type: 'symlink', target: e.target });
+        const n = this.baseNode(e, name, 'symlink', where);
+        n.target = e.target;
+        this.tree.insert(parts, e.path, n);
         return;
-      case 'char': case 'block':
-        this.tree.insert(parts, e.path, { ...base, type: e.type, rdev: e.rdev ?? 0 });
+      }
+      case 'char': case 'block': {
+        const n = this.baseNode(e, name, e.type, where);
+        n.rdev = e.rdev ?? 0;
+        this.tree.insert(parts, e.path, n);
         return;
+      }
       case 'fifo': case 'socket':
-        this.tree.insert(parts, e.path, { ...base, type: e.type });
+        this.tree.insert(parts, e.path, this.baseNode(e, name, e.type, where));
         return;
       case 'hardlink': {
         let to = e.target === undefined ? undefined : this.tree.lookup(e.target);
         to = to?.link ?? to;
         if (!to) throw new CtrError(`cannot add hard link ${where} to the image`, `target ${e.target ?? '(none)'} is not in the image`);
         if (to.type === 'dir') throw new CtrError(`cannot add hard link ${where} to the image`, `target ${e.target} is a directory`);
-        this.tree.insert(parts, e.path, { ...base, type: to.type, link: to });
+        const n = this.baseNode(e, name, to.type, where);
+        n.link = to;
+        this.tree.insert(parts, e.path, n);
         return;
       }
       case 'file': {
-        // Open the source before the block processor starts a file, so that an unreadable
-        // file leaves the writer usable.
-        let fd: number | undefined;
-        let src = where;
-        if (e.data && 'path' in e.data && e.data.size !== 0) {
-          src = e.data.path;
-          try {
-            fd = fs.openSync(e.data.path, 'r');
-          } catch (err) {
-            throw new CtrError(`cannot read ${e.data.path}`, describeSystemError(err), { cause: err });
-          }
-        }
-        // Insert first: a bad path must fail before the block processor starts a file.
-        const node = this.tree.insert(parts, e.path, { ...base, type: 'file', slot: this.newSlot() });
-        try {
-          await this.writeData(node, e.data, fd, src);
-        } finally {
-          if (fd !== undefined && !(e.data && 'fd' in e.data)) fs.closeSync(fd);
-        }
+        if (parts.length === 0) throw new CtrError(`cannot add ${e.path} to the image`, 'the root must be a directory');
+        const n = this.baseNode(e, name, 'file', where);
+        this.addFile(() => this.tree.parentFor(parts, e.path), n, e.data as Exclude<FileData, AsyncIterable<Uint8Array>> | undefined, where);
         return;
       }
       default:
@@ -255,55 +322,100 @@ export class SquashfsWriter {
     }
   }
 
+  /**
+   * Insert the file node `n` into `dir` and store its data. The source is opened before the
+   * node is inserted and the node inserted before the block processor starts a file, so an
+   * unreadable file or a bad path leaves the writer usable.
+   */
+  private addFile(dir: Node | (() => Node), n: Node, data: Exclude<FileData, AsyncIterable<Uint8Array>> | undefined, where: string | undefined): Node {
+    let fd = -1;
+    let ownFd = false;
+    let size = -1; // unknown: read to the end
+    if (data !== undefined && !(data instanceof Uint8Array)) {
+      if ('fd' in data) {
+        fd = data.fd;
+        size = data.size ?? -1;
+      } else if (data.size !== 0) {
+        try {
+          fd = fs.openSync(data.path, 'r');
+        } catch (err) {
+          throw new CtrError(`cannot read ${data.path}`, describeSystemError(err), { cause: err });
+        }
+        ownFd = true;
+        size = data.size ?? -1;
+      }
+    }
+    try {
+      const node = this.tree.attach(typeof dir === 'function' ? dir() : dir, n);
+      node.slot = this.newSlot();
+      this.beginFile(node);
+      if (data instanceof Uint8Array) this.append(node, data, data.length);
+      else if (fd >= 0) this.copyFrom(node, fd, size, 'path' in data! ? data.path : (where ?? pathOf(node)));
+      this.ck(this.lib.sqfs_block_processor_end_file(this.proc), () => `cannot write ${pathOf(node)} to the image`);
+      return node;
+    } finally {
+      if (ownFd) fs.closeSync(fd);
+    }
+  }
+
+  private async addStream(e: TreeEntry, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const parts = splitPath(e.path);
+    const where = '/' + parts.join('/');
+    if (parts.length === 0) throw new CtrError(`cannot add ${e.path} to the image`, 'the root must be a directory');
+    const node = this.tree.attach(this.tree.parentFor(parts, e.path), this.baseNode(e, parts[parts.length - 1], 'file', where));
+    node.slot = this.newSlot();
+    this.beginFile(node);
+    for await (const chunk of data) this.append(node, chunk, chunk.length);
+    this.ck(this.lib.sqfs_block_processor_end_file(this.proc), () => `cannot write ${pathOf(node)} to the image`);
+  }
+
+  private beginFile(node: Node): void {
+    const i = node.slot;
+    const addr = this.slotChunks[Math.floor(i / SLOTS_PER_CHUNK)] + BigInt((i % SLOTS_PER_CHUNK) * 8);
+    this.ck(this.lib.sqfs_block_processor_begin_file(this.proc, addr, null, 0), () => `cannot write ${pathOf(node)} to the image`);
+  }
+
+  private append(node: Node, chunk: Uint8Array, n: number): void {
+    if (n > 0) this.ck(this.lib.sqfs_block_processor_append(this.proc, chunk, n), () => `cannot write ${pathOf(node)} to the image`);
+  }
+
+  /**
+   * Read `fd` from its current position into the block processor: `size` bytes when known
+   * (a walker's lstat, a tar header: one read(2) for a small file instead of two; the image
+   * gets the size seen then), else to the end.
+   */
+  private copyFrom(node: Node, fd: number, size: number, src: string): void {
+    const buf = this.readBuf;
+    let left = size < 0 ? Infinity : size;
+    while (left > 0) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
+      } catch (err) {
+        throw new CtrError(`cannot read ${src}`, describeSystemError(err), { cause: err });
+      }
+      if (n === 0) break;
+      left -= n;
+      this.append(node, buf, n);
+    }
+    if (left > 0 && left !== Infinity) throw new CtrError(`cannot read ${src}`, 'file shrank while it was being read');
+  }
+
   private newSlot(): number {
     const i = this.slotCount++;
     if ((i % SLOTS_PER_CHUNK) === 0) {
       const chunk = koffi.alloc('void *', SLOTS_PER_CHUNK) as bigint;
-      new Uint8Array(koffi.view(chunk, 8 * SLOTS_PER_CHUNK)).fill(0);
+      const view = new BigUint64Array(koffi.view(chunk, 8 * SLOTS_PER_CHUNK));
+      view.fill(0n);
       this.slotChunks.push(chunk);
+      this.slotViews.push(view);
     }
     return i;
   }
 
-  private slotAddress(i: number): bigint {
-    return this.slotChunks[Math.floor(i / SLOTS_PER_CHUNK)] + BigInt((i % SLOTS_PER_CHUNK) * 8);
-  }
-
-  private async writeData(node: Node, data: FileData | undefined, fd: number | undefined, src: string): Promise<void> {
-    const L = this.lib;
-    const what = () => `cannot write ${pathOf(node)} to the image`;
-    this.ck(L.sqfs_block_processor_begin_file(this.proc, this.slotAddress(node.slot!), null, 0), what);
-    const append = (chunk: Uint8Array) => {
-      if (chunk.length) this.ck(L.sqfs_block_processor_append(this.proc, chunk, chunk.length), what);
-    };
-    if (data === undefined) {
-      // empty file
-    } else if (data instanceof Uint8Array) {
-      append(data);
-    } else if ('path' in data && fd === undefined) {
-      // known to be empty: not even opened
-    } else if ('path' in data || 'fd' in data) {
-      // With a known size (a walker's lstat, a tar header) read exactly that much: one
-      // read(2) for a small file instead of two. The image gets the size seen at lstat time.
-      const rfd = 'fd' in data ? data.fd : fd!;
-      const buf = this.readBuf;
-      let left = data.size ?? Infinity;
-      while (left > 0) {
-        let n: number;
-        try {
-          n = fs.readSync(rfd, buf, 0, Math.min(buf.length, left), null);
-        } catch (err) {
-          throw new CtrError(`cannot read ${src}`, describeSystemError(err), { cause: err });
-        }
-        if (n === 0) break;
-        left -= n;
-        this.ck(L.sqfs_block_processor_append(this.proc, buf, n), what);
-      }
-      if (left > 0 && left !== Infinity) throw new CtrError(`cannot read ${src}`, 'file shrank while it was being read');
-    } else {
-      for await (const chunk of data) append(chunk);
-    }
-    this.ck(L.sqfs_block_processor_end_file(this.proc), what);
+  /** The inode the block processor made for slot `i` (0n: none yet). */
+  private slotInode(i: number): bigint {
+    return this.slotViews[Math.floor(i / SLOTS_PER_CHUNK)][i % SLOTS_PER_CHUNK];
   }
 
   private addXattrs(xattrs: Record<string, Uint8Array | string>, where: string): number {
@@ -339,33 +451,42 @@ export class SquashfsWriter {
     const what = 'cannot write SquashFS image';
     try {
       this.ck(L.sqfs_block_processor_finish(this.proc), `${what}: file data`);
-      const { order, sorted } = numberInodes(this.tree.root);
+      const order = numberInodes(this.tree.root);
       this.superView.setUint32(SUPER.inodeCount, order.length, true);
       this.superView.setBigUint64(SUPER.inodeTableStart, BigInt(this.file.imageSize), true);
 
-      const blockOut = [0n], offOut = [0];
+      const pos = this.posView, posBlock = this.posPtr, posOffset = this.posPtr + 8n;
       for (const n of order) {
-        const inode = this.makeInode(n, sorted.get(n));
-        const ptr = typeof inode === 'bigint' ? inode : null;
+        const inode = this.makeInode(n);
+        const native = typeof inode === 'bigint';
         try {
-          const v = ptr ? nativeView(ptr, S.INODE.size) : new DataView((inode as Buffer).buffer, (inode as Buffer).byteOffset, (inode as Buffer).byteLength);
-          const typeBits = { file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK }[n.type];
-          v.setUint16(S.INODE.mode, typeBits | n.mode, true);
-          v.setUint16(S.INODE.uidIdx, this.idx(n.uid, what), true);
-          v.setUint16(S.INODE.gidIdx, this.idx(n.gid, what), true);
-          v.setUint32(S.INODE.modTime, n.mtime, true);
-          v.setUint32(S.INODE.inodeNumber, n.inodeNum, true);
+          // Inodes in native memory are copied out, edited and copied back (no view per inode).
+          const b = native ? this.inodeBuf : inode;
+          if (native) memcpy(b, inode, S.INODE.size);
+          b.writeUInt16LE(TYPE_BITS[n.type] | n.mode, S.INODE.mode);
+          b.writeUInt16LE(this.idx(n.uid, what), S.INODE.uidIdx);
+          b.writeUInt16LE(this.idx(n.gid, what), S.INODE.gidIdx);
+          b.writeUInt32LE(n.mtime, S.INODE.modTime);
+          b.writeUInt32LE(n.inodeNum, S.INODE.inodeNumber);
+          if (n.type === 'dir') {
+            // libsquashfs 1.2.0 counts every entry as a link; store 2 + subdirectories as
+            // Linux and mksquashfs do (find's leaf optimisation relies on it).
+            const ext = b.readUInt16LE(S.INODE.type) === S.INODE_TYPE.EXT_DIR;
+            b.writeUInt32LE(n.nlink, S.INODE.data + (ext ? 0 : 4));
+          }
+          if (native) memcpy(inode, b, S.INODE.size);
           if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), () => `${what}: ${pathOf(n)}`);
-          L.sqfs_meta_writer_get_position(this.im, blockOut, offOut);
-          n.inodeRef = (BigInt(blockOut[0]) << 16n) | BigInt(offOut[0]);
+          L.sqfs_meta_writer_get_position_raw(this.im, posBlock, posOffset);
+          // block * 2^16 + offset: the block offset is a byte count far below 2^37.
+          n.inodeRef = (pos[0] + pos[1] * 2 ** 32) * 65536 + pos[2];
           this.ck(L.sqfs_meta_writer_write_inode(this.im, inode), () => `${what}: inode of ${pathOf(n)}`);
         } finally {
-          if (ptr && n.type !== 'file') L.sqfs_free(ptr);
+          if (native && n.type !== 'file') L.sqfs_free(inode);
         }
       }
       this.ck(L.sqfs_meta_writer_flush(this.im), `${what}: inode table`);
       this.ck(L.sqfs_meta_writer_flush(this.dm), `${what}: directory table`);
-      this.superView.setBigUint64(SUPER.rootInodeRef, this.tree.root.inodeRef, true);
+      this.superView.setBigUint64(SUPER.rootInodeRef, BigInt(this.tree.root.inodeRef), true);
       this.superView.setBigUint64(SUPER.dirTableStart, BigInt(this.file.imageSize), true);
       this.ck(L.sqfs_meta_write_write_to_file(this.dm), `${what}: directory table`);
 
@@ -388,14 +509,15 @@ export class SquashfsWriter {
   /**
    * The inode for `n`: files come from the block processor (native memory it allocated),
    * directories from the dir writer (native, freed by the caller), others are built here.
+   * The caller fills in the common fields.
    */
-  private makeInode(n: Node, kids: Node[] | undefined): bigint | Buffer {
+  private makeInode(n: Node): bigint | Buffer {
     const L = this.lib;
     const what = () => `cannot write ${pathOf(n)} to the image`;
     const nlinkOff = S.INODE.data; // nlink is the first member of dev/ipc/slink
     switch (n.type) {
       case 'file': {
-        const p = koffi.decode(this.slotAddress(n.slot!), 'void *') as bigint | null;
+        const p = this.slotInode(n.slot);
         if (!p) throw new CtrError(what(), 'the block processor produced no inode');
         if (n.nlink > 1) {
           this.ck(L.sqfs_inode_make_extended(p), what);
@@ -405,20 +527,13 @@ export class SquashfsWriter {
       }
       case 'dir': {
         this.ck(L.sqfs_dir_writer_begin(this.dirwr, 0), what);
-        for (const k of kids!) {
+        for (const k of n.sorted!) {
           const t = k.link ?? k;
-          const typeBits = { file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK }[t.type];
-          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, typeBits | t.mode), () => `${what()}: entry ${k.name}`);
+          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, TYPE_BITS[t.type] | t.mode), () => `${what()}: entry ${k.name}`);
         }
         this.ck(L.sqfs_dir_writer_end(this.dirwr), what);
         const parentIno = n.parent ? n.parent.inodeNum : 0;
-        const p = checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what());
-        // libsquashfs 1.2.0 counts every entry as a link; store 2 + subdirectories as Linux
-        // and mksquashfs do (find's leaf optimisation relies on it).
-        const v = nativeView(p, S.INODE.size);
-        const ext = v.getUint16(S.INODE.type, true) === S.INODE_TYPE.EXT_DIR;
-        v.setUint32(S.INODE.data + (ext ? 0 : 4), n.nlink, true);
-        return p;
+        return checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what());
       }
       case 'symlink': {
         const target = Buffer.from(n.target!);
@@ -433,7 +548,7 @@ export class SquashfsWriter {
       }
       default: {
         const b = Buffer.alloc(S.INODE.size);
-        const type = { char: S.INODE_TYPE.CDEV, block: S.INODE_TYPE.BDEV, fifo: S.INODE_TYPE.FIFO, socket: S.INODE_TYPE.SOCKET }[n.type];
+        const type = { char: S.INODE_TYPE.CDEV, block: S.INODE_TYPE.BDEV, fifo: S.INODE_TYPE.FIFO, socket: S.INODE_TYPE.SOCKET }[n.type as 'char'];
         b.writeUInt16LE(type, S.INODE.type);
         b.writeUInt32LE(n.nlink, nlinkOff);
         if (n.type === 'char' || n.type === 'block') b.writeUInt32LE(Number(BigInt(n.rdev ?? 0) & 0xffffffffn), nlinkOff + 4);
@@ -450,12 +565,15 @@ export class SquashfsWriter {
     this.proc = 0n;
     // Inodes the block processor handed out through the slots are ours to free.
     for (let i = 0; i < this.slotCount; i++) {
-      const p = koffi.decode(this.slotAddress(i), 'void *') as bigint | null;
+      const p = this.slotInode(i);
       if (p) L.sqfs_free(p);
     }
+    this.slotViews = [];
     for (const c of this.slotChunks) koffi.free(c);
     this.slotChunks = [];
     this.slotCount = 0;
+    if (this.posPtr) koffi.free(this.posPtr);
+    this.posPtr = 0n;
     destroy(this.dirwr);
     destroy(this.dm);
     destroy(this.im);
