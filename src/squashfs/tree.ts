@@ -19,8 +19,6 @@ export class Node {
   parent: Node | null = null;
   /** Directories: children by name. */
   children: Map<string, Node> | undefined;
-  /** Directories, after numberInodes(): children in SquashFS (byte) order. */
-  sorted: Node[] | undefined = undefined;
   /** A hard link: the node whose inode this name shares. */
   link: Node | undefined = undefined;
   /** Symlink target. */
@@ -35,9 +33,12 @@ export class Node {
   slot = -1;
   /** Directory created implicitly as a parent; an explicit entry may still set its attributes. */
   implicit = false;
+  /**
+   * 1-based, in write order (numberInodes); 0 until then. What finish() computes late (inode
+   * references, sorted children) is kept outside the node: a field that changes
+   * representation after the walk makes V8 migrate every node.
+   */
   inodeNum = 0;
-  /** Where the inode was written: (meta block offset << 16) | offset inside the block; below 2^53. */
-  inodeRef = 0;
 
   constructor(
     public name: string,
@@ -195,14 +196,15 @@ export function sortedChildren(dir: Node): Node[] {
  * Number inodes in the order they will be written (gensquashfs' order): depth first, a
  * directory's subdirectories before its other children, each directory numbered in its
  * parent's pass (so after its own children), the root last. A hard-linked inode is numbered
- * at the first name met. Returns the unique inodes in write order; every directory's
- * `sorted` holds its children in entry order.
+ * at the first name met. Returns the unique inodes in write order, and each directory's
+ * children in entry order.
  */
-export function numberInodes(root: Node): Node[] {
+export function numberInodes(root: Node): { order: Node[]; sorted: Map<Node, Node[]> } {
   const order: Node[] = [];
+  const sorted = new Map<Node, Node[]>();
   const visit = (dir: Node) => {
     const kids = sortedChildren(dir);
-    dir.sorted = kids;
+    sorted.set(dir, kids);
     for (const k of kids) if (k.type === 'dir' && !k.link) visit(k);
     for (const k of kids) {
       const n = k.link ?? k;
@@ -215,5 +217,5 @@ export function numberInodes(root: Node): Node[] {
   visit(root);
   root.inodeNum = order.length + 1;
   order.push(root);
-  return order;
+  return { order, sorted };
 }

@@ -451,13 +451,16 @@ export class SquashfsWriter {
     const what = 'cannot write SquashFS image';
     try {
       this.ck(L.sqfs_block_processor_finish(this.proc), `${what}: file data`);
-      const order = numberInodes(this.tree.root);
+      const { order, sorted } = numberInodes(this.tree.root);
+      // Where each inode went, by inode number: (meta block offset << 16) | offset in the block.
+      // Below 2^53 (block offsets are byte counts), so plain doubles, not BigInt.
+      const refs = new Float64Array(order.length + 1);
       this.superView.setUint32(SUPER.inodeCount, order.length, true);
       this.superView.setBigUint64(SUPER.inodeTableStart, BigInt(this.file.imageSize), true);
 
       const pos = this.posView, posBlock = this.posPtr, posOffset = this.posPtr + 8n;
       for (const n of order) {
-        const inode = this.makeInode(n);
+        const inode = this.makeInode(n, sorted.get(n), refs);
         const native = typeof inode === 'bigint';
         try {
           // Inodes in native memory are copied out, edited and copied back (no view per inode).
@@ -478,7 +481,7 @@ export class SquashfsWriter {
           if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), () => `${what}: ${pathOf(n)}`);
           L.sqfs_meta_writer_get_position_raw(this.im, posBlock, posOffset);
           // block * 2^16 + offset: the block offset is a byte count far below 2^37.
-          n.inodeRef = (pos[0] + pos[1] * 2 ** 32) * 65536 + pos[2];
+          refs[n.inodeNum] = (pos[0] + pos[1] * 2 ** 32) * 65536 + pos[2];
           this.ck(L.sqfs_meta_writer_write_inode(this.im, inode), () => `${what}: inode of ${pathOf(n)}`);
         } finally {
           if (native && n.type !== 'file') L.sqfs_free(inode);
@@ -486,7 +489,7 @@ export class SquashfsWriter {
       }
       this.ck(L.sqfs_meta_writer_flush(this.im), `${what}: inode table`);
       this.ck(L.sqfs_meta_writer_flush(this.dm), `${what}: directory table`);
-      this.superView.setBigUint64(SUPER.rootInodeRef, BigInt(this.tree.root.inodeRef), true);
+      this.superView.setBigUint64(SUPER.rootInodeRef, BigInt(refs[this.tree.root.inodeNum]), true);
       this.superView.setBigUint64(SUPER.dirTableStart, BigInt(this.file.imageSize), true);
       this.ck(L.sqfs_meta_write_write_to_file(this.dm), `${what}: directory table`);
 
@@ -511,7 +514,7 @@ export class SquashfsWriter {
    * directories from the dir writer (native, freed by the caller), others are built here.
    * The caller fills in the common fields.
    */
-  private makeInode(n: Node): bigint | Buffer {
+  private makeInode(n: Node, kids: Node[] | undefined, refs: Float64Array): bigint | Buffer {
     const L = this.lib;
     const what = () => `cannot write ${pathOf(n)} to the image`;
     const nlinkOff = S.INODE.data; // nlink is the first member of dev/ipc/slink
@@ -527,9 +530,9 @@ export class SquashfsWriter {
       }
       case 'dir': {
         this.ck(L.sqfs_dir_writer_begin(this.dirwr, 0), what);
-        for (const k of n.sorted!) {
+        for (const k of kids!) {
           const t = k.link ?? k;
-          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, t.inodeRef, TYPE_BITS[t.type] | t.mode), () => `${what()}: entry ${k.name}`);
+          this.ck(L.sqfs_dir_writer_add_entry(this.dirwr, k.name, t.inodeNum, refs[t.inodeNum], TYPE_BITS[t.type] | t.mode), () => `${what()}: entry ${k.name}`);
         }
         this.ck(L.sqfs_dir_writer_end(this.dirwr), what);
         const parentIno = n.parent ? n.parent.inodeNum : 0;
