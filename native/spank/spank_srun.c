@@ -1,0 +1,127 @@
+/* srun's side (local context, as the user, once per step, before any task starts): run
+ * `ctr plan` once and hand the plan to the step in its environment. A wrong image or
+ * bind source fails here, on the submit side, before resources are used. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctr_spank.h"
+
+struct args {
+   const char **v;
+   size_t n;
+};
+
+static int add(struct args *a, const char *s)
+{
+   const char **v = realloc(a->v, (a->n + 2) * sizeof(*v));
+   if (!v || !s)
+      return -1;
+   v[a->n++] = s;
+   v[a->n] = NULL;
+   a->v = v;
+   return 0;
+}
+
+static int plan_command(struct args *a, const char *out)
+{
+   int rc = 0;
+   if (g_conf.node)
+      rc |= add(a, g_conf.node);
+   rc |= add(a, g_conf.ctr);
+   rc |= add(a, "plan");
+   rc |= add(a, "-o");
+   rc |= add(a, out);
+   for (size_t i = 0; i < g_opts.n_binds; i++)
+      rc |= add(a, ctr_sprintf("--bind=%s", g_opts.binds[i]));
+   for (size_t i = 0; i < g_opts.n_envs; i++)
+      rc |= add(a, ctr_sprintf("--env=%s", g_opts.envs[i]));
+   if (g_opts.workdir)
+      rc |= add(a, ctr_sprintf("--pwd=%s", g_opts.workdir));
+   if (g_opts.writable_tmpfs)
+      rc |= add(a, "--writable-tmpfs");
+   if (g_opts.home)
+      rc |= add(a, ctr_sprintf("--home=%s", g_opts.home));
+   if (g_opts.no_home)
+      rc |= add(a, "--no-home");
+   rc |= add(a, "--");
+   rc |= add(a, g_opts.image);
+   return rc;
+}
+
+/* Run ctr with srun's stdout and stderr (its error line is the user's message) and no
+ * stdin (srun's stdin belongs to the tasks). */
+static int run(struct args *a)
+{
+   pid_t pid = fork();
+   if (pid < 0)
+      return -1;
+   if (pid == 0) {
+      int nul = open("/dev/null", O_RDONLY);
+      if (nul >= 0)
+         dup2(nul, 0);
+      execvp(a->v[0], (char **)a->v);
+      fprintf(stderr, "ctr: error: cannot run %s: %s\n", a->v[0], strerror(errno));
+      _exit(127);
+   }
+   int status;
+   while (waitpid(pid, &status, 0) < 0)
+      if (errno != EINTR)
+         return -1;
+   return status;
+}
+
+int ctr_srun_plan(spank_t sp)
+{
+   if (!g_opts.image)
+      return 0;
+   const char *tmpdir = getenv("TMPDIR");
+   char *dir = ctr_sprintf("%s/ctr-srun.XXXXXX", tmpdir && *tmpdir == '/' ? tmpdir : "/tmp");
+   if (!dir || !mkdtemp(dir)) {
+      slurm_error("ctr: cannot create a temporary directory for the plan: %m");
+      return -1;
+   }
+   char *out = ctr_sprintf("%s/plan", dir);
+   struct args a = { 0 };
+   int rc = -1;
+   if (!out || plan_command(&a, out) < 0) {
+      slurm_error("ctr: out of memory");
+      goto done;
+   }
+   int status = run(&a);
+   if (status < 0) {
+      slurm_error("ctr: cannot run %s: %m", a.v[0]);
+      goto done;
+   }
+   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      slurm_error("ctr: could not plan the container for this step (ctr plan %s %d); no task was started",
+                  WIFEXITED(status) ? "exited" : "died of signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      goto done;
+   }
+   size_t len;
+   char *plan = ctr_read_file(out, &len);
+   char *hex = plan ? ctr_hex_encode((unsigned char *)plan, len) : NULL;
+   char *val = hex ? ctr_sprintf("1:%d:%s", g_opts.stage != 0, hex) : NULL;
+   if (!val)
+      slurm_error("ctr: cannot read the plan %s: %m", out);
+   else if (setenv(CTR_PLAN_ENV, val, 1) < 0) /* before the job's environment exists: srun's own */
+      slurm_error("ctr: cannot pass the plan to the step: %m");
+   else
+      rc = 0;
+   free(plan);
+   free(hex);
+   free(val);
+done:
+   if (out)
+      unlink(out);
+   rmdir(dir);
+   free(out);
+   free(dir);
+   return rc;
+}

@@ -1,0 +1,295 @@
+/* The step's side (remote context). user_init runs once per node per step in slurmstepd,
+ * as the user, before the tasks are forked; task_init runs in each forked task, as the
+ * user, just before Slurm's own execve; exit runs in slurmstepd when the step ends. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "ctr_spank.h"
+
+#define PLAN_ENV_MAX (1 << 20)
+
+/* Set by user_init in slurmstepd; the forked tasks inherit them. */
+static char *plan_path;   /* this step's plan file on this node */
+static char *job_dir;
+static char *plan_buf;    /* the plan file's bytes */
+static size_t plan_len;
+
+struct words {
+   char **v;
+   size_t n;
+};
+
+static int push(struct words *w, char *s)
+{
+   char **v = realloc(w->v, (w->n + 1) * sizeof(*v));
+   if (!v || !s)
+      return -1;
+   v[w->n++] = s;
+   w->v = v;
+   return 0;
+}
+
+/* "#!<launcher> --plan\n" then NUL-terminated words. */
+static int split_plan(char *buf, size_t len, char **launcher, struct words *w)
+{
+   char *nl = memchr(buf, '\n', len);
+   if (len < 3 || buf[0] != '#' || buf[1] != '!' || !nl || (nl + 1 < buf + len && buf[len - 1] != '\0'))
+      return -1;
+   *nl = '\0';
+   char *sp = strchr(buf + 2, ' ');
+   if (sp)
+      *sp = '\0';
+   *launcher = buf + 2;
+   for (char *q = nl + 1; q < buf + len; q += strlen(q) + 1)
+      if (push(w, q) < 0)
+         return -1;
+   return 0;
+}
+
+static int ensure_job_dir(const char *dir, uid_t uid)
+{
+   if (mkdir(dir, 0700) == 0)
+      return 0;
+   struct stat st;
+   if (errno != EEXIST)
+      return -1;
+   if (lstat(dir, &st) < 0)
+      return -1;
+   if (!S_ISDIR(st.st_mode) || st.st_uid != uid) {
+      errno = EEXIST;  /* someone else's, or not a directory: don't use it */
+      return -1;
+   }
+   return 0;
+}
+
+/* Copy the image to the node-local job directory, unless a copy of the same size and
+ * mtime is there already (an earlier step of the job). Returns the copy's path. */
+static char *stage_image(const char *src, const char *dir)
+{
+   const char *base = strrchr(src, '/');
+   char *dst = ctr_sprintf("%s/%s", dir, base ? base + 1 : src);
+   char *tmp = ctr_sprintf("%s.tmp.%d", dst ? dst : "", (int)getpid());
+   struct stat s, d;
+   int in = -1, out = -1;
+   if (!dst || !tmp)
+      goto fail;
+   if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &s) < 0)
+      goto fail;
+   if (lstat(dst, &d) == 0 && S_ISREG(d.st_mode) && d.st_size == s.st_size &&
+       d.st_mtim.tv_sec == s.st_mtim.tv_sec && d.st_mtim.tv_nsec == s.st_mtim.tv_nsec) {
+      close(in);
+      free(tmp);
+      return dst;
+   }
+   if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+      goto fail;
+   for (off_t left = s.st_size; left > 0; ) {
+      ssize_t n = sendfile(out, in, NULL, left > (1 << 30) ? (1 << 30) : (size_t)left);
+      if (n < 0 && errno == EINTR)
+         continue;
+      if (n <= 0) {
+         if (n == 0)
+            errno = EIO;
+         goto fail;
+      }
+      left -= n;
+   }
+   struct timespec times[2] = { s.st_atim, s.st_mtim };
+   if (futimens(out, times) < 0 || fchmod(out, 0400) < 0 || close(out) < 0) {
+      out = -1;
+      goto fail;
+   }
+   out = -1;
+   if (rename(tmp, dst) < 0)
+      goto fail;
+   close(in);
+   free(tmp);
+   return dst;
+fail:;
+   int e = errno;
+   if (out >= 0)
+      close(out);
+   if (tmp)
+      unlink(tmp);
+   if (in >= 0)
+      close(in);
+   free(dst);
+   free(tmp);
+   errno = e;
+   return NULL;
+}
+
+static const char *node_name(spank_t sp)
+{
+   static char name[256];
+   if (spank_getenv(sp, "SLURMD_NODENAME", name, sizeof(name)) != ESPANK_SUCCESS &&
+       gethostname(name, sizeof(name)) < 0)
+      strcpy(name, "?");
+   return name;
+}
+
+int ctr_stepd_user_init(spank_t sp)
+{
+   char *env = malloc(PLAN_ENV_MAX);
+   if (!env)
+      return -1;
+   spank_err_t e = spank_getenv(sp, CTR_PLAN_ENV, env, PLAN_ENV_MAX);
+   if (e == ESPANK_ENV_NOEXIST) {
+      free(env);
+      return 0;
+   }
+   const char *node = node_name(sp);
+   if (e != ESPANK_SUCCESS) {
+      slurm_error("ctr: node %s: cannot read the plan from the environment: %s", node, spank_strerror(e));
+      free(env);
+      return -1;
+   }
+   spank_unsetenv(sp, CTR_PLAN_ENV); /* the tasks don't need it */
+
+   uid_t uid;
+   uint32_t job, step, ntasks;
+   int argc;
+   char **argv;
+   if (spank_get_item(sp, S_JOB_UID, &uid) || spank_get_item(sp, S_JOB_ID, &job) ||
+       spank_get_item(sp, S_JOB_STEPID, &step) || spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &ntasks) ||
+       spank_get_item(sp, S_JOB_ARGV, &argc, &argv) || argc < 1) {
+      slurm_error("ctr: node %s: cannot get the step's details from Slurm", node);
+      free(env);
+      return -1;
+   }
+
+   int stage;
+   size_t len;
+   char *hex = NULL;
+   if (strncmp(env, "1:", 2) || (env[2] != '0' && env[2] != '1') || env[3] != ':') {
+      slurm_error("ctr: node %s: the plan in %s is not one this plugin wrote", node, CTR_PLAN_ENV);
+      free(env);
+      return -1;
+   }
+   stage = env[2] == '1';
+   hex = env + 4;
+   char *buf = (char *)ctr_hex_decode(hex, &len);
+   char *launcher;
+   struct words w = { 0 };
+   if (!buf || split_plan(buf, len, &launcher, &w) < 0) {
+      slurm_error("ctr: node %s: the plan in %s is damaged", node, CTR_PLAN_ENV);
+      free(env);
+      return -1;
+   }
+   free(env);
+
+   job_dir = ctr_job_dir(uid, job);
+   if (!job_dir || ensure_job_dir(job_dir, uid) < 0) {
+      slurm_error("ctr: node %s: cannot make the job's directory %s: %m", node, job_dir);
+      return -1;
+   }
+   for (size_t i = 0; stage && i + 1 < w.n; i++) {
+      if (!strcmp(w.v[i], "--image")) {
+         char *copy = stage_image(w.v[i + 1], job_dir);
+         if (!copy) {
+            slurm_error("ctr: node %s: cannot stage image %s into %s: %m", node, w.v[i + 1], job_dir);
+            return -1;
+         }
+         w.v[i + 1] = copy;
+         break;
+      }
+   }
+   /* This node's rank count, so the shared container lives exactly as long as its
+    * ranks; then the step's command, which the tasks' own arguments follow. */
+   char count[16];
+   snprintf(count, sizeof(count), "%u", (unsigned)ntasks);
+   if (push(&w, "--join-count") < 0 || push(&w, count) < 0 || push(&w, "--") < 0 || push(&w, argv[0]) < 0)
+      return -1;
+
+   size_t total = strlen(launcher) + sizeof("#! --plan\n");
+   for (size_t i = 0; i < w.n; i++)
+      total += strlen(w.v[i]) + 1;
+   plan_buf = malloc(total);
+   if (!plan_buf)
+      return -1;
+   plan_len = (size_t)sprintf(plan_buf, "#!%s --plan\n", launcher);
+   for (size_t i = 0; i < w.n; i++) {
+      size_t n = strlen(w.v[i]) + 1;
+      memcpy(plan_buf + plan_len, w.v[i], n);
+      plan_len += n;
+   }
+   plan_path = ctr_sprintf("%s/step%u.plan", job_dir, (unsigned)step);
+   if (!plan_path || ctr_write_file_atomic(plan_path, plan_buf, plan_len, 0500) < 0) {
+      slurm_error("ctr: node %s: cannot write the plan file %s: %m", node, plan_path);
+      return -1;
+   }
+   return 0;
+}
+
+/* What this node must have for the plan to run: checked per task so that the message
+ * names the node and the task (the launcher's own errors come later, on the task's
+ * stderr, and Slurm names the task that exited). */
+static int preflight(const char *node, uint32_t task)
+{
+   char *copy = malloc(plan_len);
+   char *launcher;
+   struct words w = { 0 };
+   if (!copy)
+      return -1;
+   memcpy(copy, plan_buf, plan_len);
+   if (split_plan(copy, plan_len, &launcher, &w) < 0)
+      return -1;
+   const char *what = NULL, *path = NULL;
+   if (access(launcher, X_OK) < 0)
+      what = "the launcher", path = launcher;
+   for (size_t i = 0; !what && i + 1 < w.n && strcmp(w.v[i], "--"); i++) {
+      const char *o = w.v[i], *a = w.v[i + 1];
+      if ((!strcmp(o, "--image") || !strcmp(o, "--image-dir")) && access(a, R_OK) < 0)
+         what = "image", path = a;
+      else if (!strcmp(o, "--squashfuse") && access(a, X_OK) < 0)
+         what = "squashfuse_ll", path = a;
+      else if (!strcmp(o, "--bind") && i + 3 < w.n && !strchr(w.v[i + 3], '?') && access(a, F_OK) < 0)
+         what = "bind source", path = a;
+   }
+   int err = errno;
+   free(w.v);
+   free(copy);
+   if (!what)
+      return 0;
+   slurm_error("ctr: node %s task %u: %s %s: %s", node, (unsigned)task, what, path, strerror(err));
+   return -1;
+}
+
+int ctr_stepd_task_init(spank_t sp)
+{
+   if (!plan_path)
+      return 0;
+   uint32_t task = 0;
+   int argc;
+   char **argv;
+   spank_get_item(sp, S_TASK_GLOBAL_ID, &task);
+   const char *node = node_name(sp);
+   if (preflight(node, task) < 0)
+      return -1;
+   if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1) {
+      slurm_error("ctr: node %s task %u: cannot get the task's command from Slurm", node, (unsigned)task);
+      return -1;
+   }
+   /* Slurm execs argv[0] with argv: the plan file's #! line makes that
+    * `ctr-launch --plan PLAN argv[1]...`, and the plan ends with the command itself. */
+   argv[0] = plan_path;
+   return 0;
+}
+
+int ctr_stepd_exit(spank_t sp)
+{
+   if (plan_path)
+      unlink(plan_path);
+   if (job_dir)
+      rmdir(job_dir); /* only when empty: staged images stay for the job's next steps */
+   return 0;
+}
