@@ -203,7 +203,7 @@ export function blobData(storage: string, digest: string): string {
 export interface ProxyOptions {
   /** Demand Bearer tokens, issued by /token to these Basic credentials. */
   bearer?: { user: string; password: string };
-  /** Cut blob responses after `bytes` bytes, `times` times (Infinity: always). */
+  /** Cut blob responses longer than `bytes` after `bytes` bytes, `times` times (Infinity: always). */
   cut?: { bytes: number; times: number };
   /** Serve this body for every manifest request. */
   manifest?: { body: string; type: string };
@@ -244,7 +244,8 @@ export async function startProxy(backend: string, opts: ProxyOptions): Promise<P
     if (isBlob) state.blobRequests++;
     const up = http.request({ host: '127.0.0.1', port: Number(backend.split(':')[1]), path: url, method: req.method, headers: { ...req.headers, host: backend } }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
-      if (isBlob && opts.cut && cuts < opts.cut.times && (ur.statusCode ?? 0) === 200) {
+      const big = Number(ur.headers['content-length'] ?? 0) > (opts.cut?.bytes ?? Infinity);
+      if (isBlob && opts.cut && big && cuts < opts.cut.times && (ur.statusCode ?? 0) === 200) {
         cuts++;
         let sent = 0;
         ur.on('data', (c: Buffer) => {
