@@ -54,6 +54,7 @@ struct plan {
    bool map_root;            /* uid/gid 0 inside (--fakeroot); else identity */
    bool writable_image;      /* directory image mounted read-write (building) */
    bool writable_tmpfs;
+   bool pid_ns;              /* a PID namespace with an init, unless under a job launcher */
    struct bind *binds;
    size_t n_binds;
    const char *chdir;
@@ -83,6 +84,10 @@ int image_open(const struct plan *p);
 
 /* launch_join.c */
 bool join_container(const struct plan *p, int argc, char **argv);
+bool under_job_launcher(const struct plan *p);
+
+/* launch_init.c: returns in the command's process, inside a new PID namespace */
+void pidns_supervise(void);
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);

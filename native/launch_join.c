@@ -229,6 +229,13 @@ static void enter(pid_t holder)
    }
 }
 
+bool under_job_launcher(const struct plan *p)
+{
+   char *tag = join_tag(p);
+   free(tag);
+   return tag != NULL;
+}
+
 bool join_container(const struct plan *p, int argc, char **argv)
 {
    if (p->join == JOIN_OFF)

@@ -37,6 +37,8 @@ int main(int argc, char **argv)
    if (!join_container(&p, p.n_words, p.words)) {
       ns_enter(&p);
       mount_container(&p, image_open(&p));
+      if (p.pid_ns && !under_job_launcher(&p))
+         pidns_supervise();
    }
    env_compose(&p);
    exec_command(&p);

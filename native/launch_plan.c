@@ -8,6 +8,8 @@
  *   --squashfuse PATH       the squashfuse_ll binary
  *   --map-root              map the user to uid/gid 0 inside (--fakeroot)
  *   --writable-tmpfs        a tmpfs overlay over the image; changes vanish at exit
+ *   --pid-ns                a PID namespace with an init, so nothing outlives the
+ *                           command (not for ranks under Slurm/MPI: see launch_init.c)
  *   --bind SRC DST MODE     MODE is rw or ro; rw? / ro? skip a missing SRC silently
  *   --tmpfs DST MODE        an empty tmpfs at DST, root directory mode MODE (octal)
  *   --file DST CONTENT      a new read-only file at DST with CONTENT
@@ -123,6 +125,8 @@ static int parse_words(struct plan *p, int argc, char **argv)
          p->map_root = true;
       else if (!strcmp(o, "--writable"))
          p->writable_image = true;
+      else if (!strcmp(o, "--pid-ns"))
+         p->pid_ns = true;
       else if (!strcmp(o, "--writable-tmpfs"))
          p->writable_tmpfs = true;
       else if (!strcmp(o, "--bind")) {

@@ -4,7 +4,7 @@
 import { DEFAULT_PATH } from './env.js';
 
 export function composeBuildPlan(rootfs: string, opts: { writable: boolean; hostFiles: Map<string, string>; env: Record<string, string> }): string[] {
-  const args = ['--image-dir', rootfs, '--map-root'];
+  const args = ['--image-dir', rootfs, '--map-root', '--pid-ns'];
   if (opts.writable) args.push('--writable');
   args.push('--bind', '/proc', '/proc', 'rw', '--bind', '/sys', '/sys', 'rw', '--bind', '/dev', '/dev', 'rw');
   args.push('--tmpfs', '/tmp', '1777');

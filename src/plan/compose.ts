@@ -58,6 +58,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   else args.push('--image', image.path, '--offset', String(image.offset), '--squashfuse', host.squashfuse);
   if (opts.fakeroot) args.push('--map-root');
   if (opts.writableTmpfs) args.push('--writable-tmpfs');
+  // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
+  args.push('--pid-ns');
   for (const m of mounts) {
     if (m.kind === 'tmpfs') args.push('--tmpfs', m.dst, m.mode);
     else args.push('--bind', m.src, m.dst, (m.ro ? 'ro' : 'rw') + (m.optional ? '?' : ''));

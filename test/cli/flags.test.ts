@@ -1,4 +1,5 @@
 // Every launch flag, for real: ctr as the unprivileged test user on the siftool-made SIF.
+import { LAUNCHER } from '../helpers/paths.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -191,10 +192,11 @@ Flags('plan :: ctr plan -o FILE, then FILE runs commands without Node, status pa
   const w = await ctr(['plan', '-o', file, sif]);
   assert.is(w.stderr, '');
   assert.is(w.exitCode, 0);
-  // The launcher's parent is runuser: no node in between.
-  const r = await asUser(file, ['sh', '-c', 'echo $$; cat /proc/$PPID/comm; cat /etc/image-release; exit 7'], { cwd: '/' });
+  // The kernel ran the launcher on the plan file itself (#!ctr-launch --plan): no Node.
+  // The container's init (PID 1 of its PID namespace) is that launcher.
+  const r = await asUser(file, ['sh', '-c', 'echo $$; tr "\\0" " " </proc/1/cmdline; echo; cat /etc/image-release; exit 7'], { cwd: '/' });
   assert.is(r.stderr, '');
-  assert.match(String(r.stdout), /^\d+\nrunuser\nbusybox test image\n$/);
+  assert.is(String(r.stdout), `2\n${LAUNCHER} --plan ${file} sh -c echo $$; tr "\\0" " " </proc/1/cmdline; echo; cat /etc/image-release; exit 7 \nbusybox test image\n`);
   assert.is(r.exitCode, 7);
   const baked = join(d, 'echo.sh');
   await ctr(['plan', '-o', baked, sif, 'echo', 'baked']);

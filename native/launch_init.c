@@ -1,0 +1,107 @@
+/* A PID namespace, so nothing outlives the command.
+ *
+ * Without one, a command killed with SIGKILL leaves its children running (reparented to
+ * the host's init), with a dead FUSE mount under them. In a PID namespace the first
+ * process is its init, and when init exits the kernel kills everything else in it. So:
+ *
+ *   launcher (host PID namespace)   waits for init, relays signals, exits with its status;
+ *     |                             the FUSE server is its other child (PDEATHSIG)
+ *     +- init (PID 1, new namespace)  mounts a fresh /proc, forks the command, relays
+ *          |                          signals, reaps orphans, exits with the command's
+ *          +- command (PID 2)          status (128+N for signal N)
+ *
+ * SIGKILL of the launcher: init has PDEATHSIG=SIGKILL, the namespace dies, the FUSE
+ * server too. SIGKILL of the command: init exits 137 and takes the rest with it.
+ *
+ * Signals sent with kill(2) (si_code <= 0: SI_USER, SI_QUEUE, SI_TKILL) are relayed down.
+ * Signals from the terminal (SI_KERNEL) already reach the command, which shares our
+ * process group; relaying them would deliver them twice. Stop signals keep their
+ * defaults in the launcher, so Ctrl-Z stops it and the shell regains the terminal.
+ *
+ * Ranks that join a shared container (launch_join.c) run without this: their MPI or
+ * Slurm launcher tracks and cleans up its own processes, and PMIx peers identify ranks
+ * by their host PIDs. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+static const int RELAYED[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+                               SIGCONT, SIGWINCH, SIGURG, SIGXCPU, SIGPWR, SIGVTALRM, SIGPROF };
+
+static sigset_t relayed_set(void)
+{
+   sigset_t s;
+   sigemptyset(&s);
+   for (size_t i = 0; i < sizeof(RELAYED) / sizeof(*RELAYED); i++)
+      sigaddset(&s, RELAYED[i]);
+   sigaddset(&s, SIGCHLD);
+   return s;
+}
+
+static int status_code(int status)
+{
+   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* Wait for CHILD, relaying signals to it; return its exit status. Reaps any other child
+ * that ends meanwhile (orphans, for init; the FUSE server, for the launcher). */
+static int relay_until_exit(pid_t child, const sigset_t *set)
+{
+   for (;;) {
+      siginfo_t si;
+      int sig = sigwaitinfo(set, &si);
+      if (sig < 0) {
+         if (errno == EINTR)
+            continue;
+         DIE("sigwaitinfo");
+      }
+      if (sig == SIGCHLD) {
+         int status;
+         pid_t pid;
+         while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+            if (pid == child)
+               return status_code(status);
+         continue;
+      }
+      if (si.si_code <= 0) /* sent with kill(2), not by the terminal */
+         kill(child, sig);
+   }
+}
+
+void pidns_supervise(void)
+{
+   sigset_t set = relayed_set(), old;
+   sigprocmask(SIG_BLOCK, &set, &old);
+   if (unshare(CLONE_NEWPID) < 0)
+      DIE("cannot create a PID namespace");
+   pid_t init = fork();
+   if (init < 0)
+      DIE("cannot fork the container's init");
+   if (init > 0) {
+      prctl(PR_SET_NAME, "ctr-launch");
+      _exit(relay_until_exit(init, &set));
+   }
+
+   /* init, PID 1 */
+   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+      DIE("cannot set parent-death signal");
+   prctl(PR_SET_NAME, "ctr-init");
+   /* /proc of this namespace, over the host's: ps and /proc/PID agree with getpid(). */
+   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+      DIE("cannot mount /proc for the container's PID namespace");
+   pid_t cmd = fork();
+   if (cmd < 0)
+      DIE("cannot fork the command");
+   if (cmd > 0)
+      _exit(relay_until_exit(cmd, &set));
+   sigprocmask(SIG_SETMASK, &old, NULL);
+   /* the command: returns to exec it */
+}
