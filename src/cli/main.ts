@@ -36,9 +36,9 @@ async function parser(args: string[]): Promise<Argv> {
     y.command(verb, v.describe, (b) =>
       b.usage(`Usage: ctr ${v.usage}`).options(verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS));
   }
-  y.command('build [flags] OUT SOURCE', 'build a SIF image from a directory, SquashFS file or definition file', (b) => b
+  y.command('build [flags] OUT SOURCE', 'build a SIF image from a directory, tarball, SquashFS file or definition file', (b) => b
     .positional('OUT', { type: 'string', describe: 'SIF file to write' })
-    .positional('SOURCE', { type: 'string', describe: 'directory, SquashFS file, or definition file' })
+    .positional('SOURCE', { type: 'string', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, or definition file' })
     .options({
       force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
