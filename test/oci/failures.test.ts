@@ -73,7 +73,7 @@ Fail('network :: a connection cut every time fails after bounded retries', async
   try {
     const sif = out();
     const r = await pull(['--no-https', sif, `docker://${proxy.host}/busybox:oci`], { XDG_CACHE_HOME: join(work, 'cache-cut') });
-    assert.match(String(r.stderr), new RegExp(`^ctr: error: cannot pull docker://${proxy.host}/busybox:oci: downloading layer \\d/2 \\(sha256:[0-9a-f]{12}\\) failed after 4 attempts: other side closed \\(UND_ERR_SOCKET\\)\n$`));
+    assert.match(String(r.stderr), new RegExp(`^ctr: error: cannot pull docker://${proxy.host}/busybox:oci: downloading layer \\d/2 \\(sha256:[0-9a-f]{12}\\) failed after 4 attempts: other side closed \\(UND_ERR_SOCKET\\)\n$`), String(r.stderr));
     assert.is(String(r.stderr).split('\n').length, 2);
     assert.is(r.exitCode, 255);
     await clean(sif);
