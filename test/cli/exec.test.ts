@@ -3,7 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { busyboxDir, busyboxSif, busyboxSqfs } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
-import { ctr, userIds, userTmp } from '../helpers/user.js';
+import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
+import { CTR_MAIN } from '../helpers/paths.js';
 
 const Exec = suite('ctr exec');
 let sif: string, sqfs: string, dir: string;
@@ -50,6 +51,17 @@ Exec('command flags :: flags after IMAGE belong to the command', async () => {
 Exec('stdin :: reaches the command', async () => {
   const r = await ctr(['exec', sif, 'wc', '-c'], { input: 'hello world' });
   assert.is(String(r.stdout).trim(), '11');
+});
+
+Exec('tty :: a terminal reaches the command, and an interactive shell works on it', async () => {
+  // script(1) gives ctr a pseudo-terminal, as a user's terminal would.
+  const ctrCmd = `${process.execPath} ${CTR_MAIN}`;
+  const t = await asUser('script', ['-qec', `${ctrCmd} exec ${sif} sh -c 'test -t 0 && test -t 1 && tty'`, '/dev/null']);
+  assert.match(String(t.stdout), /^\/dev\/pts\/\d+\r?\n$/);
+  assert.is(t.exitCode, 0);
+  const sh = await asUser('script', ['-qec', `${ctrCmd} shell ${sif}`, '/dev/null'], { input: 'echo "interactive: $-"; exit 5\n' });
+  assert.match(String(sh.stdout), /ctr> .*\r?\ninteractive: [a-zA-Z]*i/);
+  assert.is(sh.exitCode, 5);
 });
 
 Exec('run :: runs the runscript with the arguments', async () => {
