@@ -69,12 +69,13 @@ const DEV_BLOCK_SIZE = 4096;
 const SLOTS_PER_CHUNK = 1024;
 const READ_CHUNK = 1 << 20;
 /**
- * Blocks queued for the compressor threads, per thread. gensquashfs uses 10; the main
+ * Blocks queued for the compressor threads. gensquashfs allows 10 per thread; the main
  * thread only drains finished blocks once the queue is that full, and then waits for the
- * oldest, so a short queue stalls it behind one slow block while the others idle. At 128 KiB
- * a block this is at most 8 MiB a thread.
+ * oldest, so a short queue stalls it behind one slow block while other threads idle. We
+ * allow 64 per thread, within 64 MiB of queued data (at least gensquashfs' 10 per thread).
  */
-const BACKLOG_PER_WORKER = 64;
+const backlogFor = (workers: number, blockSize: number) =>
+  Math.max(10 * workers, Math.min(64 * workers, Math.floor((64 << 20) / blockSize)));
 
 const TYPE_BITS: Record<NodeType, number> = {
   file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK,
@@ -189,7 +190,7 @@ export class SquashfsWriter {
       size: koffi.sizeof(S.sqfs_block_processor_desc_t),
       max_block_size: blockSize,
       num_workers: workers,
-      max_backlog: BACKLOG_PER_WORKER * workers,
+      max_backlog: backlogFor(workers, blockSize),
       cmp: this.cmp,
       wr: this.blkwr,
       tbl: this.frag,
