@@ -22,6 +22,12 @@ static char *plan_path;   /* this step's plan file on this node */
 static char *job_dir;
 static char *plan_buf;    /* the plan file's bytes */
 static size_t plan_len;
+/* A failure in user_init is reported by every task (naming it), which then fails: Slurm
+ * 22.05's srun exits 0 when a step fails before its tasks start. */
+static bool failed;
+static char failure[1024];
+
+#define FAIL(...) do { snprintf(failure, sizeof(failure), __VA_ARGS__); failed = true; return 0; } while (0)
 
 struct words {
    char **v;
@@ -140,18 +146,18 @@ static const char *node_name(spank_t sp)
 int ctr_stepd_user_init(spank_t sp)
 {
    char *env = malloc(PLAN_ENV_MAX);
-   if (!env)
+   if (!env) {
+      slurm_error("ctr: out of memory");
       return -1;
+   }
    spank_err_t e = spank_getenv(sp, CTR_PLAN_ENV, env, PLAN_ENV_MAX);
    if (e == ESPANK_ENV_NOEXIST) {
       free(env);
       return 0;
    }
-   const char *node = node_name(sp);
    if (e != ESPANK_SUCCESS) {
-      slurm_error("ctr: node %s: cannot read the plan from the environment: %s", node, spank_strerror(e));
       free(env);
-      return -1;
+      FAIL("cannot read the plan from the environment: %s", spank_strerror(e));
    }
    spank_unsetenv(sp, CTR_PLAN_ENV); /* the tasks don't need it */
 
@@ -162,18 +168,16 @@ int ctr_stepd_user_init(spank_t sp)
    if (spank_get_item(sp, S_JOB_UID, &uid) || spank_get_item(sp, S_JOB_ID, &job) ||
        spank_get_item(sp, S_JOB_STEPID, &step) || spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &ntasks) ||
        spank_get_item(sp, S_JOB_ARGV, &argc, &argv) || argc < 1) {
-      slurm_error("ctr: node %s: cannot get the step's details from Slurm", node);
       free(env);
-      return -1;
+      FAIL("cannot get the step's details from Slurm");
    }
 
    int stage;
    size_t len;
    char *hex = NULL;
    if (strncmp(env, "1:", 2) || (env[2] != '0' && env[2] != '1') || env[3] != ':') {
-      slurm_error("ctr: node %s: the plan in %s is not one this plugin wrote", node, CTR_PLAN_ENV);
       free(env);
-      return -1;
+      FAIL("the plan in %s is not one this plugin wrote", CTR_PLAN_ENV);
    }
    stage = env[2] == '1';
    hex = env + 4;
@@ -181,23 +185,20 @@ int ctr_stepd_user_init(spank_t sp)
    char *launcher;
    struct words w = { 0 };
    if (!buf || split_plan(buf, len, &launcher, &w) < 0) {
-      slurm_error("ctr: node %s: the plan in %s is damaged", node, CTR_PLAN_ENV);
       free(env);
-      return -1;
+      FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
    }
    free(env);
 
    job_dir = ctr_job_dir(uid, job);
    if (!job_dir || ensure_job_dir(job_dir, uid) < 0) {
-      slurm_error("ctr: node %s: cannot make the job's directory %s: %m", node, job_dir);
-      return -1;
+      FAIL("cannot make the job's directory %s: %s", job_dir, strerror(errno));
    }
    for (size_t i = 0; stage && i + 1 < w.n; i++) {
       if (!strcmp(w.v[i], "--image")) {
          char *copy = stage_image(w.v[i + 1], job_dir);
          if (!copy) {
-            slurm_error("ctr: node %s: cannot stage image %s into %s: %m", node, w.v[i + 1], job_dir);
-            return -1;
+            FAIL("cannot stage image %s into %s: %s", w.v[i + 1], job_dir, strerror(errno));
          }
          w.v[i + 1] = copy;
          break;
@@ -208,14 +209,14 @@ int ctr_stepd_user_init(spank_t sp)
    char count[16];
    snprintf(count, sizeof(count), "%u", (unsigned)ntasks);
    if (push(&w, "--join-count") < 0 || push(&w, count) < 0 || push(&w, "--") < 0 || push(&w, argv[0]) < 0)
-      return -1;
+      FAIL("out of memory");
 
    size_t total = strlen(launcher) + sizeof("#! --plan\n");
    for (size_t i = 0; i < w.n; i++)
       total += strlen(w.v[i]) + 1;
    plan_buf = malloc(total);
    if (!plan_buf)
-      return -1;
+      FAIL("out of memory");
    plan_len = (size_t)sprintf(plan_buf, "#!%s --plan\n", launcher);
    for (size_t i = 0; i < w.n; i++) {
       size_t n = strlen(w.v[i]) + 1;
@@ -224,8 +225,10 @@ int ctr_stepd_user_init(spank_t sp)
    }
    plan_path = ctr_sprintf("%s/step%u.plan", job_dir, (unsigned)step);
    if (!plan_path || ctr_write_file_atomic(plan_path, plan_buf, plan_len, 0500) < 0) {
-      slurm_error("ctr: node %s: cannot write the plan file %s: %m", node, plan_path);
-      return -1;
+      int err = errno;
+      free(plan_path);
+      plan_path = NULL;
+      FAIL("cannot write the plan file in %s: %s", job_dir, strerror(err));
    }
    return 0;
 }
@@ -266,13 +269,17 @@ static int preflight(const char *node, uint32_t task)
 
 int ctr_stepd_task_init(spank_t sp)
 {
-   if (!plan_path)
+   if (!plan_path && !failed)
       return 0;
    uint32_t task = 0;
    int argc;
    char **argv;
    spank_get_item(sp, S_TASK_GLOBAL_ID, &task);
    const char *node = node_name(sp);
+   if (failed) {
+      slurm_error("ctr: node %s task %u: %s", node, (unsigned)task, failure);
+      return -1;
+   }
    if (preflight(node, task) < 0)
       return -1;
    if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1) {

@@ -1,6 +1,6 @@
 // Bootstrap agents: make the root file system a definition file starts from, in DIR.
 import { execa } from 'execa';
-import { chmod, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CtrError } from '../errors.js';
 import { openImage } from '../image/open.js';
@@ -10,8 +10,18 @@ import { extractImage } from './extract.js';
 
 const STANDARD_DIRS = ['proc', 'sys', 'dev', 'tmp', 'root', 'etc', 'home', 'var/tmp', 'opt', 'mnt'];
 
-export async function bootstrap(def: Definition, dir: string): Promise<void> {
+export interface BootstrapOptions {
+  /** Plain HTTP to the registry (Bootstrap: docker), as `ctr build --no-https`. */
+  noHttps?: boolean;
+}
+
+export async function bootstrap(def: Definition, dir: string, opts: BootstrapOptions = {}): Promise<void> {
   switch (def.bootstrap) {
+    case 'docker':
+    case 'oci':
+    case 'oci-archive':
+    case 'docker-archive':
+      return fromOci(`${def.bootstrap === 'docker' ? 'docker://' : `${def.bootstrap}:`}${def.header.from.replace(/^docker:\/\//, '')}`, dir, opts);
     case 'scratch':
       return;
     case 'busybox':
@@ -21,7 +31,23 @@ export async function bootstrap(def: Definition, dir: string): Promise<void> {
     case 'debootstrap':
       return debootstrap(def, dir);
     default:
-      throw new CtrError(`bootstrap ${def.bootstrap}`, 'not supported yet (pull the image first, then use Bootstrap: localimage)');
+      throw new CtrError(`bootstrap ${def.bootstrap}`, 'not supported');
+  }
+}
+
+/**
+ * An OCI/Docker image: pulled into a SIF beside DIR (layers applied, ownership mapped,
+ * the config made /.singularity.d), then unpacked like a local image, so %files and %post
+ * work on a plain tree. The intermediate SIF is removed.
+ */
+async function fromOci(ref: string, dir: string, opts: BootstrapOptions): Promise<void> {
+  const { pullToSif } = await import('../oci/index.js');
+  const tmp = `${dir}.pulled.sif`;
+  try {
+    await pullToSif(ref, tmp, { force: true, https: !opts.noHttps });
+    await localImage(tmp, dir);
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
 

@@ -26,13 +26,23 @@ export interface BuildOptions {
   force: boolean;
   compressor: CompressorName;
   level?: number;
+  /** Plain HTTP to registries (docker:// sources, Bootstrap: docker). */
+  noHttps?: boolean;
 }
+
+/** Image references that `ctr pull` takes are build sources too. */
+const OCI_SOURCE = /^(docker:\/\/|oci:|oci-archive:|docker-archive:)/;
 
 export const DEFAULT_COMPRESSOR: CompressorName = 'zstd';
 export const DEFAULT_LEVEL = 3;
 
 export async function build(out: string, source: string, opts: BuildOptions): Promise<void> {
   await checkOutput(out, opts.force);
+  if (OCI_SOURCE.test(source)) {
+    const { pullToSif } = await import('../oci/index.js');
+    await pullToSif(source, out, { force: opts.force, compressor: opts.compressor, level: opts.level, https: !opts.noHttps });
+    return;
+  }
   const epoch = sourceDateEpoch();
   const arch = goArchFromNode(process.arch, endianness()) ?? process.arch;
   const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
@@ -71,7 +81,7 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   cleanup.dirs.push(rootfs);
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
-  await bootstrap(def, rootfs);
+  await bootstrap(def, rootfs, { noHttps: opts.noHttps });
   if (def.sections.setup) {
     progress('%setup');
     await hostScript('%setup', def.sections.setup, { APPTAINER_ROOTFS: rootfs, SINGULARITY_ROOTFS: rootfs });

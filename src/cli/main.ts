@@ -38,13 +38,14 @@ async function parser(args: string[]): Promise<Argv> {
   }
   y.command('build [flags] OUT SOURCE', 'build a SIF image from a directory, tarball, SquashFS file or definition file', (b) => b
     .positional('OUT', { type: 'string', describe: 'SIF file to write' })
-    .positional('SOURCE', { type: 'string', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, or definition file' })
+    .positional('SOURCE', { type: 'string', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference' })
     .options({
       force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
+      https: { type: 'boolean', default: true, describe: 'HTTPS to registries (--no-https: plain HTTP, for docker:// sources and Bootstrap: docker)' },
     }), async (a) => {
     const { buildCommand } = await import('./commands/build.js');
-    await buildCommand(a.OUT as string, a.SOURCE as string, Boolean(a.force), a.compress as string | undefined);
+    await buildCommand(a.OUT as string, a.SOURCE as string, Boolean(a.force), a.compress as string | undefined, !a.https);
   });
   y.command('inspect [flags] IMAGE', 'show what is in an image, without mounting it', (b) => b
     .positional('IMAGE', { type: 'string' })

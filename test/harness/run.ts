@@ -15,9 +15,11 @@ async function main(): Promise<number> {
   if (((await stat('/dev/fuse')).mode & 0o777) !== 0o666) await chmod('/dev/fuse', 0o666);
   const root = await stageForUser();
   const only = process.argv[2];
-  const res = await execa(`${REPO}/node_modules/.bin/uvu`, [only ? `dist/test/${only}` : 'dist/test', '\\.test\\.js$'], {
+  // --no-color: uvu would otherwise set FORCE_COLOR for every test, and every Node child
+  // (ctr itself) would inherit it.
+  const res = await execa(`${REPO}/node_modules/.bin/uvu`, [only ? `dist/test/${only}` : 'dist/test', '\\.test\\.js$', '--no-color'], {
     cwd: REPO, reject: false, all: true, stdout: ['pipe', 'inherit'], stderr: ['pipe', 'inherit'],
-    env: { CTR_TEST_ROOT: root, NO_COLOR: '1' },
+    env: { CTR_TEST_ROOT: root },
   });
   const total = /Total:\s+(\d+)/.exec(res.all ?? '');
   const passed = /Passed:\s+(\d+)/.exec(res.all ?? '');

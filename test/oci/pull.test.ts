@@ -134,6 +134,30 @@ Pull('sources :: oci:DIR:TAG, oci-archive: and docker-archive:', async () => {
   }
 });
 
+Pull('build :: ctr build OUT docker://REF is a pull', async () => {
+  const sif = out();
+  const r = await ctr(['build', '--no-https', sif, `docker://${reg.host}/busybox:oci`], { env: env() });
+  assert.is(r.stderr, '');
+  assert.is(r.exitCode, 0);
+  assert.is((await ctr(['exec', sif, 'sh', '-c', TREE])).stdout, TREE_OUT);
+});
+
+Pull('build :: Bootstrap: docker with %post and %runscript, built by the user', async () => {
+  const def = join(work, 'docker.def');
+  await execa('runuser', ['-u', 'ctrtest', '--', 'sh', '-c', `cat > ${def}`], {
+    input: `Bootstrap: docker\nFrom: ${reg.host}/busybox:oci\n\n%post\n    echo "post ran" > /data/post.txt\n\n%runscript\n    cat /data/post.txt /data/keep.txt\n`,
+  });
+  const sif = out();
+  const r = await ctr(['build', '--no-https', sif, def], { env: env(), cwd: work });
+  assert.is(r.stderr, '');
+  assert.is(r.exitCode, 0);
+  const run = await ctr(['run', sif]);
+  assert.is(run.stderr, '');
+  assert.match(String(run.stdout), /^post ran\n/);
+  // The image's own ENV (from its config) is still there.
+  assert.is((await ctr(['exec', sif, 'sh', '-c', 'echo "$GREETING"'])).exitCode, 0);
+});
+
 Pull('errors :: unknown tag and unknown repository: manifest unknown', async () => {
   for (const ref of [`docker://${reg.host}/busybox:nope`, `docker://${reg.host}/nothere:x`]) {
     const sif = out();

@@ -5,9 +5,9 @@ import type { CompressorName } from '../../squashfs/structs.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'lzo', 'lz4', 'zstd'];
 
-export async function buildCommand(out: string, source: string, force: boolean, compress?: string): Promise<void> {
+export async function buildCommand(out: string, source: string, force: boolean, compress?: string, noHttps = false): Promise<void> {
   const [name, level] = (compress ?? `${DEFAULT_COMPRESSOR}:${DEFAULT_LEVEL}`).split(':');
   if (!COMPRESSORS.includes(name)) throw new CtrError(`compressor ${name}`, `unknown (one of ${COMPRESSORS.join(', ')})`);
   if (level !== undefined && !/^\d+$/.test(level)) throw new CtrError(`compression level ${level}`, 'not a number');
-  await build(out, source, { force, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+  await build(out, source, { force, noHttps, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
 }
