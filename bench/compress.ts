@@ -150,7 +150,10 @@ function buildAll(imgs: Image[]): Map<string, number[]> {
   return times;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b), m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 function planFor(img: Image, c: Codec): string {
   const plan = path.join(work, `${img.name}-${c.name}-${user ?? 'self'}.plan`);
