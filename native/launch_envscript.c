@@ -43,6 +43,23 @@ static bool word_char(char c)
    return isalnum((unsigned char)c) || strchr("_./:,+=@%-", c);
 }
 
+/* $NAME or ${NAME} at S (S[0] == '$'): the character after it, or NULL if it is some
+ * other expansion ($(...), $1, ${X:-y}...). */
+static const char *skip_expansion(const char *s)
+{
+   const char *q = s + 1;
+   bool braced = *q == '{';
+   if (braced)
+      q++;
+   if (!name_char(*q, true))
+      return NULL;
+   while (name_char(*q, false))
+      q++;
+   if (braced && *q++ != '}')
+      return NULL;
+   return q;
+}
+
 /* Does TEXT (a VALUE) consist only of the accepted forms? Sets *end past it. */
 static bool value_ok(const char *s, const char **end)
 {
@@ -59,37 +76,15 @@ static bool value_ok(const char *s, const char **end)
             if (*s == '\\' && s[1])
                s++;
             else if (*s == '$') {
-               if (s[1] == '{') {
-                  const char *q = s + 2;
-                  if (!name_char(*q, true))
-                     return false;
-                  while (name_char(*q, false))
-                     q++;
-                  if (*q != '}')
-                     return false;
-                  s = q;
-               } else if (name_char(s[1], true)) {
-                  while (name_char(s[1], false))
-                     s++;
-               } else
+               const char *q = skip_expansion(s);
+               if (!q)
                   return false;
+               s = q - 1;
             }
          }
          s++;
       } else if (*s == '$') {
-         if (s[1] == '{') {
-            const char *q = s + 2;
-            if (!name_char(*q, true))
-               return false;
-            while (name_char(*q, false))
-               q++;
-            if (*q != '}')
-               return false;
-            s = q + 1;
-         } else if (name_char(s[1], true)) {
-            for (s++; name_char(*s, false); s++)
-               ;
-         } else
+         if (!(s = skip_expansion(s)))
             return false;
       } else if (word_char(*s))
          s++;

@@ -1,6 +1,8 @@
 // Shared by the build tests: a source tree with every kind of entry, tarballs of it made
 // by tar(1), ctr run as root or as the test user, and SIF partitions read with the
 // reference siftool. Images are built once per process and shared. No suites here.
+import { bytes } from '../squashfs/fixture.js';
+export { bytes };
 import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -67,17 +69,6 @@ export async function ownLeftovers(graceMs = 3000): Promise<string[]> {
 
 export function scratch(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `ctr-t-${prefix}-`));
-}
-
-/** Deterministic bytes (xorshift): incompressible, reproducible. */
-export function bytes(n: number, seed = 1): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 /**
