@@ -1,0 +1,40 @@
+// Open MPI through the SPANK plugin: srun --mpi=pmix starts the ranks, each enters the
+// image through the plan file, and every rank of the node shares one container (so
+// cross-memory attach works and large messages don't hang).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mpiImage, parsePingpong } from '../helpers/mpi.js';
+import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
+import { userTmp } from '../helpers/user.js';
+
+const Mpi = suite('slurm mpi');
+let slurm: Slurm, img: string, work: string;
+
+Mpi.before(async () => {
+  img = await mpiImage();
+  slurm = await startSlurm();
+  work = await userTmp('ctr-slurm-work-');
+});
+Mpi.after.each(async () => {
+  await waitNoJobs(slurm);
+  assert.equal(await slurmLeftovers(slurm), [], 'processes left behind');
+  assert.equal(await jobDirs(), [], 'node-local job directories left behind');
+});
+Mpi.after(async () => {
+  await slurm?.stop();
+});
+
+Mpi('pmix :: srun --mpi=pmix -n2: Open MPI ping-pong, every rank in one container', async () => {
+  const r = await srun(slurm, ['--mpi=pmix', '-n2', `--ctr-image=${img}`, '/opt/ctr/pingpong.openmpi', '--quick'], { cwd: work, timeout: 120000 });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const pp = parsePingpong(String(r.stdout));
+  assert.ok(pp.done, 'every size exchanged and checked');
+  assert.equal(Object.keys(pp.ns).sort(), ['mnt', 'user']);
+  for (const kind of ['user', 'mnt']) {
+    assert.is(pp.ns[kind].inodes.length, 2, kind);
+    assert.ok(pp.ns[kind].same, `${kind}: ${pp.ns[kind].inodes.join(' ')}`);
+  }
+  assert.ok(pp.sizes.length > 0 && pp.sizes.every((s) => s.ok));
+});
+
+Mpi.run();
