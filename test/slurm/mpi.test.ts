@@ -3,6 +3,7 @@
 // cross-memory attach works and large messages don't hang).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rm } from 'node:fs/promises';
 import { mpiImage, parsePingpong } from '../helpers/mpi.js';
 import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
 import { userTmp } from '../helpers/user.js';
@@ -22,6 +23,7 @@ Mpi.after.each(async () => {
 });
 Mpi.after(async () => {
   await slurm?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 Mpi('pmix :: srun --mpi=pmix -n2: Open MPI ping-pong, every rank in one container', async () => {

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { imagesInUse, jobDirs, sbatch, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
@@ -26,6 +26,7 @@ Plugin.after.each(async () => {
 });
 Plugin.after(async () => {
   await slurm?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 /** srun's stderr without the lines Slurm adds about queueing. */

@@ -2,7 +2,7 @@
 // `srun PLANFILE CMD`; interactively and in an sbatch job.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chown, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { CTR_MAIN } from '../helpers/paths.js';
@@ -32,6 +32,7 @@ Wrapper.after.each(async () => {
 });
 Wrapper.after(async () => {
   await slurm?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 Wrapper('srun :: -n2 runs both tasks in the image, in one user namespace', async () => {
