@@ -252,6 +252,53 @@ stream('order :: entries in any order, implicit parents, streamed data, hard lin
   assert.is(x.code, 0, x.out);
 });
 
+stream('order :: entries sorted by UTF-8 bytes, also for names past U+D800 (where UTF-16 order differs)', async () => {
+  const img = path.join(sctx.dir, 'names.sqfs');
+  const w = new SquashfsWriter(img, { compressor: 'gzip', mtime: MTIME });
+  // U+FF21 is EF BC A1 in UTF-8 but FF21 in UTF-16; U+1F600 is F0 9F 98 80, and D83D DE00.
+  const names = ['\uff21', '\u{1F600}', 'b', 'B', '\u00e9', 'a\uff21', 'a\u{1F600}'];
+  for (const n of names) w.addSync({ path: `d/${n}`, type: 'file', mode: 0o644, data: Buffer.from(n) });
+  await w.finish();
+  const r = SquashfsReader.open(img);
+  try {
+    const bytesOrder = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    assert.equal(r.readdir('d').map((e) => e.name), bytesOrder);
+    for (const n of names) assert.is(r.readFile(`d/${n}`).toString(), n);
+  } finally {
+    r.close();
+  }
+  const x = await run('sqfsdiff', ['-a', img, '-b', img]);
+  assert.is(x.code, 0, x.out);
+});
+
+stream('links :: implicit parent directories count in their parent\'s link count', async () => {
+  const img = path.join(sctx.dir, 'implicit.sqfs');
+  const w = new SquashfsWriter(img, { compressor: 'gzip', mtime: MTIME });
+  await w.add({ path: 'a/b/c', type: 'file', mode: 0o644, data: Buffer.from('c') });
+  await w.add({ path: 'a', type: 'dir', mode: 0o700 });
+  await w.finish();
+  const r = SquashfsReader.open(img);
+  try {
+    assert.equal([r.stat('/').nlink, r.stat('a').nlink, r.stat('a/b').nlink], [3, 3, 2]);
+    assert.is(r.stat('a').mode, 0o700);
+  } finally {
+    r.close();
+  }
+});
+
+stream('addChild :: names are one path component; the parent must be a directory', () => {
+  const w = new SquashfsWriter(path.join(sctx.dir, 'child.sqfs'), { compressor: 'gzip' });
+  try {
+    assert.throws(() => w.addChild(w.root, 'a/b', 'dir', 0o755, 0, 0, 0), /contains '\/'/);
+    assert.throws(() => w.addChild(w.root, '..', 'dir', 0o755, 0, 0, 0), /invalid name/);
+    assert.throws(() => w.addChild(w.root, 'n'.repeat(256), 'fifo', 0o644, 0, 0, 0), /longer than 255 bytes/);
+    const f = w.addChild(w.root, 'f', 'file', 0o644, 0, 0, 0);
+    assert.throws(() => w.addChild(f, 'x', 'fifo', 0o644, 0, 0, 0), /\/f is not a directory/);
+  } finally {
+    w.close();
+  }
+});
+
 stream('errors :: paths with .. and hard links to nothing are refused', async () => {
   const w = new SquashfsWriter(path.join(sctx.dir, 'bad.sqfs'), { compressor: 'gzip' });
   try {
