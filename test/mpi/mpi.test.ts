@@ -175,3 +175,32 @@ function mpiSuite(m: Mpi) {
 
 mpiSuite(MPIS[0]).run();
 mpiSuite(MPIS[1]).run();
+
+// The holder of a shared container is forked by the first rank. Launchers watch their
+// ranks through the descriptors they gave them (MPICH's Hydra waits for EOF on each
+// rank's stdout and stderr and for its PMI socket to close before it reaps the rank), so
+// the holder must keep none of them: else a rank that dies stays "alive" to Hydra for
+// as long as the holder lives, and the holder lives as long as the other ranks, which
+// wait for the dead one: the job hangs ("rank killed" above, MPICH).
+const Holder = suite('join holder');
+Holder.after.each(async () => {
+  await killUserProcesses();
+});
+
+Holder("descriptors :: the first rank's stdout and stderr reach EOF when it exits, while the holder waits for the rest", async () => {
+  const img = await mpiImage();
+  const work = await userTmp('ctr-mpi-');
+  const plan = join(work, 'tagged.plan');
+  const p = await ctr(['plan', '-o', plan, '--join-tag', `t${process.pid}`, '--join-count', '2', img], { cwd: work });
+  assert.is(p.exitCode, 0, String(p.stderr));
+  // One rank of two: the holder lingers (JOIN_LINGER_MS, 10 s) for the other. execa
+  // resolves when the rank has exited AND its stdout and stderr pipes are closed.
+  const t0 = Date.now();
+  const r = await asUser(plan, ['/bin/echo', 'hello'], { cwd: work, timeout: 30_000 });
+  const ms = Date.now() - t0;
+  assert.is(r.stdout, 'hello\n');
+  assert.is(r.exitCode, 0);
+  assert.ok(ms < 3000, `the rank's pipes stayed open ${ms} ms after it exited (held by the container's holder)`);
+});
+
+Holder.run();
