@@ -184,7 +184,8 @@ Errors('interrupt :: SIGINT during %post exits 130 and leaves nothing', async ()
     const ps = await execa('ps', ['-s', String(child.pid), '-o', 'pid=,args='], { reject: false });
     const lines = ps.stdout.split('\n').map((l) => l.trim());
     if (lines.some((l) => / sleep 60$/.test(l))) {
-      const line = lines.find((l) => l.includes(CTR_MAIN) && l.includes(' build '));
+      // ctr itself: node running main.js (runuser's and env's own lines name it too).
+      const line = lines.find((l) => l.split(/\s+/)[1] === process.execPath && l.includes(' build '));
       ctrPid = line ? Number(line.split(/\s+/)[0]) : undefined;
     }
   }
