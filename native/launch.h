@@ -94,6 +94,7 @@ void mount_container(const struct plan *p, int image_fd);
 
 /* launch_fuse.c */
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
+extern bool g_fuse_quiet; /* the server's stderr to /dev/null (a holder's: see launch_join.c) */
 
 /* launch_exec.c */
 void env_compose(const struct plan *p);

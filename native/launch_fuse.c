@@ -34,6 +34,8 @@ static int open_fuse_device(void)
    DIE("cannot open /dev/fuse");
 }
 
+bool g_fuse_quiet = false;
+
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
 {
    int fuse_fd = open_fuse_device();
@@ -58,6 +60,8 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
       if (nul >= 0) {
          dup2(nul, 0);
          dup2(nul, 1);
+         if (g_fuse_quiet)
+            dup2(nul, 2);
       }
       if (fcntl(fuse_fd, F_SETFD, 0) < 0 || fcntl(image_fd, F_SETFD, 0) < 0)
          _exit(EXIT_LAUNCH_FAILED);

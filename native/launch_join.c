@@ -165,6 +165,16 @@ static void holder_serve(int lfd, int expected)
    _exit(0);
 }
 
+/* Close every descriptor but 0-2 and the two given: the holder outlives the rank that
+ * started it, and must not keep that rank's pipes, PMI socket or files open. */
+static void keep_only_fds(int a, int b)
+{
+   int lo = a < b ? a : b, hi = a < b ? b : a;
+   close_range(3, (unsigned)lo - 1, 0);
+   close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+   close_range((unsigned)hi + 1, ~0U, 0);
+}
+
 /* Bound the name: fork the holder (double fork, so it is nobody's zombie), and wait until
  * its container is ready or it has failed (its error is on our stderr already). */
 static void spawn_holder(const struct plan *p, int lfd, int expected)
@@ -180,6 +190,7 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
       if (h != 0)
          _exit(h < 0 ? EXIT_LAUNCH_FAILED : 0);
       close(ready[0]);
+      keep_only_fds(lfd, ready[1]);
       setsid(); /* signals aimed at the rank's process group are not for the holder */
       prctl(PR_SET_NAME, "ctr-holder");
       int nul = open("/dev/null", O_RDWR);
@@ -187,12 +198,20 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          dup2(nul, 0);
          dup2(nul, 1);
       }
+      g_fuse_quiet = !g_debug; /* the FUSE server outlives this rank too */
       ns_enter(p);
       int image_fd = image_open(p);
       mount_container(p, image_fd);
       if (write(ready[1], "k", 1) != 1)
          _exit(EXIT_LAUNCH_FAILED);
       close(ready[1]);
+      /* Setup errors went to the first rank's stderr; from now on the holder must hold
+       * none of the rank's descriptors, or its process manager (MPICH's Hydra waits for
+       * a rank's stdout/stderr to close) never sees the rank end. */
+      if (!g_debug && nul >= 0)
+         dup2(nul, 2);
+      if (nul > 2)
+         close(nul);
       holder_serve(lfd, expected);
    }
    close(ready[1]);

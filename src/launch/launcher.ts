@@ -2,6 +2,7 @@
 // command's exit status, stdio and terminal are its own. Node stays only to relay
 // signals sent to it (kill, Slurm) and to pass the status on.
 import { spawn } from 'node:child_process';
+import { fstatSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../errors.js';
@@ -9,6 +10,32 @@ import { CtrError } from '../errors.js';
 /** $CTR_LAUNCHER, else the one built beside this package (native/build/ctr-launch). */
 export function launcherPath(): string {
   return process.env.CTR_LAUNCHER ?? fileURLToPath(new URL('../../../native/build/ctr-launch', import.meta.url));
+}
+
+/**
+ * Descriptors that process managers hand a rank by number, passed on at the same number
+ * as an exec would keep them (Node marks every descriptor close-on-exec at start-up, so
+ * which ones were inherited can't be told from their flags): MPICH's Hydra and Slurm's
+ * PMI-2 talk to a rank on PMI_FD, Hydra's proxy also on HYDI_CONTROL_FD, make's jobserver
+ * on the pair in MAKEFLAGS; CTR_PASS_FDS names any others (comma list).
+ */
+export function inheritedStdio(env: NodeJS.ProcessEnv = process.env): Array<'inherit' | 'ignore' | number> {
+  const stdio: Array<'inherit' | 'ignore' | number> = ['inherit', 'inherit', 'inherit'];
+  const fds = [env.PMI_FD, env.HYDI_CONTROL_FD, ...(env.CTR_PASS_FDS ?? '').split(',')];
+  const jobserver = /--jobserver-(?:auth|fds)=(\d+),(\d+)/.exec(env.MAKEFLAGS ?? '');
+  if (jobserver) fds.push(jobserver[1], jobserver[2]);
+  for (const v of fds) {
+    const fd = Number(v);
+    if (!v || !Number.isInteger(fd) || fd < 3 || fd > 1024) continue;
+    try {
+      fstatSync(fd);
+    } catch {
+      continue; // named but not open: nothing to pass
+    }
+    while (stdio.length < fd) stdio.push('ignore');
+    stdio[fd] = fd;
+  }
+  return stdio;
 }
 
 const RELAYED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGCONT', 'SIGWINCH'];
@@ -19,7 +46,7 @@ export function runLauncher(args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     // MPICH's Hydra names no job: the launcher recognises the ranks of one step by their
     // common parent, which is ours, not Node's.
-    const child = spawn(launcher, args, { stdio: 'inherit', env: { ...process.env, CTR_PARENT_PID: String(process.ppid) } });
+    const child = spawn(launcher, args, { stdio: inheritedStdio(), env: { ...process.env, CTR_PARENT_PID: String(process.ppid) } });
     // From a terminal, Ctrl-C already reaches the command (same process group); relaying
     // it too would deliver it twice. A SIGINT sent with kill(1) in a batch job is relayed.
     const handlers = RELAYED.map((sig) => {
