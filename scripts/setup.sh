@@ -13,7 +13,7 @@ PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-sta
       golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
       mmdebstrap procps make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
       slurm-wlm munge libslurm-dev libpmix-dev
-      openmpi-bin libopenmpi-dev mpich libmpich-dev)
+      openmpi-bin libopenmpi-dev mpich libmpich-dev zstd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,8 +22,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: these Debian packages are missing and only root can install them: ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as docker-registry and munge start their services on install (the
+  # registry on every interface). The tests start their own, on loopback, with their
+  # own configuration: keep the packaged ones from starting.
+  added_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+  fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # Real systems ship /dev/fuse as 0666; some fresh machines have 0600.
