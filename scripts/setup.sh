@@ -25,13 +25,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Packages such as docker-registry and munge start their services on install (the
   # registry on every interface). The tests start their own, on loopback, with their
   # own configuration: keep the packaged ones from starting.
-  added_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  [ -z "$added_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # Real systems ship /dev/fuse as 0666; some fresh machines have 0600.
