@@ -4,6 +4,9 @@
 import { execa } from 'execa';
 import { access, chmod, cp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { CACHE, SIFTOOL } from './paths.js';
 
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'id', 'true', 'false', 'env', 'pwd', 'touch', 'mkdir', 'sleep',
@@ -27,8 +30,11 @@ export async function makeBusyboxTree(dir: string): Promise<void> {
   await chmod(join(dir, 'bin/suid-busybox'), 0o4755);
 }
 
+/** Cached images are named after this file's contents: change how they are made, and they are made anew. */
+const VERSION = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex').slice(0, 10);
+
 async function cached(name: string, build: (tmp: string) => Promise<void>): Promise<string> {
-  const out = join(CACHE, name);
+  const out = join(CACHE, `${VERSION}-${name}`);
   try {
     await access(out);
     return out;

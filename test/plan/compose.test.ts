@@ -49,6 +49,7 @@ Compose('default :: the whole plan', () => {
   const p = composePlan('exec', SIF, options(), hostFacts());
   assert.equal(p.args, [
     '--image', '/img/app.sif', '--offset', '32768', '--squashfuse', '/usr/bin/squashfuse_ll',
+    '--pid-ns',
     '--bind', '/proc', '/proc', 'rw',
     '--bind', '/sys', '/sys', 'rw',
     '--bind', '/dev', '/dev', 'rw',

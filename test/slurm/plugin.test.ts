@@ -64,7 +64,7 @@ Plugin('staging :: on by default: the tasks run from a node-local copy', async (
   const r = await run;
   assert.is(r.exitCode, 0, String(r.stderr));
   assert.is(images.length, 1, images.join(' '));
-  assert.match(images[0], new RegExp(`^/tmp/ctr\\.${uid}\\.\\d+/busybox-arch2\\.sif$`));
+  assert.match(images[0], new RegExp(`^/tmp/ctr\\.${uid}\\.\\d+/[0-9a-f]{10}-busybox-arch2\\.sif$`));
 });
 
 Plugin('staging :: --ctr-stage=no and CTR_STAGE=0 run the image where it is', async () => {

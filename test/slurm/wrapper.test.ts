@@ -79,7 +79,7 @@ for (const stage of ['yes', 'no']) {
     assert.equal(lines.sort(), ['task 0: busybox test image', 'task 1: busybox test image']);
     if (stage === 'yes') {
       assert.is(images.length, 1, lines.join('\n'));
-      assert.match(images[0], new RegExp(`^/tmp/ctr-srun\\.${uid}\\.\\d+\\.\\d+/busybox-arch2\\.sif$`));
+      assert.match(images[0], new RegExp(`^/tmp/ctr-srun\\.${uid}\\.\\d+\\.\\d+/[0-9a-f]{10}-busybox-arch2\\.sif$`));
     } else assert.equal(images, [sif]);
   });
 }
