@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { mpiImage, parsePingpong } from '../helpers/mpi.js';
 import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
 import { userTmp } from '../helpers/user.js';
+import { CTR_MAIN } from '../helpers/paths.js';
 
 const Mpi = suite('slurm mpi');
 let slurm: Slurm, img: string, work: string;
@@ -37,6 +38,23 @@ Mpi('pmix :: srun --mpi=pmix -n2: Open MPI ping-pong, every rank in one containe
     assert.ok(pp.ns[kind].same, `${kind}: ${pp.ns[kind].inodes.join(' ')}`);
   }
   assert.ok(pp.sizes.length > 0 && pp.sizes.every((s) => s.ok));
+});
+
+Mpi('pmi2 :: srun --mpi=pmi2 -n2: MPICH ping-pong, every rank in one container', async () => {
+  const r = await srun(slurm, ['--mpi=pmi2', '-n2', `--ctr-image=${img}`, '/opt/ctr/pingpong.mpich', '--quick'], { cwd: work, timeout: 120000 });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const pp = parsePingpong(String(r.stdout));
+  assert.ok(pp.done, 'every size exchanged and checked');
+  for (const kind of ['user', 'mnt']) assert.ok(pp.ns[kind].same, `${kind}: ${pp.ns[kind].inodes.join(' ')}`);
+  assert.ok(pp.sizes.length > 0 && pp.sizes.every((s) => s.ok));
+});
+
+Mpi('plain srun :: srun --mpi=pmix -n2 ctr exec IMG (no plugin): ranks join one container', async () => {
+  const r = await srun(slurm, ['--mpi=pmix', '-n2', process.execPath, CTR_MAIN, 'exec', img, '/opt/ctr/pingpong.openmpi', '--quick'], { cwd: work, timeout: 120000 });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const pp = parsePingpong(String(r.stdout));
+  assert.ok(pp.done, 'every size exchanged and checked');
+  for (const kind of ['user', 'mnt']) assert.ok(pp.ns[kind].same, `${kind}: ${pp.ns[kind].inodes.join(' ')}`);
 });
 
 Mpi.run();
