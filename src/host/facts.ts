@@ -50,12 +50,22 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     group,
     gecos: pwent?.[4] ?? '',
     home,
-    cwd: process.cwd(),
+    cwd: currentDirectory(opts.pwd !== undefined),
     squashfuse: needSquashfuse ? await findSquashfuse() : '',
     realpaths,
     exists,
     envFileLines,
   };
+}
+
+/** The working directory; one that was removed is fatal only when it would be entered. */
+function currentDirectory(pwdGiven: boolean): string {
+  try {
+    return process.cwd();
+  } catch (err) {
+    if (pwdGiven) return '/';
+    throw new CtrError('current directory', `${describeSystemError(err)} (was it removed?)`, { hint: 'cd somewhere that exists, or give --pwd' });
+  }
 }
 
 async function groupName(gid: number): Promise<string> {

@@ -94,7 +94,9 @@ function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => st
   if (opts.noHome) return { dst };
   if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false } };
   if (opts.contain) return { dst, mount: { kind: 'tmpfs', dst, mode: '0755' } };
-  return { dst, mount: { kind: 'bind', src: real(host.home), dst, ro: false } };
+  // A home directory that doesn't exist on this host (a service account, say) is skipped,
+  // as Apptainer does, rather than failing the launch.
+  return { dst, mount: { kind: 'bind', src: real(host.home), dst, ro: false, optional: !host.exists.has(host.home) } };
 }
 
 function devMounts(contain: boolean): Mount[] {

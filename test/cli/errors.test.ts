@@ -174,6 +174,25 @@ Errors('usage :: no image given', async () => {
   failed(await ctr(['exec']), 'ctr: error: no image given\nctr: hint: usage: ctr exec [flags] IMAGE COMMAND [ARG...]\n');
 });
 
+Errors('host :: a removed working directory is named; with --pwd it does not matter', async () => {
+  const gone = await userTmp();
+  const script = `cd ${gone} && rmdir ${gone} && ${process.execPath} ${CTR_MAIN} exec`;
+  const r = await asUser('sh', ['-c', `${script} ${sif} true`], { cwd: '/' });
+  assert.is(r.stderr, 'ctr: error: current directory: no such file or directory (was it removed?)\n' +
+    'ctr: hint: cd somewhere that exists, or give --pwd\n');
+  assert.is(r.exitCode, 255);
+  const gone2 = await userTmp();
+  const p = await asUser('sh', ['-c', `cd ${gone2} && rmdir ${gone2} && ${process.execPath} ${CTR_MAIN} exec --pwd /etc ${sif} pwd`], { cwd: '/' });
+  assert.is(p.stdout, '/etc\n');
+  assert.is(p.exitCode, 0);
+});
+
+Errors('host :: a home directory missing on the host is skipped, not fatal', async () => {
+  const r = await execa('runuser', ['-u', 'nobody', '--', process.execPath, CTR_MAIN, 'exec', sif, 'sh', '-c', 'echo $HOME; id -un'], { cwd: '/', reject: false, stripFinalNewline: false });
+  assert.is(r.stderr, '');
+  assert.is(r.stdout, '/nonexistent\nnobody\n');
+});
+
 Errors('host :: /dev/fuse not accessible', async () => {
   const mode = (await stat('/dev/fuse')).mode & 0o7777;
   await chmod('/dev/fuse', 0o600);
