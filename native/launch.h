@@ -51,6 +51,7 @@ struct plan {
    bool image_is_dir;
    unsigned long long offset;/* SquashFS byte offset inside the image file (SIF) */
    const char *squashfuse;   /* absolute host path of squashfuse_ll */
+   bool squashfuse_exec;     /* run that, even with a built-in server (CTR_FUSE=exec) */
    bool map_root;            /* uid/gid 0 inside (--fakeroot); else identity */
    bool writable_image;      /* directory image mounted read-write (building) */
    bool writable_tmpfs;
@@ -94,6 +95,8 @@ void mount_container(const struct plan *p, int image_fd);
 
 /* launch_fuse.c */
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
+void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t server);
+bool fuse_in_process(const struct plan *p);
 extern bool g_fuse_quiet; /* the server's stderr to /dev/null (a holder's: see launch_join.c) */
 
 /* launch_exec.c */

@@ -6,13 +6,20 @@
  * namespace), then start squashfuse_ll on /dev/fd/N (libfuse >= 3.3 takes a pre-opened
  * device that way). The server is our child with PDEATHSIG=SIGKILL: whichever process
  * ends up as its parent (we exec the command, so it is the command), when that dies the
- * server dies, the last reference to the mount namespace goes and the mount with it. */
+ * server dies, the last reference to the mount namespace goes and the mount with it.
+ *
+ * Built with libsquashfuse (CTR_INPROCESS_FUSE, linked statically), the server is not
+ * exec'd at all: the forked child runs squashfuse's low-level operations on the image
+ * descriptor we already hold. That saves squashfuse_ll's exec and dynamic loading on
+ * every launch, and since the child needs no path of the host's, the launcher can go on
+ * building the container while the server starts. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -36,6 +43,45 @@ static int open_fuse_device(void)
 
 bool g_fuse_quiet = false;
 
+#ifdef CTR_INPROCESS_FUSE
+#include <squashfuse/ll.h>
+
+static void serve_in_process(const struct plan *p, int fuse_fd, int image_fd) __attribute__((noreturn));
+static void serve_in_process(const struct plan *p, int fuse_fd, int image_fd)
+{
+   sqfs_ll *ll = calloc(1, sizeof(*ll));
+   if (!ll || sqfs_init(&ll->fs, image_fd, (size_t)p->offset) != SQFS_OK || sqfs_ll_init(ll) != SQFS_OK) {
+      fprintf(stderr, "ctr: error: image %s: no SquashFS file system that can be read at offset %llu\n",
+              p->image, p->offset);
+      _exit(EXIT_LAUNCH_FAILED);
+   }
+   struct fuse_lowlevel_ops ops;
+   memset(&ops, 0, sizeof(ops));
+   ops.lookup = sqfs_ll_op_lookup;
+   ops.forget = sqfs_ll_op_forget;
+   ops.getattr = sqfs_ll_op_getattr;
+   ops.readlink = sqfs_ll_op_readlink;
+   ops.open = sqfs_ll_op_open;
+   ops.create = sqfs_ll_op_create;
+   ops.read = sqfs_ll_op_read;
+   ops.release = sqfs_ll_op_release;
+   ops.opendir = sqfs_ll_op_opendir;
+   ops.readdir = sqfs_ll_op_readdir;
+   ops.releasedir = sqfs_ll_op_releasedir;
+   ops.statfs = stfs_ll_op_statfs;
+   ops.listxattr = sqfs_ll_op_listxattr;
+   ops.getxattr = sqfs_ll_op_getxattr;
+   char *argv[] = { "ctr-fuse", NULL };
+   struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+   struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), ll);
+   char dev[32];
+   snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd); /* libfuse takes the open device */
+   if (!se || fuse_session_mount(se, dev) != 0)
+      _exit(EXIT_LAUNCH_FAILED);
+   _exit(fuse_session_loop(se) < 0 ? EXIT_LAUNCH_FAILED : 0);
+}
+#endif
+
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
 {
    int fuse_fd = open_fuse_device();
@@ -45,6 +91,9 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
    if (mount("ctr", mnt, "fuse.squashfuse", MS_NOSUID | MS_NODEV | MS_RDONLY, opts) < 0)
       DIE("cannot mount FUSE file system on %s", mnt);
 
+   /* Opened here: the child must not look up paths, since with the built-in server we
+    * pivot away from the host's root while it starts. */
+   int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
    pid_t parent = getpid();
    pid_t pid = fork();
    if (pid < 0)
@@ -56,13 +105,20 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
-      int nul = open("/dev/null", O_RDWR);
+      prctl(PR_SET_NAME, fuse_in_process(p) ? "ctr-fuse" : "squashfuse_ll");
       if (nul >= 0) {
          dup2(nul, 0);
          dup2(nul, 1);
          if (g_fuse_quiet)
             dup2(nul, 2);
       }
+#ifdef CTR_INPROCESS_FUSE
+      if (!p->squashfuse_exec)
+         serve_in_process(p, fuse_fd, image_fd);
+#endif
+      if (!p->squashfuse)
+         die_code(EXIT_LAUNCH_FAILED, "cannot mount image %s: squashfuse_ll not found, and this launcher has "
+                  "no built-in FUSE server (install squashfuse, or build with libsquashfuse-dev)", p->image);
       if (fcntl(fuse_fd, F_SETFD, 0) < 0 || fcntl(image_fd, F_SETFD, 0) < 0)
          _exit(EXIT_LAUNCH_FAILED);
       char offset[64], image[64], dev[64];
@@ -75,20 +131,36 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
       _exit(EXIT_LAUNCH_FAILED);
    }
    close(fuse_fd);
-   debug("squashfuse_ll started, pid %d, offset %llu", (int)pid, p->offset);
+   if (nul >= 0)
+      close(nul);
+   debug("FUSE server started (%s), pid %d, offset %llu", fuse_in_process(p) ? "in process" : p->squashfuse,
+         (int)pid, p->offset);
+   return pid;
+}
 
-   /* Wait until the server answers: the kernel holds every request on a new FUSE
-    * connection until the server has replied to INIT, so one stat of the root is both
-    * the readiness check and the proof that the image opened. */
+bool fuse_in_process(const struct plan *p)
+{
+#ifdef CTR_INPROCESS_FUSE
+   return !p->squashfuse_exec;
+#else
+   (void)p;
+   return false;
+#endif
+}
+
+/* Wait until the server answers: the kernel holds every request on a new FUSE connection
+ * until the server has replied to INIT, so one stat of the root is both the readiness
+ * check and the proof that the image opened. */
+void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t pid)
+{
    struct stat st;
    if (stat(mnt, &st) < 0) {
       int err = errno, status;
       if (waitpid(pid, &status, WNOHANG) == pid)
-         DIE_PLAIN("cannot mount image %s: squashfuse_ll %s %d (is the SquashFS valid?)",
+         DIE_PLAIN("cannot mount image %s: the FUSE server %s %d (is the SquashFS valid?)",
                    p->image, WIFSIGNALED(status) ? "was killed by signal" : "exited with",
                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
       die_errno(err, NULL, "cannot mount image %s", p->image);
    }
-   debug("squashfuse_ll answering");
-   return pid;
+   debug("FUSE server answering");
 }

@@ -231,9 +231,13 @@ void mount_container(const struct plan *p, int image_fd)
       if (!p->writable_image)
          remount_ro(SCRATCH_BASE IMG);
       free(src);
-   } else
-      fuse_mount_squashfs(p, SCRATCH_BASE IMG, image_fd);
+   }
+   pid_t server = p->image_is_dir ? 0 : fuse_mount_squashfs(p, SCRATCH_BASE IMG, image_fd);
    close(image_fd);
+   /* An exec'd squashfuse_ll still needs the host's root (its libraries), so wait for it
+    * before pivoting; the built-in server needs no path, so pivot while it starts. */
+   if (server && !fuse_in_process(p))
+      fuse_wait_ready(p, SCRATCH_BASE IMG, server);
 
    if (chdir(SCRATCH_BASE) < 0)
       DIE("cannot enter %s", SCRATCH_BASE);
@@ -241,6 +245,8 @@ void mount_container(const struct plan *p, int image_fd)
       DIE("cannot pivot into the scratch root");
    if (chdir("/") < 0)
       DIE("cannot enter the scratch root");
+   if (server && fuse_in_process(p))
+      fuse_wait_ready(p, IMG, server);
 
    /* Steps 3 and 4. */
    struct target *t = xcalloc(p->n_binds, sizeof(*t));

@@ -5,7 +5,8 @@
  *   --image-dir PATH        a directory used as the image (mounted read-only)
  *   --writable              the directory image is mounted read-write, and missing
  *                           mount points are made in it (building: %post)
- *   --squashfuse PATH       the squashfuse_ll binary
+ *   --squashfuse PATH       the squashfuse_ll binary, for a launcher built without the
+ *                           in-process FUSE server (or with CTR_FUSE=exec)
  *   --map-root              map the user to uid/gid 0 inside (--fakeroot)
  *   --writable-tmpfs        a tmpfs overlay over the image; changes vanish at exit
  *   --pid-ns                a PID namespace with an init, so nothing outlives the
@@ -245,8 +246,7 @@ void plan_parse(struct plan *p, int argc, char **argv)
       DIE_PLAIN("launch plan: no image given");
    if (p->writable_image && !p->image_is_dir)
       DIE_PLAIN("launch plan: --writable needs a directory image");
-   if (!p->image_is_dir && !p->squashfuse)
-      DIE_PLAIN("launch plan: no squashfuse given");
+   p->squashfuse_exec = getenv("CTR_FUSE") && !strcmp(getenv("CTR_FUSE"), "exec");
    if (p->action == ACTION_EXEC && !p->argv[0])
       DIE_PLAIN("no command given");
 }

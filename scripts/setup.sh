@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Runtime: squashfuse_ll and FUSE; libsquashfs for building images.
+# Runtime: FUSE, libsquashfs for building images; the launcher links libsquashfuse and
+# libfuse3 statically for its built-in FUSE server (squashfuse_ll is the fallback).
 # Tests: squashfs-tools(-ng) as independent oracles, busybox for test images, the SIF
 # reference tool's sources (../shared/tools/siftool builds it with Go).
 # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
@@ -13,7 +14,8 @@ PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-sta
       golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
       mmdebstrap procps make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
       slurm-wlm munge libslurm-dev libpmix-dev
-      openmpi-bin libopenmpi-dev mpich libmpich-dev zstd)
+      openmpi-bin libopenmpi-dev mpich libmpich-dev zstd
+      libsquashfuse-dev libfuse3-dev libzstd-dev liblz4-dev liblzma-dev liblzo2-dev zlib1g-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

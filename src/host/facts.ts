@@ -51,7 +51,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     gecos: pwent?.[4] ?? '',
     home,
     cwd: currentDirectory(opts.pwd !== undefined),
-    squashfuse: needSquashfuse ? await findSquashfuse() : '',
+    squashfuse: needSquashfuse ? await findSquashfuse() : undefined,
     realpaths,
     exists,
     envFileLines,
@@ -74,8 +74,12 @@ async function groupName(gid: number): Promise<string> {
   return ent?.[0] || String(gid);
 }
 
-/** squashfuse_ll: $CTR_SQUASHFUSE, else the first on PATH (then /usr/bin). */
-export async function findSquashfuse(): Promise<string> {
+/**
+ * squashfuse_ll: $CTR_SQUASHFUSE, else the first on PATH (then /usr/bin); undefined if
+ * there is none. The launcher has its own FUSE server when built with libsquashfuse, and
+ * uses this one only without it (or with CTR_FUSE=exec); it says so if it needs it.
+ */
+export async function findSquashfuse(): Promise<string | undefined> {
   if (process.env.CTR_SQUASHFUSE) return process.env.CTR_SQUASHFUSE;
   const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
   for (const d of dirs) {
@@ -85,7 +89,5 @@ export async function findSquashfuse(): Promise<string> {
       return await realpath(p);
     } catch { /* next */ }
   }
-  throw new CtrError('squashfuse_ll not found', 'SquashFS images are mounted with it', {
-    hint: 'install squashfuse (Debian/Ubuntu: apt-get install squashfuse fuse3)',
-  });
+  return undefined;
 }

@@ -55,7 +55,10 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
 
   const args: string[] = [];
   if (image.kind === 'dir') args.push('--image-dir', image.path);
-  else args.push('--image', image.path, '--offset', String(image.offset), '--squashfuse', host.squashfuse);
+  else {
+    args.push('--image', image.path, '--offset', String(image.offset));
+    if (host.squashfuse) args.push('--squashfuse', host.squashfuse);
+  }
   if (opts.fakeroot) args.push('--map-root');
   if (opts.writableTmpfs) args.push('--writable-tmpfs');
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).

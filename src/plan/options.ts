@@ -28,7 +28,8 @@ export interface HostFacts {
   gecos: string;
   home: string;
   cwd: string;
-  squashfuse: string;
+  /** squashfuse_ll, for a launcher without its own FUSE server. */
+  squashfuse?: string;
   /** Absolute paths, symlinks resolved, of the bind sources, keyed by what the user typed. */
   realpaths: Map<string, string>;
   /** Which of the optional host files exist (e.g. /etc/localtime). */

@@ -80,14 +80,24 @@ Cleanup('command killed :: kill -9 of the command inside gives 137, nothing left
   assert.is(r.exitCode, 137);
 });
 
-Cleanup('launcher killed :: SIGKILL of the launcher (now the command) while it sleeps; squashfuse_ll gone', async () => {
+Cleanup('command killed :: SIGKILL of the command while it sleeps; status 137, the FUSE server gone', async () => {
   const run = ctr(['exec', sif, 'sleep', '100']);
   const pid = await descendant(run.pid!, 'sleep');
-  await descendant(run.pid!, 'squashfuse_ll');
+  await descendant(run.pid!, 'ctr-fuse'); // the launcher's built-in FUSE server
   process.kill(pid, 'SIGKILL');
   const r = await run;
   assert.is(r.exitCode, 137);
-  assert.equal(await live(3000), [], 'squashfuse_ll gone within 3 s');
+  assert.equal(await live(3000), [], 'FUSE server gone within 3 s');
+});
+
+Cleanup('launcher killed :: SIGKILL of ctr-launch itself: the command, its children and the FUSE server all go', async () => {
+  const run = ctr(['exec', sif, 'sh', '-c', 'sleep 100 & sleep 100; :']);
+  await descendant(run.pid!, 'sleep');
+  await descendant(run.pid!, 'ctr-fuse');
+  process.kill(await descendant(run.pid!, 'ctr-launch'), 'SIGKILL');
+  const r = await run;
+  assert.is(r.exitCode, 137);
+  assert.equal(await live(3000), [], 'nothing of the container left within 3 s');
 });
 
 Cleanup('ctr signalled :: SIGTERM to the node process is relayed, status 143', async () => {
@@ -117,7 +127,7 @@ Cleanup('failed launch :: a missing bind source leaves nothing', async () => {
   assert.is(r.exitCode, 255);
 });
 
-Cleanup('failed launch :: the launcher failing after squashfuse_ll started leaves nothing', async () => {
+Cleanup('failed launch :: the launcher failing after the FUSE server started leaves nothing', async () => {
   const r = await ctr(['exec', '--pwd', '/no/such/dir', sif, 'true']);
   assert.is(r.stderr, 'ctr: error: cannot change to directory /no/such/dir inside the container: No such file or directory\n');
   assert.is(r.exitCode, 255);

@@ -27,6 +27,15 @@ Exec('image kinds :: SIF from siftool, bare SquashFS and directory all run', asy
   }
 });
 
+Exec('FUSE server :: built in by default; CTR_FUSE=exec runs squashfuse_ll instead, same result', async () => {
+  const inproc = await ctr(['exec', '--debug', sif, 'cat', '/etc/image-release']);
+  assert.match(String(inproc.stderr), /FUSE server started \(in process\)/);
+  const exec = await ctr(['exec', '--debug', sif, 'cat', '/etc/image-release'], { env: { CTR_FUSE: 'exec' } });
+  assert.match(String(exec.stderr), /FUSE server started \(\/\S*squashfuse_ll\)/);
+  assert.is(exec.stdout, inproc.stdout);
+  assert.is(exec.stdout, 'busybox test image\n');
+});
+
 Exec('identity :: the user is the same inside, with a passwd entry', async () => {
   const { uid, gid } = await userIds();
   const r = await ctr(['exec', sif, 'sh', '-c', 'id -u; id -g; id -un; grep ^ctrtest: /etc/passwd']);

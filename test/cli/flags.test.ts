@@ -179,7 +179,7 @@ Flags('debug :: plan and launcher steps on stderr, stdout unaffected', async () 
   const lines = String(r.stderr).split('\n');
   assert.match(lines[0], /^ctr: debug: launch plan: \["--image",".*busybox-arch2\.sif","--offset","\d+",/);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: user and mount namespaces entered \(uid \d+ -> \d+\)$/m);
-  assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: squashfuse_ll started, pid \d+, offset \d+$/m);
+  assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: FUSE server started \(in process\), pid \d+, offset \d+$/m);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: mounted \/proc$/m);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: exec echo$/m);
   const quiet = await ctr(['exec', sif, 'echo', 'hi']);

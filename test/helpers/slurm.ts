@@ -189,12 +189,12 @@ async function markedProcesses(s: Slurm): Promise<Array<{ pid: string; name: str
 
 /**
  * The image files that this Slurm's containers are mounted from, seen from the host while
- * they run: what each FUSE server (squashfuse_ll) has open. Waits until there is one.
+ * they run: what each FUSE server (ctr-fuse, or squashfuse_ll with CTR_FUSE=exec) has open. Waits until there is one.
  */
 export async function imagesInUse(s: Slurm, ms = 20000): Promise<string[]> {
   return until('a container of this Slurm to run', ms, async () => {
     const files = new Set<string>();
-    for (const p of (await markedProcesses(s)).filter((x) => x.name === 'squashfuse_ll')) {
+    for (const p of (await markedProcesses(s)).filter((x) => x.name === 'ctr-fuse' || x.name === 'squashfuse_ll')) {
       for (const fd of await readdir(`/proc/${p.pid}/fd`).catch(() => [] as string[])) {
         const target = await readlink(`/proc/${p.pid}/fd/${fd}`).catch(() => '');
         if (/\.(sif|sqfs)$/.test(target)) files.add(target);

@@ -49,10 +49,12 @@ interface Mpi {
 
 // Without join every rank has its own user namespace: Open MPI can't use CMA between
 // them, says so, and falls back. The fallback livelocks from 4 MiB on (FIELD-NOTES), so
-// only small messages here. Open MPI 4.1.4 sometimes garbles the aggregated warning into
-// "ORTE_ERROR_LOG ... show_help.c" (with bare `unshare -U` ranks too): either form counts.
+// only small messages here. Open MPI 4.1.4 prints its warning from the rank that first
+// tries CMA, aggregated by mpirun: sometimes garbled into "ORTE_ERROR_LOG ... show_help.c"
+// (with bare `unshare -U` ranks too), sometimes lost when the job ends first. So: whatever
+// it prints is about CMA or that garbling, and nothing else goes wrong.
 const openMpiNoJoin: Mpi['noJoin'] = {
-  title: 'different namespaces, and Open MPI warns about CMA',
+  title: 'different namespaces; Open MPI falls back (and may warn about CMA)',
   check(r) {
     const pp = parsePingpong(String(r.stdout));
     assert.is(r.exitCode, 0, String(r.stderr));
@@ -61,7 +63,8 @@ const openMpiNoJoin: Mpi['noJoin'] = {
     assert.is(new Set(pp.ns.user.inodes).size, 2);
     assert.equal(pp.sizes.map((s) => s.size), PINGPONG_SIZES.filter((s) => s <= 65536));
     assert.ok(pp.done);
-    assert.match(String(r.stderr), /CMA is\s+not available due to different user namespaces|ORTE_ERROR_LOG: .* show_help\.c/);
+    const err = String(r.stderr).trim();
+    if (err) assert.match(err, /CMA is\s+not available due to different user namespaces|ORTE_ERROR_LOG: .* show_help\.c/);
   },
 };
 
