@@ -13,7 +13,8 @@ export interface FromDirOptions extends WriterOptions {
   keepOwnership?: boolean;
 }
 
-function entryType(st: fs.Stats): TreeEntry['type'] {
+/** The image entry type for an lstat result. */
+export function entryType(st: fs.Stats): Exclude<TreeEntry['type'], 'hardlink'> {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';

@@ -33,8 +33,9 @@ export async function makeBusyboxTree(dir: string): Promise<void> {
 /** Cached images are named after this file's contents: change how they are made, and they are made anew. */
 const VERSION = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex').slice(0, 10);
 
-async function cached(name: string, build: (tmp: string) => Promise<void>): Promise<string> {
-  const out = join(CACHE, `${VERSION}-${name}`);
+/** CACHE/NAME, made once by BUILD (into a temporary name, renamed when complete). */
+export async function cached(name: string, build: (tmp: string) => Promise<void>, versioned = true): Promise<string> {
+  const out = join(CACHE, versioned ? `${VERSION}-${name}` : name);
   try {
     await access(out);
     return out;

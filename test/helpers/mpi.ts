@@ -2,11 +2,12 @@
 // bookworm, Open MPI and MPICH, /opt/ctr/pingpong.{openmpi,mpich} built from
 // bench/mpi/pingpong.c) is built once with ctr itself and cached in CACHE under a name
 // that hashes its inputs, so editing either rebuilds it.
+import { cached } from './images.js';
 import { execa } from 'execa';
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CACHE, REPO } from './paths.js';
+import { REPO } from './paths.js';
 
 export const MPI_DEF = 'images/openmpi.def';
 export const PINGPONG_SRC = 'bench/mpi/pingpong.c';
@@ -24,24 +25,16 @@ export function mpiImage(): Promise<string> {
 async function buildMpiImage(): Promise<string> {
   const hash = createHash('sha256');
   for (const f of [MPI_DEF, PINGPONG_SRC]) hash.update(f).update('\0').update(await readFile(join(REPO, f)));
-  const out = join(CACHE, `mpi-${hash.digest('hex').slice(0, 12)}.sif`);
-  try {
-    await access(out);
-    return out;
-  } catch { /* build it */ }
-  await mkdir(CACHE, { recursive: true, mode: 0o755 });
-  await chmod(CACHE, 0o755);
-  const tmp = `${out}.tmp${process.pid}`;
-  await rm(tmp, { force: true });
-  // %files paths are relative to the build's working directory: the repository root.
-  const r = await execa(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'build', tmp, MPI_DEF], { cwd: REPO, reject: false, all: true });
-  if (r.exitCode !== 0) {
-    await rm(tmp, { force: true });
-    throw new Error(`building the MPI image failed (${r.exitCode}):\n${String(r.all ?? '').split('\n').slice(-20).join('\n')}`);
-  }
-  await chmod(tmp, 0o644);
-  await rename(tmp, out);
-  return out;
+  // Named after the definition and the program, not after images.ts: edit either, and it is rebuilt.
+  return cached(`mpi-${hash.digest('hex').slice(0, 12)}.sif`, async (tmp) => {
+    // %files paths are relative to the build's working directory: the repository root.
+    const r = await execa(process.execPath, [join(REPO, 'dist/src/cli/main.js'), 'build', tmp, MPI_DEF], { cwd: REPO, reject: false, all: true });
+    if (r.exitCode !== 0) {
+      await rm(tmp, { force: true });
+      throw new Error(`building the MPI image failed (${r.exitCode}):\n${String(r.all ?? '').split('\n').slice(-20).join('\n')}`);
+    }
+    await chmod(tmp, 0o644);
+  }, false);
 }
 
 export interface PingpongSize { size: number; iters: number; latUs: number; bwMBps: number; ok: boolean }

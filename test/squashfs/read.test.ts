@@ -1,3 +1,4 @@
+import { entryType } from '../../src/squashfs/fromdir.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -10,15 +11,7 @@ import { LONG_NAME, bytes, makeSourceTree, run, scratch } from './fixture.js';
 
 const ctx = { dir: '', src: '', gen: '', cleanup: () => {} };
 
-function typeOf(st: fs.Stats): ImageStat['type'] {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
+const typeOf = (st: fs.Stats): ImageStat['type'] => entryType(st);
 
 function errorOf(fn: () => unknown): string {
   try {
