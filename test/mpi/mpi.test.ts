@@ -42,7 +42,7 @@ interface Mpi {
   /** mpirun's exit status when rank 1 dies of SIGKILL: directly (plan file), or with Node
    * in front of it (ctr exec, which exits 128+9). */
   killedStatus: number;
-  killedStatusExec: number;
+  killedStatusExec: number | number[];
   /** What running a container per rank (--no-join) does with this MPI. */
   noJoin: { title: string; check: (r: Awaited<ReturnType<typeof asUser>>) => void };
 }
@@ -64,7 +64,7 @@ const openMpiNoJoin: Mpi['noJoin'] = {
     assert.equal(pp.sizes.map((s) => s.size), PINGPONG_SIZES.filter((s) => s <= 65536));
     assert.ok(pp.done);
     const err = String(r.stderr).trim();
-    if (err) assert.match(err, /CMA is\s+not available due to different user namespaces|ORTE_ERROR_LOG: .* show_help\.c/);
+    if (err) assert.match(err, /\bCMA\b|ORTE_ERROR_LOG: .*show_help\.c/, err);
   },
 };
 
@@ -83,7 +83,9 @@ const MPIS: Mpi[] = [
   { name: 'Open MPI', mpirun: ['mpirun.openmpi', '-n', '2', '--oversubscribe'], rankVar: 'OMPI_COMM_WORLD_RANK', binary: '/opt/ctr/pingpong.openmpi',
     killedStatus: 137, killedStatusExec: 137, noJoin: openMpiNoJoin },
   { name: 'MPICH', mpirun: ['mpirun.mpich', '-n', '2'], rankVar: 'PMI_RANK', binary: '/opt/ctr/pingpong.mpich',
-    killedStatus: 9, killedStatusExec: 137, noJoin: mpichNoJoin },
+    // Hydra reports the first rank it reaps: the dead one (137 from ctr's Node, which
+    // exits 128+9) or the one it killed itself (signal 9): whichever wins the race.
+    killedStatus: 9, killedStatusExec: [137, 9], noJoin: mpichNoJoin },
 ];
 
 /** Start rank R last, so that the other rank is the first on the node: it binds the
@@ -146,10 +148,10 @@ function mpiSuite(m: Mpi) {
   });
 
   // Rank 1 kills itself with SIGKILL on reaching 1 MiB, while rank 0 waits for it.
-  const killed = async (how: string, cmd: string[], status: number) => {
+  const killed = async (how: string, cmd: string[], status: number | number[]) => {
     const r = await mpirun([...cmd, m.binary, '--quick', '--die-at', '1M'], 60);
     const pp = parsePingpong(String(r.stdout));
-    assert.is(r.exitCode, status, `${how}: ${String(r.stdout).slice(-1500)}${r.stderr}`);
+    assert.ok([status].flat().includes(r.exitCode ?? -1), `${how}: exit ${r.exitCode}, expected ${status}: ${String(r.stdout).slice(-1500)}${r.stderr}`);
     assert.is(pp.sizes.at(-1)?.size, 512 * 1024, 'stopped before 1 MiB');
     assert.is(pp.done, false);
     assert.is(pp.ns.user?.same, true);
