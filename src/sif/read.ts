@@ -8,7 +8,7 @@
 // Nothing here assumes objects are packed or ordered: Singularity 3.x wrote every object at a
 // page-aligned offset, sif v2 aligns only partitions; we go by each descriptor's offset/size.
 
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { CtrError, describeSystemError } from '../errors.js';
 import {
   ARCH_UNKNOWN_CODE, DESCRIPTOR, DataType, EXTRA, FsType, GROUP_MASK, HEADER, PartType,
@@ -284,7 +284,7 @@ export function parseSif(buf: Buffer, fileSize: number, path = '<buffer>'): SifI
   return { header, descriptors, ...(primary ? { primary } : {}) };
 }
 
-async function readAt(fh: import('node:fs/promises').FileHandle, length: number, position: number): Promise<Buffer> {
+async function readAt(fh: FileHandle, length: number, position: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
@@ -297,13 +297,7 @@ async function readAt(fh: import('node:fs/promises').FileHandle, length: number,
 
 /** Read and validate a SIF's header and descriptor table (two reads; no object data). */
 export async function readSif(path: string): Promise<SifImage> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    fail(path, describeSystemError(err), err);
-  }
-  try {
+  return withFile(path, 'reading SIF', async (fh) => {
     const { size: fileSize } = await fh.stat();
     const head = await readAt(fh, HEADER.size, 0);
     const header = parseHeader(head, fileSize, path);
@@ -315,32 +309,34 @@ export async function readSif(path: string): Promise<SifImage> {
     const descriptors = parseDescriptors(table, header, fileSize, path);
     const primary = findPrimary(descriptors);
     return { header, descriptors, ...(primary ? { primary } : {}) };
-  } catch (err) {
-    if (err instanceof CtrError) throw err;
-    fail(path, `reading SIF: ${describeSystemError(err)}`, err);
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
 /** Read one object's data (def file, labels, ...). Meant for small objects; it is all in memory. */
 export async function readObject(path: string, desc: SifDescriptor): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-  } catch (err) {
-    fail(path, describeSystemError(err), err);
-  }
-  try {
+  return withFile(path, `reading object ${desc.id}`, async (fh) => {
     const data = await readAt(fh, desc.size, desc.offset);
     if (data.length < desc.size) {
       fail(path, `truncated SIF: object ${desc.id} (${desc.typeName}) at ${span(desc)} ends past end of file ` +
         `(${desc.offset + data.length} bytes)`);
     }
     return data;
+  });
+}
+
+/** Open PATH, run FN on it, close it; system errors become `image PATH: DOING: why`. */
+async function withFile<T>(path: string, doing: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    fail(path, describeSystemError(err), err);
+  }
+  try {
+    return await fn(fh);
   } catch (err) {
     if (err instanceof CtrError) throw err;
-    fail(path, `reading object ${desc.id}: ${describeSystemError(err)}`, err);
+    fail(path, `${doing}: ${describeSystemError(err)}`, err);
   } finally {
     await fh.close();
   }
