@@ -6,10 +6,11 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, readFileSync, readdirSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
+import { readHead, sourceDateEpoch } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
 import { composeBuildPlan } from '../plan/build.js';
@@ -52,7 +53,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
       progress(`packing ${source}`);
       await packSif(source, out, { ...opts, epoch, arch });
     } else {
-      const head = await readHead(source);
+      const head = await readHead(source, 4096, `build source ${source}`);
       if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
         progress(`wrapping SquashFS ${source}`);
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
@@ -128,7 +129,6 @@ async function hostScript(section: string, script: string, env: Record<string, s
 }
 
 async function realpaths(m: Map<string, string>): Promise<Map<string, string>> {
-  const { realpath } = await import('node:fs/promises');
   const out = new Map<string, string>();
   for (const [dst, src] of m) {
     const r = await realpath(src).catch(() => undefined);
@@ -137,31 +137,12 @@ async function realpaths(m: Map<string, string>): Promise<Map<string, string>> {
   return out;
 }
 
-async function readHead(path: string): Promise<Buffer> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r').catch((err) => { throw new CtrError(`build source ${path}`, describeSystemError(err)); });
-  try {
-    const buf = Buffer.alloc(4096);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** A full disk, wherever it struck (SquashFS writer, SIF writer), said in one plain line. */
 function diskFull(err: unknown, out: string): CtrError | undefined {
   for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
     if (e.code === 'ENOSPC') return new CtrError(`cannot write ${out}`, 'no space left on device', { cause: err });
   }
   return undefined;
-}
-
-function sourceDateEpoch(): number | undefined {
-  const v = process.env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new CtrError('SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
-  return Number(v);
 }
 
 let interrupted = false;

@@ -2,9 +2,10 @@
 // a SIF (its primary SquashFS partition), a bare SquashFS, or a directory. Everything
 // that would make the launcher fail later (truncation, wrong architecture, a partition
 // type we can't mount) is refused here with one clear line.
-import { open, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
+import { readHead } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { primaryPartition, readSif } from '../sif/read.js';
 import { checkSquashfsSuperblock, SQUASHFS_SUPERBLOCK_SIZE } from './squashfs-superblock.js';
@@ -28,7 +29,7 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
   } catch (err) {
     throw new CtrError(what, describeSystemError(err));
   }
-  const head = await readHead(path, what);
+  const head = await readHead(path, Math.max(SIF_MAGIC_AT + 10, SQUASHFS_SUPERBLOCK_SIZE), what);
   if (head.subarray(SIF_MAGIC_AT, SIF_MAGIC_AT + 9).toString('latin1') === 'SIF_MAGIC') {
     const sif = await readSif(path);
     const part = primaryPartition(sif, arg);
@@ -47,17 +48,3 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
   throw new CtrError(what, 'not a SIF, SquashFS image or directory');
 }
 
-async function readHead(path: string, what: string): Promise<Buffer> {
-  const buf = Buffer.alloc(Math.max(SIF_MAGIC_AT + 10, SQUASHFS_SUPERBLOCK_SIZE));
-  try {
-    const fh = await open(path, 'r');
-    try {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      return buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    throw new CtrError(what, describeSystemError(err));
-  }
-}

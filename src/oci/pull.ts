@@ -8,7 +8,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkOutput, sifIdentity } from '../build/pack.js';
 import { progress } from '../build/progress.js';
-import { CtrError } from '../errors.js';
+import { sourceDateEpoch } from '../files.js';
 import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
 import type { CompressorName } from '../squashfs/structs.js';
@@ -90,13 +90,6 @@ function addContainerFiles(tree: RootfsTree, img: FetchedImage, epoch: number | 
   if (!tree.has('singularity')) tree.put('singularity', { type: 'symlink', mode: 0o777, mtime, size: 0, target: '.singularity.d/runscript' });
   if (f.skippedEnv.length) progress(`ENV entries that sh can't export were left out: ${f.skippedEnv.join(' ')}`);
   return f.labels;
-}
-
-function sourceDateEpoch(): number | undefined {
-  const v = process.env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new CtrError('SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
-  return Number(v);
 }
 
 /** On SIGINT/SIGTERM: remove the partial SIF and blobs being downloaded, then exit 130/143. */

@@ -11,6 +11,7 @@
 // add(), so a caller never has to keep it around. The output is an `OffsetFile`, which lets
 // the image start at a byte offset inside a bigger file (a SIF).
 
+import { sourceDateEpoch } from '../files.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import koffi from 'koffi';
@@ -83,13 +84,6 @@ const TYPE_BITS: Record<NodeType, number> = {
 
 const isStream = (d: FileData): d is AsyncIterable<Uint8Array> =>
   !(d instanceof Uint8Array) && typeof (d as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function';
-
-function sourceDateEpoch(): number | undefined {
-  const v = process.env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new CtrError('invalid SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
-  return Number(v);
-}
 
 const clampTime = (t: number) => Math.min(0xffffffff, Math.max(0, Math.floor(t)));
 
