@@ -84,8 +84,9 @@ void ns_enter(const struct plan *p);
 int image_open(const struct plan *p);
 
 /* launch_join.c */
-bool join_container(const struct plan *p, int argc, char **argv);
-bool under_job_launcher(const struct plan *p);
+/* JOIN_NOT_JOINED_IN_STEP: a job launcher started us, but joining is off (--no-join). */
+enum join_result { JOINED, JOIN_NO_STEP, JOIN_NOT_JOINED_IN_STEP };
+enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
 void pidns_supervise(void);

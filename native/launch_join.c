@@ -248,22 +248,18 @@ static void enter(pid_t holder)
    }
 }
 
-bool under_job_launcher(const struct plan *p)
+enum join_result join_container(const struct plan *p, int argc, char **argv)
 {
    char *tag = join_tag(p);
-   free(tag);
-   return tag != NULL;
-}
-
-bool join_container(const struct plan *p, int argc, char **argv)
-{
-   if (p->join == JOIN_OFF)
-      return false;
-   char *tag = join_tag(p);
+   if (p->join == JOIN_OFF) {
+      bool step = tag != NULL;
+      free(tag);
+      return step ? JOIN_NOT_JOINED_IN_STEP : JOIN_NO_STEP;
+   }
    if (!tag) {
       if (p->join == JOIN_ON)
          DIE_PLAIN("--join: no job step found in the environment (Slurm, Open MPI, MPICH); give --join-tag");
-      return false;
+      return JOIN_NO_STEP;
    }
    struct sockaddr_un addr;
    socklen_t alen = join_address(&addr, tag, argc, argv);
@@ -301,7 +297,7 @@ bool join_container(const struct plan *p, int argc, char **argv)
          if (chdir(dir) < 0)
             DIE("cannot change to directory %s inside the container", dir);
          free(tag);
-         return true;
+         return JOINED;
       }
       if (r == (ssize_t)sizeof(rep))
          DIE_PLAIN("the container holder refused this process (another user's?)");

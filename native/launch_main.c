@@ -34,10 +34,12 @@ int main(int argc, char **argv)
    sigprocmask(SIG_SETMASK, &none, NULL);
    signal(SIGCHLD, SIG_DFL);
 
-   if (!join_container(&p, p.n_words, p.words)) {
+   enum join_result joined = join_container(&p, p.n_words, p.words);
+   if (joined != JOINED) {
       ns_enter(&p);
       mount_container(&p, image_open(&p));
-      if (p.pid_ns && !under_job_launcher(&p))
+      /* Not for ranks under a job launcher, even unjoined: see launch_init.c. */
+      if (p.pid_ns && joined == JOIN_NO_STEP)
          pidns_supervise();
    }
    env_compose(&p);

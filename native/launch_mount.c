@@ -220,9 +220,8 @@ void mount_container(const struct plan *p, int image_fd)
       free(d);
    }
 
-   /* Step 2, before leaving the host root: squashfuse_ll must be exec'd (and its
-    * libraries loaded) from the host's file system; fuse_mount_squashfs waits until it
-    * answers. The image is reached through its descriptor, since an image under /tmp is
+   /* Step 2, before leaving the host root (an exec'd squashfuse_ll loads its libraries
+    * from it). The image is reached through its descriptor, since an image under /tmp is
     * hidden by the scratch tmpfs by now. */
    if (p->image_is_dir) {
       char *src = xasprintf("/proc/self/fd/%d", image_fd);
