@@ -32,21 +32,6 @@ async function descendant(root: number, comm: string, timeoutMs = 5000): Promise
   }
 }
 
-/**
- * The test user's processes that are still alive, zombies left out: the FUSE server,
- * once killed, is reparented to PID 1, and this machine's PID 1 reaps only now and then.
- * A zombie runs nothing and holds no namespace or mount.
- */
-async function live(graceMs: number): Promise<string[]> {
-  const until = Date.now() + graceMs;
-  for (;;) {
-    const r = await execa('ps', ['-u', 'ctrtest', '-o', 'pid=,stat=,comm='], { reject: false });
-    const procs = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^\d+\s+Z/.test(l));
-    if (procs.length === 0 || Date.now() > until) return procs;
-    await new Promise((res) => setTimeout(res, 25));
-  }
-}
-
 async function hostMounts(): Promise<string[]> {
   return (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ').slice(3, 6).join(' ')).sort();
 }
@@ -71,7 +56,7 @@ Cleanup('normal exit :: nothing left', async () => {
   const r = await ctr(['exec', sif, 'sh', '-c', 'echo done']);
   assert.is(r.stdout, 'done\n');
   assert.is(r.exitCode, 0);
-  assert.equal(await live(1000), [], 'nothing running a second later');
+  assert.equal(await leftovers(1000), [], 'nothing running a second later');
 });
 
 Cleanup('command killed :: kill -9 of the command inside gives 137, nothing left', async () => {
@@ -87,7 +72,7 @@ Cleanup('command killed :: SIGKILL of the command while it sleeps; status 137, t
   process.kill(pid, 'SIGKILL');
   const r = await run;
   assert.is(r.exitCode, 137);
-  assert.equal(await live(3000), [], 'FUSE server gone within 3 s');
+  assert.equal(await leftovers(3000), [], 'FUSE server gone within 3 s');
 });
 
 Cleanup('launcher killed :: SIGKILL of ctr-launch itself: the command, its children and the FUSE server all go', async () => {
@@ -97,7 +82,7 @@ Cleanup('launcher killed :: SIGKILL of ctr-launch itself: the command, its child
   process.kill(await descendant(run.pid!, 'ctr-launch'), 'SIGKILL');
   const r = await run;
   assert.is(r.exitCode, 137);
-  assert.equal(await live(3000), [], 'nothing of the container left within 3 s');
+  assert.equal(await leftovers(3000), [], 'nothing of the container left within 3 s');
 });
 
 Cleanup('ctr signalled :: SIGTERM to the node process is relayed, status 143', async () => {
@@ -138,7 +123,7 @@ Cleanup('many runs :: twenty runs in a row leave no FUSE server behind', async (
     const r = await ctr(['exec', sif, 'true']);
     assert.is(r.exitCode, 0);
   }
-  assert.equal(await live(1000), []);
+  assert.equal(await leftovers(1000), []);
 });
 
 Cleanup.run();

@@ -2,18 +2,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { normalize, parseBinds, parseHome } from '../../src/plan/binds.js';
-import { CtrError } from '../../src/errors.js';
+import { message } from '../helpers/errors.js';
 
-/** The message ctr would print for what FN throws (the part after "ctr: error: "). */
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, CtrError);
-    return (err as CtrError).message;
-  }
-  throw new Error('expected a CtrError, nothing was thrown');
-}
 
 const Binds = suite('plan binds');
 

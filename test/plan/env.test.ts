@@ -3,17 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { composeEnv, DEFAULT_PATH, ENV_PREFIXES, parseEnvFile, splitAssignment, splitEnvList, type EnvInputs } from '../../src/plan/env.js';
-import { CtrError } from '../../src/errors.js';
+import { message } from '../helpers/errors.js';
 
-function message(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, CtrError);
-    return (err as CtrError).message;
-  }
-  throw new Error('expected a CtrError, nothing was thrown');
-}
 
 const inputs = (over: Partial<EnvInputs> = {}): EnvInputs => ({
   cleanenv: false, overrides: [], home: '/home/u', pwd: '/work', imagePath: '/img/app.sif', user: 'u', shell: false, ...over,

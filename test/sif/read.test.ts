@@ -8,18 +8,10 @@ import { parseSif, primaryPartition, readObject, readSif } from '../../src/sif/r
 import {
   REF_IMAGES, asSiftoolRow, makeSquashfs, parseSiftoolHeader, parseSiftoolList, scratch, siftool,
 } from './helpers.js';
+import { ctrError } from '../helpers/errors.js';
 
 /** Run fn, expect a CtrError, return its `why`. */
-function whyOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, CtrError);
-    return (err as CtrError).why;
-  }
-  assert.unreachable('expected a CtrError');
-  return '';
-}
+const whyOf = (fn: () => unknown): string => ctrError(fn).why;
 
 async function whyOfAsync(p: Promise<unknown>): Promise<CtrError> {
   try {
