@@ -152,7 +152,12 @@ function mpiSuite(m: Mpi) {
     const r = await mpirun([...cmd, m.binary, '--quick', '--die-at', '1M'], 60);
     const pp = parsePingpong(String(r.stdout));
     assert.ok([status].flat().includes(r.exitCode ?? -1), `${how}: exit ${r.exitCode}, expected ${status}: ${String(r.stdout).slice(-1500)}${r.stderr}`);
-    assert.is(pp.sizes.at(-1)?.size, 512 * 1024, 'stopped before 1 MiB');
+    // Every size below 1 MiB completes before rank 1 dies, but the launcher may kill rank 0
+    // before it forwards rank 0's last lines (seen with MPICH's Hydra in CI: 256 KiB was
+    // the last line printed), so the check is that sizes were exchanged and none at 1 MiB.
+    const sizes = pp.sizes.map((s) => s.size);
+    assert.ok(sizes.length > 0 && sizes.every((s) => s < 1024 * 1024), `stopped before 1 MiB: ${sizes.join(' ')}`);
+    assert.ok(pp.sizes.every((s) => s.ok), 'every size before the kill verified');
     assert.is(pp.done, false);
     assert.is(pp.ns.user?.same, true);
     await nothingLeft();
