@@ -67,7 +67,7 @@ export async function files(): Promise<string> {
     `| --- | ${contenders.map(() => '---:').join(' | ')} | ${contenders.slice(1).map(() => '---:').join(' | ')} |`];
   LABELS.forEach((label, j) => {
     const meds = contenders.map((_, k) => median(samples[k][j]));
-    meds.forEach((m, k) => rows.push({ name: `${label} / ${contenders[k][0]}`, runs: rounds, medianMs: m, p10Ms: m, p90Ms: m, ratio: m / meds[0] }));
+    meds.forEach((m, k) => rows.push({ name: `${label} / ${contenders[k][0]}`, runs: rounds, medianMs: m, p10Ms: m, p90Ms: m, ratio: m / meds[0], baseline: `${label} / ${contenders[0][0]}` }));
     lines.push(`| ${label} | ${meds.map((m) => m.toFixed(1)).join(' | ')} | ${meds.slice(1).map((m) => (m / meds[0]).toFixed(2)).join(' | ')} |`);
   });
   const flags = await save({ name: 'files', date: new Date().toISOString(), host: hostname(), rows });

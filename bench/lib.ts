@@ -24,6 +24,8 @@ export interface Row {
   p10Ms: number;
   p90Ms: number;
   ratio?: number;
+  /** What ratio divides by, when not the first row (tables with a baseline per task). */
+  baseline?: string;
 }
 
 function timeOnce(c: Contender): number {
@@ -74,7 +76,7 @@ export async function save(result: Result): Promise<string[]> {
     for (const r of result.rows) {
       const o = old.rows.find((x) => x.name === r.name);
       if (!o || r.ratio === undefined || o.ratio === undefined || r.name === result.rows[0].name) continue;
-      if (r.ratio > o.ratio * 1.1) flags.push(`regression: ${r.name} ${o.ratio.toFixed(2)}× → ${r.ratio.toFixed(2)}× ${result.rows[0].name} (vs ${prior})`);
+      if (r.ratio > o.ratio * 1.1) flags.push(`regression: ${r.name}: ${o.ratio.toFixed(2)}× → ${r.ratio.toFixed(2)}× ${r.baseline ?? result.rows[0].name} (vs ${prior})`);
     }
   }
   const stamp = result.date.replace(/[:.]/g, '-');

@@ -99,7 +99,7 @@ export async function mpi(): Promise<string> {
   contenders.forEach((c, k) => PINGPONG_SIZES.forEach((size, j) => {
     const xs = lat[k][j].map((x) => x / 1000);
     ppRows.push({ name: `pingpong ${human(size)} ${c.name}`, runs: rounds, medianMs: median(xs), p10Ms: Math.min(...xs), p90Ms: Math.max(...xs),
-      ratio: med[k][j] / med[0][j] });
+      ratio: med[k][j] / med[0][j], baseline: `pingpong ${human(size)} ${contenders[0].name}` });
   }));
 
   // Start-up: a whole 2-rank job that only says hello (MPI_Init, one 8-byte exchange,

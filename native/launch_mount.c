@@ -4,9 +4,10 @@
  *   1. a tmpfs scratch root on SCRATCH_BASE, pivoted into, so the host is at /oldroot;
  *   2. the image at /img: squashfuse (SquashFS, at its offset) or a read-only bind (dir);
  *   3. mount points missing from the read-only image are made in /skel, a tmpfs layer
- *      that an overlay puts above the image (only when one is needed);
- *   4. the root: /img itself, an overlay /skel:/img (read-only), or with
- *      --writable-tmpfs an overlay with /skel as its upper layer;
+ *      that an overlay puts above the image;
+ *   4. the root: an overlay /skel:/img (read-only; always for a FUSE image, else only
+ *      when the skeleton is used), /img itself for a directory image that lacks no mount
+ *      point, or with --writable-tmpfs an overlay with /skel as its upper layer;
  *   5. binds, tmpfs and generated files, in plan order;
  *   6. pivot_root into the root, detach the scratch root, chdir. */
 #define _GNU_SOURCE
@@ -251,7 +252,11 @@ void mount_container(const struct plan *p, int image_fd)
    struct target *t = xcalloc(p->n_binds, sizeof(*t));
    bool skel_used = plan_mountpoints(p, t);
    const char *root = IMG;
-   if (p->writable_tmpfs || skel_used) {
+   /* A FUSE image always goes under an overlay, even with nothing in the skeleton: the
+    * overlay answers ioctls itself, where FUSE sends every one to the server (Python's
+    * open() asks isatty of every file it opens: one round trip each, which made reading
+    * Python's library 5x slower than through the overlay; bench/files.ts). */
+   if (p->writable_tmpfs || skel_used || server) {
       /* userxattr: overlayfs in a user namespace must keep its metadata in user.*
        * xattrs (trusted.* needs real root). With no upper layer the overlay is
        * read-only, which is what an image without --writable-tmpfs must be. */

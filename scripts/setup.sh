@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
 PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-static
       golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
-      mmdebstrap procps make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
+      mmdebstrap procps attr python3 make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
       slurm-wlm munge libslurm-dev libpmix-dev
       openmpi-bin libopenmpi-dev mpich libmpich-dev zstd
       libsquashfuse-dev libfuse3-dev libzstd-dev liblz4-dev liblzma-dev liblzo2-dev zlib1g-dev)

@@ -2,7 +2,9 @@
 // tested as a real unprivileged user that this harness creates (and /dev/fuse must be
 // usable by users, mode 0666, as real systems ship it). Refuses loudly otherwise.
 import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { ensureTestUser, stageForUser } from '../helpers/user.js';
 import { REPO } from '../helpers/paths.js';
 
@@ -17,7 +19,11 @@ async function main(): Promise<number> {
   const only = process.argv[2];
   // --no-color: uvu would otherwise set FORCE_COLOR for every test, and every Node child
   // (ctr itself) would inherit it.
-  const res = await execa(`${REPO}/node_modules/.bin/uvu`, [only ? `dist/test/${only}` : 'dist/test', '\\.test\\.js$', '--no-color'], {
+  // `npm test cli` runs a directory's tests, `npm test cli/fuse` one file's.
+  const [dir, pattern] = !only ? ['dist/test', '\\.test\\.js$']
+    : existsSync(join(REPO, 'dist/test', only)) ? [`dist/test/${only}`, '\\.test\\.js$']
+    : [`dist/test/${dirname(only)}`, `^${basename(only)}\\.test\\.js$`];
+  const res = await execa(`${REPO}/node_modules/.bin/uvu`, [dir, pattern, '--no-color'], {
     cwd: REPO, reject: false, all: true, stdout: ['pipe', 'inherit'], stderr: ['pipe', 'inherit'],
     env: { CTR_TEST_ROOT: root },
   });
