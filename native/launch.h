@@ -90,6 +90,7 @@ enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
 void pidns_supervise(void);
+void planner_reap(void);
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);

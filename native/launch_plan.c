@@ -33,11 +33,22 @@
  *   -- CMD [ARG...]
  *
  * A plan file is "#!<launcher> --plan\n" followed by these words, each ending in NUL;
- * executing it runs `<launcher> --plan FILE ARG...`, and ARG... become the command. */
+ * executing it runs `<launcher> --plan FILE ARG...`, and ARG... become the command.
+ *
+ * `ctr exec|run|shell` (bin/ctr) runs `<launcher> --ask NODE BLOB ROOT CTR-ARGS...`: the
+ * launcher asks the planner (Node, started from ctr's V8 start-up snapshot BLOB) for the
+ * plan, which Node writes to the descriptor named by CTR_PLAN_FD, words and command as
+ * in a plan file, and exits. So no Node process waits beside the container, the ranks'
+ * descriptors (PMI_FD...) and parent reach the launcher untouched, and Node's own exit
+ * is not on the command's path. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "launch.h"
 
@@ -46,11 +57,12 @@ struct words {
    int n;
 };
 
+static struct words split_words(char *buf, size_t len);
+
 static struct words plan_file_words(const char *path)
 {
    size_t len;
    char *buf = read_file(path, &len);
-   struct words w = {0};
    if (!buf)
       DIE("cannot read plan file %s", path);
    char *p = buf, *end = buf + len;
@@ -62,13 +74,102 @@ static struct words plan_file_words(const char *path)
    }
    if (p < end && end[-1] != '\0')
       DIE_PLAIN("plan file %s: truncated (last word not NUL-terminated)", path);
-   for (char *q = p; q < end; q += strlen(q) + 1)
+   return split_words(p, (size_t)(end - p));
+}
+
+/* NUL-terminated words in BUF[0..LEN). */
+static struct words split_words(char *buf, size_t len)
+{
+   struct words w = {0};
+   char *end = buf + len;
+   for (char *q = buf; q < end; q += strlen(q) + 1)
       w.n++;
    w.v = xcalloc((size_t)w.n + 1, sizeof(char *));
    int i = 0;
-   for (char *q = p; q < end; q += strlen(q) + 1)
+   for (char *q = buf; q < end; q += strlen(q) + 1)
       w.v[i++] = q;
    return w;
+}
+
+static pid_t g_planner;
+
+/* --ask: run the planner with the plan descriptor as CTR_PLAN_FD, read the plan, reap
+ * the planner. A planner that fails has said why on stderr: its status is ours. One that
+ * succeeds without a plan (nothing to launch) ends us with 0. */
+static struct words planner_words(int argc, char **argv)
+{
+   int fds[2];
+   if (pipe2(fds, O_CLOEXEC) < 0)
+      DIE("cannot make a pipe for the planner");
+   pid_t pid = fork();
+   if (pid < 0)
+      DIE("cannot fork the planner");
+   if (pid == 0) {
+      /* Node parses every certificate NODE_EXTRA_CA_CERTS names at start-up (~70 ms for
+       * Debian's bundle); planning opens no connection. The container still gets it. */
+      unsetenv("NODE_EXTRA_CA_CERTS");
+      char fd[16];
+      snprintf(fd, sizeof(fd), "%d", fds[1]);
+      if (setenv("CTR_PLAN_FD", fd, 1) < 0 || fcntl(fds[1], F_SETFD, 0) < 0)
+         _exit(EXIT_LAUNCH_FAILED);
+      /* node --snapshot-blob BLOB ROOT CTR-ARGS... */
+      char **nargv = xcalloc((size_t)argc + 2, sizeof(char *));
+      nargv[0] = argv[2];
+      nargv[1] = "--snapshot-blob";
+      nargv[2] = argv[3];
+      memcpy(nargv + 3, argv + 4, (size_t)(argc - 4) * sizeof(char *));
+      execv(argv[2], nargv);
+      fprintf(stderr, "ctr: error: cannot run node (%s): %s\n", argv[2], strerror(errno));
+      _exit(EXIT_LAUNCH_FAILED);
+   }
+   close(fds[1]);
+   size_t len = 0, cap = 4096;
+   char *buf = xcalloc(cap, 1);
+   for (;;) {
+      if (len == cap) {
+         cap *= 2;
+         buf = realloc(buf, cap);
+         if (!buf)
+            DIE_PLAIN("out of memory");
+      }
+      ssize_t n = read(fds[0], buf + len, cap - len);
+      if (n < 0 && errno == EINTR)
+         continue;
+      if (n < 0)
+         DIE("cannot read the plan from the planner");
+      if (n == 0)
+         break;
+      len += (size_t)n;
+   }
+   close(fds[0]);
+   if (len > 0 && buf[len - 1] == '\0') {
+      /* A whole plan: Node closes the descriptor once it is written, so go on while it
+       * exits, and reap it just before the command starts (planner_reap). */
+      g_planner = pid;
+      return split_words(buf, len);
+   }
+   int status;
+   while (waitpid(pid, &status, 0) < 0)
+      if (errno != EINTR)
+         DIE("cannot wait for the planner");
+   if (WIFSIGNALED(status))
+      exit(128 + WTERMSIG(status));
+   if (WEXITSTATUS(status) != 0)
+      exit(WEXITSTATUS(status));
+   if (len == 0)
+      exit(0);
+   DIE_PLAIN("the planner's plan is truncated (last word not NUL-terminated)");
+}
+
+/* Before the command starts (or the PID namespace's init is forked): the command must
+ * not inherit the planner as a child of its own. */
+void planner_reap(void)
+{
+   if (g_planner <= 0)
+      return;
+   while (waitpid(g_planner, NULL, 0) < 0 && errno == EINTR)
+      ;
+   g_planner = 0;
 }
 
 static const char *need(int argc, char **argv, int i, int count)
@@ -238,6 +339,10 @@ void plan_parse(struct plan *p, int argc, char **argv)
          memcpy(p->argv + (w.n - rest), argv + 3, (size_t)(argc - 3) * sizeof(char *));
       } else
          p->argv = argv + 3;
+   } else if (argc >= 5 && !strcmp(argv[1], "--ask")) {
+      struct words w = planner_words(argc, argv);
+      int rest = parse_words(p, w.n, w.v);
+      p->argv = w.v + rest;
    } else {
       int rest = parse_words(p, argc - 1, argv + 1);
       p->argv = argv + 1 + rest;

@@ -14,14 +14,14 @@ fi
 out=/var/tmp/ctr-example-$("${as_user[@]}" id -un)
 "${as_user[@]}" mkdir -p "$out"
 # The user must reach the built ctr; a checkout under a private directory (/root) isn't.
-if ! "${as_user[@]}" test -r "$repo/dist/src/cli/main.js"; then
+if ! "${as_user[@]}" test -r "$repo/bin/ctr"; then
   install=/var/tmp/ctr-example-install
   rm -rf "$install" && mkdir -p "$install/native"
-  cp -a package.json dist node_modules "$install/" && cp -a native/build "$install/native/"
+  cp -a package.json bin dist node_modules "$install/" && cp -a native/build "$install/native/"
   chmod -R a+rX "$install"
   repo=$install
 fi
-ctr=(node "$repo/dist/src/cli/main.js")
+ctr=("$repo/bin/ctr")
 # The user may not be able to read a checkout under /root: give it the definition file.
 "${as_user[@]}" tee "$out/busybox.def" <images/busybox.def >/dev/null
 set -x

@@ -1,8 +1,10 @@
 // Gather what the planner needs from the host: who the user is, where things are, which
 // bind sources exist (symlinks resolved: the launcher sees the host under another root,
 // where an absolute symlink such as /etc/resolv.conf -> /run/... would point elsewhere).
-import { access, readFile, realpath } from 'node:fs/promises';
-import { constants } from 'node:fs';
+//
+// Synchronous calls throughout: this runs once per rank, and each call is answered from
+// the kernel's caches faster than a trip through libuv's thread pool (see src/files.ts).
+import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
@@ -13,33 +15,38 @@ import type { HostFacts, LaunchOptions } from '../plan/options.js';
 
 export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
   const info = userInfo();
-  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  const passwd = readOr('/etc/passwd', '');
   const pwent = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(info.uid));
-  const group = await groupName(info.gid);
+  const group = groupName(info.gid);
   const home = pwent?.[5] || info.homedir;
 
   const realpaths = new Map<string, string>();
   const exists = new Set<string>();
   const optional = [...HOST_FILES, '/tmp', '/var/tmp', home];
-  await Promise.all(optional.map(async (p) => {
-    const r = await realpath(p).catch(() => undefined);
-    if (r) { realpaths.set(p, r); exists.add(p); }
-  }));
+  for (const p of optional) {
+    try {
+      realpaths.set(p, realpathSync.native(p));
+      exists.add(p);
+    } catch { /* optional: not bound */ }
+  }
   const required = parseBinds(opts.bind).map((b) => b.src);
   if (opts.home) required.push(parseHome(opts.home).src);
-  await Promise.all(required.map(async (p) => {
+  for (const p of required) {
     try {
-      realpaths.set(p, await realpath(p));
+      realpaths.set(p, realpathSync.native(p));
     } catch (err) {
       throw new CtrError(`bind source ${p}`, describeSystemError(err));
     }
-  }));
+  }
 
   let envFileLines: string[] = [];
   if (opts.envFile) {
-    const text = await readFile(opts.envFile, 'utf8').catch((err) => {
+    let text: string;
+    try {
+      text = readFileSync(opts.envFile, 'utf8');
+    } catch (err) {
       throw new CtrError(`env file ${opts.envFile}`, describeSystemError(err));
-    });
+    }
     envFileLines = parseEnvFile(text, opts.envFile);
   }
 
@@ -51,7 +58,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     gecos: pwent?.[4] ?? '',
     home,
     cwd: currentDirectory(opts.pwd !== undefined),
-    squashfuse: needSquashfuse ? await findSquashfuse() : undefined,
+    squashfuse: needSquashfuse ? findSquashfuse() : undefined,
     realpaths,
     exists,
     envFileLines,
@@ -68,8 +75,16 @@ function currentDirectory(pwdGiven: boolean): string {
   }
 }
 
-async function groupName(gid: number): Promise<string> {
-  const text = await readFile('/etc/group', 'utf8').catch(() => '');
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+function groupName(gid: number): string {
+  const text = readOr('/etc/group', '');
   const ent = text.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(gid));
   return ent?.[0] || String(gid);
 }
@@ -79,14 +94,14 @@ async function groupName(gid: number): Promise<string> {
  * there is none. The launcher has its own FUSE server when built with libsquashfuse, and
  * uses this one only without it (or with CTR_FUSE=exec); it says so if it needs it.
  */
-export async function findSquashfuse(): Promise<string | undefined> {
+export function findSquashfuse(): string | undefined {
   if (process.env.CTR_SQUASHFUSE) return process.env.CTR_SQUASHFUSE;
   const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
   for (const d of dirs) {
     const p = join(d, 'squashfuse_ll');
     try {
-      await access(p, constants.X_OK);
-      return await realpath(p);
+      accessSync(p, constants.X_OK);
+      return realpathSync.native(p);
     } catch { /* next */ }
   }
   return undefined;

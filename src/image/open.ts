@@ -2,7 +2,7 @@
 // a SIF (its primary SquashFS partition), a bare SquashFS, or a directory. Everything
 // that would make the launcher fail later (truncation, wrong architecture, a partition
 // type we can't mount) is refused here with one clear line.
-import { realpath, stat } from 'node:fs/promises';
+import { realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
 import { readHead } from '../files.js';
@@ -24,8 +24,8 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
   const what = `image ${arg}`;
   let path: string;
   try {
-    path = await realpath(arg);
-    if ((await stat(path)).isDirectory()) return { kind: 'dir', path, offset: 0 };
+    path = realpathSync.native(arg);
+    if (statSync(path).isDirectory()) return { kind: 'dir', path, offset: 0 };
   } catch (err) {
     throw new CtrError(what, describeSystemError(err));
   }
@@ -41,7 +41,7 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
     return { kind: 'sif', path, offset: part.offset };
   }
   if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
-    const { size } = await stat(path);
+    const { size } = statSync(path);
     await checkSquashfsSuperblock(path, 0, size, what);
     return { kind: 'squashfs', path, offset: 0 };
   }

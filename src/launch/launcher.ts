@@ -2,14 +2,29 @@
 // command's exit status, stdio and terminal are its own. Node stays only to relay
 // signals sent to it (kill, Slurm) and to pass the status on.
 import { spawn } from 'node:child_process';
-import { fstatSync } from 'node:fs';
+import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../errors.js';
 
+let installRoot: string | undefined;
+
+/** Where ctr is installed, for code that can't know it from its own URL (the start-up
+ * snapshot, src/cli/snapshot.ts, is one bundled script made elsewhere). */
+export function setInstallRoot(root: string): void {
+  installRoot = root;
+}
+
+/** Whether this process started from the start-up snapshot (its entry sets the root). */
+export function fromSnapshot(): boolean {
+  return installRoot !== undefined;
+}
+
 /** $CTR_LAUNCHER, else the one built beside this package (native/build/ctr-launch). */
 export function launcherPath(): string {
-  return process.env.CTR_LAUNCHER ?? fileURLToPath(new URL('../../../native/build/ctr-launch', import.meta.url));
+  if (process.env.CTR_LAUNCHER) return process.env.CTR_LAUNCHER;
+  if (installRoot) return `${installRoot}/native/build/ctr-launch`;
+  return fileURLToPath(new URL('../../../native/build/ctr-launch', import.meta.url));
 }
 
 /**
@@ -39,6 +54,27 @@ export function inheritedStdio(env: NodeJS.ProcessEnv = process.env): Array<'inh
 }
 
 const RELAYED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGINT', 'SIGCONT', 'SIGWINCH'];
+
+/**
+ * The launcher that started us to plan (`ctr-launch --ask`, from bin/ctr) reads the plan
+ * on this descriptor: undefined when Node was started some other way.
+ */
+export function planDescriptor(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const fd = Number(env.CTR_PLAN_FD);
+  return env.CTR_PLAN_FD && Number.isInteger(fd) && fd > 2 ? fd : undefined;
+}
+
+/** Hand ARGS (plan words, `--`, command) to the launcher waiting on FD, as NUL-ended words. */
+export function sendPlan(fd: number, args: string[]): number {
+  const data = Buffer.from(args.map((a) => `${a}\0`).join(''));
+  try {
+    for (let done = 0; done < data.length;) done += writeSync(fd, data, done);
+    closeSync(fd);
+  } catch (err) {
+    throw new CtrError('handing the plan to the launcher', String((err as Error).message));
+  }
+  return 0;
+}
 
 /** Run the launcher with ARGS; resolves to the exit status ctr should give (128+N for a signal). */
 export function runLauncher(args: string[]): Promise<number> {

@@ -8,7 +8,7 @@
 // Nothing here assumes objects are packed or ordered: Singularity 3.x wrote every object at a
 // page-aligned offset, sif v2 aligns only partitions; we go by each descriptor's offset/size.
 
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { CtrError, describeSystemError } from '../errors.js';
 import {
   ARCH_UNKNOWN_CODE, DESCRIPTOR, DataType, EXTRA, FsType, GROUP_MASK, HEADER, PartType,
@@ -284,24 +284,24 @@ export function parseSif(buf: Buffer, fileSize: number, path = '<buffer>'): SifI
   return { header, descriptors, ...(primary ? { primary } : {}) };
 }
 
-async function readAt(fh: FileHandle, length: number, position: number): Promise<Buffer> {
+function readAt(fd: number, length: number, position: number): Buffer {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
   }
   return buf.subarray(0, done);
 }
 
 /** Read and validate a SIF's header and descriptor table (two reads; no object data). */
 export async function readSif(path: string): Promise<SifImage> {
-  return withFile(path, 'reading SIF', async (fh) => {
-    const { size: fileSize } = await fh.stat();
-    const head = await readAt(fh, HEADER.size, 0);
+  return withFile(path, 'reading SIF', (fd) => {
+    const { size: fileSize } = fstatSync(fd);
+    const head = readAt(fd, HEADER.size, 0);
     const header = parseHeader(head, fileSize, path);
-    const table = await readAt(fh, header.descriptorsSize, header.descriptorsOffset);
+    const table = readAt(fd, header.descriptorsSize, header.descriptorsOffset);
     if (table.length < header.descriptorsSize) {
       fail(path, `truncated SIF: descriptor table ends at ${header.descriptorsOffset + header.descriptorsSize}, ` +
         `past end of file (${header.descriptorsOffset + table.length} bytes readable)`);
@@ -314,8 +314,8 @@ export async function readSif(path: string): Promise<SifImage> {
 
 /** Read one object's data (def file, labels, ...). Meant for small objects; it is all in memory. */
 export async function readObject(path: string, desc: SifDescriptor): Promise<Buffer> {
-  return withFile(path, `reading object ${desc.id}`, async (fh) => {
-    const data = await readAt(fh, desc.size, desc.offset);
+  return withFile(path, `reading object ${desc.id}`, (fd) => {
+    const data = readAt(fd, desc.size, desc.offset);
     if (data.length < desc.size) {
       fail(path, `truncated SIF: object ${desc.id} (${desc.typeName}) at ${span(desc)} ends past end of file ` +
         `(${desc.offset + data.length} bytes)`);
@@ -324,21 +324,22 @@ export async function readObject(path: string, desc: SifDescriptor): Promise<Buf
   });
 }
 
-/** Open PATH, run FN on it, close it; system errors become `image PATH: DOING: why`. */
-async function withFile<T>(path: string, doing: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
-  let fh: FileHandle;
+/** Open PATH, run FN on it, close it; system errors become `image PATH: DOING: why`.
+ * Synchronous, as src/files.ts explains: header reads on the per-rank start-up path. */
+function withFile<T>(path: string, doing: string, fn: (fd: number) => T): T {
+  let fd: number;
   try {
-    fh = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (err) {
     fail(path, describeSystemError(err), err);
   }
   try {
-    return await fn(fh);
+    return fn(fd);
   } catch (err) {
     if (err instanceof CtrError) throw err;
     fail(path, `${doing}: ${describeSystemError(err)}`, err);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

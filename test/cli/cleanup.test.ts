@@ -5,9 +5,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
+import { constants as os } from 'node:os';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
-import { CTR_MAIN } from '../helpers/paths.js';
+import { CTR_BIN } from '../helpers/paths.js';
 import { asUser, ctr } from '../helpers/user.js';
 
 /**
@@ -75,36 +76,50 @@ Cleanup('command killed :: SIGKILL of the command while it sleeps; status 137, t
   assert.equal(await leftovers(3000), [], 'FUSE server gone within 3 s');
 });
 
-Cleanup('launcher killed :: SIGKILL of ctr-launch itself: the command, its children and the FUSE server all go', async () => {
-  const run = ctr(['exec', sif, 'sh', '-c', 'sleep 100 & sleep 100; :']);
-  await descendant(run.pid!, 'sleep');
-  await descendant(run.pid!, 'ctr-fuse');
-  process.kill(await descendant(run.pid!, 'ctr-launch'), 'SIGKILL');
-  const r = await run;
-  assert.is(r.exitCode, 137);
-  assert.equal(await leftovers(3000), [], 'nothing of the container left within 3 s');
-});
+// bin/ctr (the usual way) execs the launcher, which asks Node for the plan: ctr *is* the
+// launcher. With CTR_NO_SNAPSHOT=1 (or main.js) Node plans and starts the launcher, and
+// stays to relay signals and report the status. Both must clean up the same way.
+const MODES = [
+  { name: 'bin/ctr', env: {}, ctrProcess: 'ctr-launch' },
+  { name: 'plain Node', env: { CTR_NO_SNAPSHOT: '1' }, ctrProcess: 'node' },
+] as const;
 
-Cleanup('ctr signalled :: SIGTERM to the node process is relayed, status 143', async () => {
-  const run = ctr(['exec', sif, 'sleep', '100']);
-  await descendant(run.pid!, 'sleep');
-  process.kill(await descendant(run.pid!, 'node'), 'SIGTERM');
-  const r = await run;
-  assert.is(r.stderr, '');
-  assert.is(r.exitCode, 143);
-});
+/** The status a caller sees: the exit code, or 128+N when the process it ran was killed by signal N. */
+const status = (r: { exitCode?: number; signal?: string }) =>
+  r.exitCode ?? (r.signal ? 128 + (os.signals as Record<string, number>)[r.signal] : -1);
 
-Cleanup('ctrl-c :: SIGINT to the whole process group, no tty, status 130', async () => {
-  // Its own process group (detached), as a shell job would be; the outer sh traps INT
-  // so that it survives to report ctr's status (a trap, unlike ignoring, is reset on exec).
-  const run = asUser('sh', ['-c', 'trap : INT; "$@"; echo "status=$?"', 'sh', process.execPath, CTR_MAIN, 'exec', sif, 'sleep', '100'],
-    { detached: true });
-  await descendant(run.pid!, 'sleep');
-  process.kill(-run.pid!, 'SIGINT');
-  const r = await run;
-  assert.is(r.stdout, 'status=130\n');
-  assert.is(r.stderr, '');
-});
+for (const m of MODES) {
+  Cleanup(`launcher killed :: ${m.name}: SIGKILL of ctr-launch itself: the command, its children and the FUSE server all go`, async () => {
+    const run = ctr(['exec', sif, 'sh', '-c', 'sleep 100 & sleep 100; :'], { env: m.env });
+    await descendant(run.pid!, 'sleep');
+    await descendant(run.pid!, 'ctr-fuse');
+    process.kill(await descendant(run.pid!, 'ctr-launch'), 'SIGKILL');
+    const r = await run;
+    assert.is(status(r), 137);
+    assert.equal(await leftovers(3000), [], 'nothing of the container left within 3 s');
+  });
+
+  Cleanup(`ctr signalled :: ${m.name}: SIGTERM to ctr (${m.ctrProcess}) reaches the command, status 143`, async () => {
+    const run = ctr(['exec', sif, 'sleep', '100'], { env: m.env });
+    await descendant(run.pid!, 'sleep');
+    process.kill(await descendant(run.pid!, m.ctrProcess), 'SIGTERM');
+    const r = await run;
+    assert.is(r.stderr, '');
+    assert.is(status(r), 143);
+  });
+
+  Cleanup(`ctrl-c :: ${m.name}: SIGINT to the whole process group, no tty, status 130`, async () => {
+    // Its own process group (detached), as a shell job would be; the outer sh traps INT
+    // so that it survives to report ctr's status (a trap, unlike ignoring, is reset on exec).
+    const run = asUser('env', [...Object.entries(m.env).map(([k, v]) => `${k}=${v}`), 'sh', '-c', 'trap : INT; "$@"; echo "status=$?"', 'sh', CTR_BIN, 'exec', sif, 'sleep', '100'],
+      { detached: true });
+    await descendant(run.pid!, 'sleep');
+    process.kill(-run.pid!, 'SIGINT');
+    const r = await run;
+    assert.is(r.stdout, 'status=130\n');
+    assert.is(r.stderr, '');
+  });
+}
 
 Cleanup('failed launch :: a missing bind source leaves nothing', async () => {
   const r = await ctr(['exec', '-B', '/nonexistent-ctr-src', sif, 'true']);

@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { busyboxDir, busyboxSif, busyboxSqfs } from '../helpers/images.js';
-import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
+import { leftovers, killUserProcesses, userProcesses } from '../helpers/leftovers.js';
 import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
 import { CTR_MAIN } from '../helpers/paths.js';
 
@@ -34,6 +34,45 @@ Exec('FUSE server :: built in by default; CTR_FUSE=exec runs squashfuse_ll inste
   assert.match(String(exec.stderr), /FUSE server started \(\/\S*squashfuse_ll\)/);
   assert.is(exec.stdout, inproc.stdout);
   assert.is(exec.stdout, 'busybox test image\n');
+});
+
+Exec('start-up snapshot :: bin/ctr starts exec from it; CTR_NO_SNAPSHOT=1 and main.js start plain Node; same result', async () => {
+  const cmd = ['exec', '--debug', sif, 'sh', '-c', 'cat /etc/image-release; exit 7'];
+  const snap = await ctr(cmd);
+  const plain = await ctr(cmd, { env: { CTR_NO_SNAPSHOT: '1' } });
+  const main = await asUser(process.execPath, [CTR_MAIN, ...cmd]);
+  assert.match(String(snap.stderr), /started from the start-up snapshot/);
+  assert.match(String(plain.stderr), /started from plain Node/);
+  assert.match(String(main.stderr), /started from plain Node/);
+  const planOf = (r: typeof snap) => /launch plan: (.*)/.exec(String(r.stderr))?.[1];
+  assert.ok(planOf(snap));
+  assert.is(planOf(snap), planOf(plain), 'the same plan');
+  assert.is(planOf(snap), planOf(main), 'the same plan');
+  for (const r of [snap, plain, main]) {
+    assert.is(r.stdout, 'busybox test image\n');
+    assert.is(r.exitCode, 7);
+  }
+  // Help and the other verbs go to plain Node (yargs), from the same entry point.
+  const help = await ctr(['exec', '--help']);
+  assert.match(String(help.stdout), /Usage: ctr exec/);
+  assert.is(help.exitCode, 0);
+  const version = await ctr(['--version']);
+  assert.match(String(version.stdout), /^\d+\.\d+\.\d+\n$/);
+});
+
+Exec('launcher asks :: bin/ctr runs the launcher, which asks Node for the plan; no Node waits beside the container', async () => {
+  const run = ctr(['exec', sif, 'sh', '-c', 'echo started; sleep 3; exit 9']);
+  let procs: string[] = [];
+  for (let i = 0; i < 100 && !procs.some((p) => /\bsleep$/.test(p)); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    procs = await userProcesses();
+  }
+  assert.ok(procs.some((p) => /\bsleep$/.test(p)), `the command runs: ${procs.join('; ')}`);
+  assert.ok(procs.some((p) => /\bctr-launch$/.test(p)), `the launcher runs: ${procs.join('; ')}`);
+  assert.not.ok(procs.some((p) => /\bnode$/.test(p)), `no Node process: ${procs.join('; ')}`);
+  const r = await run;
+  assert.is(r.stdout, 'started\n');
+  assert.is(r.exitCode, 9);
 });
 
 Exec('identity :: the user is the same inside, with a passwd entry', async () => {

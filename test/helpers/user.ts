@@ -3,7 +3,7 @@ import { execa, type Options } from 'execa';
 import { chown, cp, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CTR_MAIN, REPO } from './paths.js';
+import { CTR_BIN, REPO } from './paths.js';
 
 export const TEST_USER = 'ctrtest';
 
@@ -27,7 +27,7 @@ export async function stageForUser(): Promise<string> {
   if (ok.exitCode === 0) return REPO;
   const dir = await mkdtemp(join(tmpdir(), 'ctr-under-test-'));
   await execa('chmod', ['755', dir]);
-  for (const part of ['package.json', 'dist', 'native/build', 'node_modules']) {
+  for (const part of ['package.json', 'bin', 'dist', 'native/build', 'node_modules']) {
     await cp(join(REPO, part), join(dir, part), { recursive: true });
   }
   return dir;
@@ -40,9 +40,9 @@ export function asUser(cmd: string, args: readonly string[], opts: Options = {})
   });
 }
 
-/** `ctr ARGS` as the test user. */
+/** `ctr ARGS` as the test user, through bin/ctr as users run it. */
 export function ctr(args: readonly string[], opts: Options = {}) {
-  return asUser(process.execPath, [CTR_MAIN, ...args], opts);
+  return asUser(CTR_BIN, [...args], opts);
 }
 
 /** A scratch directory owned by the test user. */

@@ -61,7 +61,10 @@ Fail('network :: a connection cut mid-layer is retried', async () => {
     const r = await pull(['--no-https', sif, `docker://${proxy.host}/busybox:oci`], { XDG_CACHE_HOME: join(work, 'cache-retry') });
     assert.is(r.stderr, '');
     assert.is(r.exitCode, 0);
-    assert.is(proxy.blobRequests, 5); // config, 2 layers, the big one twice more
+    // Config, 2 layers, and a retry for each cut: at least 5. A cut destroys the socket,
+    // and a download in parallel that picked that kept-alive socket up fails too and is
+    // retried as well (seen once in a full run: 6), which is the point of retrying.
+    assert.ok(proxy.blobRequests >= 5 && proxy.blobRequests <= 7, `blob requests: ${proxy.blobRequests}`);
     assert.is((await ctr(['exec', sif, 'cat', '/data/replace.txt'])).stdout, 'v2\n');
   } finally {
     await proxy.stop();

@@ -1,14 +1,21 @@
-// ctr exec | run | shell: plan, then hand over to the launcher.
+// ctr exec | run | shell: plan, then hand over to the launcher: send it the plan when it
+// started us to ask for one (bin/ctr: ctr-launch --ask), else start it with the plan.
 import { openImage } from '../../image/open.js';
 import { gatherHostFacts } from '../../host/facts.js';
 import { composePlan } from '../../plan/compose.js';
 import type { Action, LaunchOptions } from '../../plan/options.js';
-import { runLauncher } from '../../launch/launcher.js';
+import { fromSnapshot, planDescriptor, runLauncher, sendPlan } from '../../launch/launcher.js';
 
 export async function launch(action: Action, imageArg: string, command: string[], opts: LaunchOptions): Promise<number> {
   const image = await openImage(imageArg);
   const host = await gatherHostFacts(opts, image.kind !== 'dir');
   const plan = composePlan(action, image, opts, host);
-  if (opts.debug) process.stderr.write(`ctr: debug: launch plan: ${JSON.stringify(plan.args)}\n`);
+  const fd = planDescriptor();
+  if (opts.debug) {
+    process.stderr.write(`ctr: debug: started from ${fromSnapshot() ? 'the start-up snapshot' : 'plain Node (no snapshot)'}` +
+      `${fd !== undefined ? ', planning for the launcher that started it (--ask)' : ''}\n`);
+    process.stderr.write(`ctr: debug: launch plan: ${JSON.stringify(plan.args)}\n`);
+  }
+  if (fd !== undefined) return sendPlan(fd, [...plan.args, '--', ...command]);
   return runLauncher([...plan.args, '--', ...command]);
 }
