@@ -237,11 +237,27 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
    free(buf);
 }
 
+/* libsquashfuse keeps one decompressed data block and three fragment blocks. Page faults
+ * of a program starting up ask for 4 KiB to 128 KiB at scattered offsets that straddle
+ * block boundaries, so the same blocks were decompressed again and again (busybox's
+ * /bin/true: ~30 block decompressions for 23 reads). DATA_BLOCKS and FRAG_BLOCKS blocks
+ * (128 KiB each with the default block size: at most 8 MiB) keep each block to one. */
+enum { DATA_BLOCKS = 32, FRAG_BLOCKS = 32 };
+
+static bool bigger_caches(sqfs *fs)
+{
+   sqfs_cache_destroy(&fs->data_cache);
+   sqfs_cache_destroy(&fs->frag_cache);
+   return sqfs_block_cache_init(&fs->data_cache, DATA_BLOCKS) == SQFS_OK &&
+          sqfs_block_cache_init(&fs->frag_cache, FRAG_BLOCKS) == SQFS_OK;
+}
+
 static void serve_in_process(const struct plan *p, int fuse_fd, int image_fd) __attribute__((noreturn));
 static void serve_in_process(const struct plan *p, int fuse_fd, int image_fd)
 {
    sqfs_ll *ll = calloc(1, sizeof(*ll));
-   if (!ll || sqfs_init(&ll->fs, image_fd, (size_t)p->offset) != SQFS_OK || sqfs_ll_init(ll) != SQFS_OK) {
+   if (!ll || sqfs_init(&ll->fs, image_fd, (size_t)p->offset) != SQFS_OK || !bigger_caches(&ll->fs) ||
+       sqfs_ll_init(ll) != SQFS_OK) {
       fprintf(stderr, "ctr: error: image %s: no SquashFS file system that can be read at offset %llu\n",
               p->image, p->offset);
       _exit(EXIT_LAUNCH_FAILED);
