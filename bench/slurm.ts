@@ -10,7 +10,7 @@
 // As root; the tasks run as an unprivileged user (BENCH_USER, default ctrtest).
 import { cpus, hostname } from 'node:os';
 import { busyboxSif } from '../test/helpers/images.js';
-import { CTR_MAIN } from '../test/helpers/paths.js';
+import { CTR_BIN } from '../test/helpers/paths.js';
 import { CTR_SRUN, startSlurm } from '../test/helpers/slurm.js';
 import { ensureTestUser } from '../test/helpers/user.js';
 import { measure, save, table, type Row } from './lib.js';
@@ -26,9 +26,9 @@ async function main(): Promise<void> {
   const out: string[] = [];
   const all: Row[] = [];
   try {
-    const env = { ...process.env, SLURM_CONF: slurm.conf, CTR_STAGE: '0', CTR: `${process.execPath} ${CTR_MAIN}` };
+    const env = { ...process.env, SLURM_CONF: slurm.conf, CTR_STAGE: '0', CTR: CTR_BIN };
     const as = (cmd: string[]) => ['runuser', '-u', user, '--', 'env', `SLURM_CONF=${slurm.conf}`, 'CTR_STAGE=0',
-      `CTR=${process.execPath} ${CTR_MAIN}`, ...cmd];
+      `CTR=${CTR_BIN}`, ...cmd];
     const notes: string[] = [];
     const first: Row[] = [];
     for (let n = 1; n <= cpus().length; n++) {
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
         { name: `bare srun -n${n} /bin/true`, cmd: as(['srun', `-n${n}`, '/bin/true']), cwd: '/tmp', env },
         { name: `plugin srun -n${n} --ctr-image`, cmd: as(['srun', `-n${n}`, `--ctr-image=${sif}`, '/bin/true']), cwd: '/tmp', env },
         { name: `ctr-srun -n${n}`, cmd: as([CTR_SRUN, `--ctr-image=${sif}`, `-n${n}`, '/bin/true']), cwd: '/tmp', env },
-        { name: `srun -n${n} ctr exec`, cmd: as(['srun', `-n${n}`, process.execPath, CTR_MAIN, 'exec', sif, '/bin/true']), cwd: '/tmp', env },
+        { name: `srun -n${n} ctr exec`, cmd: as(['srun', `-n${n}`, CTR_BIN, 'exec', sif, '/bin/true']), cwd: '/tmp', env },
       ], rounds, 1);
       out.push(table(`srun -n${n} /bin/true on ${hostname()} (${rounds} interleaved rounds; whole jobs)`, rows));
       if (n === 1) first.push(...rows);

@@ -6,7 +6,7 @@ import { execa, type Options } from 'execa';
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { hostname, cpus } from 'node:os';
 import { join } from 'node:path';
-import { CTR_MAIN, CTR_ROOT } from './paths.js';
+import { CTR_BIN, CTR_ROOT } from './paths.js';
 import { asUser, userIds } from './user.js';
 
 export const PLUGIN = `${CTR_ROOT}/native/build/ctr_spank.so`;
@@ -107,7 +107,7 @@ export async function startSlurm(): Promise<Slurm> {
   const base = 20000 + (process.pid % 2000) * 2;
   await writeFile(conf, slurmConf(dir, node, [base, base + 1]));
   await writeFile(join(dir, 'plugstack.conf'),
-    `required ${PLUGIN} ctr=${CTR_MAIN} node=${process.execPath} stage_dir=${STAGE_DIR}\n`);
+    `required ${PLUGIN} ctr=${CTR_BIN} stage_dir=${STAGE_DIR}\n`);
   const env = { SLURM_CONF: conf };
   const munged = await startMunge();
   await execa('slurmctld', ['-i', '-f', conf], { env });
@@ -135,7 +135,7 @@ export function srun(s: Slurm, args: readonly string[], opts: Options = {}) {
 /** ctr-srun ARGS (the wrapper) as the test user. */
 export function ctrSrun(s: Slurm, args: readonly string[], opts: Options = {}) {
   return asUser(CTR_SRUN, args, {
-    ...opts, env: { CTR: `${process.execPath} ${CTR_MAIN}`, ...s.env, ...(opts.env ?? {}) },
+    ...opts, env: { CTR: CTR_BIN, ...s.env, ...(opts.env ?? {}) },
   });
 }
 

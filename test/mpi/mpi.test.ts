@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { mpiImage, parsePingpong, PINGPONG_SIZES } from '../helpers/mpi.js';
-import { CTR_MAIN } from '../helpers/paths.js';
+import { CTR_BIN, CTR_MAIN } from '../helpers/paths.js';
 import { asUser, ctr, userTmp } from '../helpers/user.js';
 
 /** Nothing MPI-shaped should outlive a job: /dev/shm (the container's /dev is the host's)
@@ -141,6 +141,12 @@ function mpiSuite(m: Mpi) {
 
   S('ctr exec :: 8 B–16 MiB exchanged and verified in one shared container, no CMA warning', async () => {
     await allSizes('ctr exec', [process.execPath, CTR_MAIN, 'exec', img]);
+  });
+
+  // bin/ctr: each rank's launcher asks Node for the plan, then runs the rank itself, with
+  // the rank's PMI descriptors and parent (Hydra's proxy) its own.
+  S('bin/ctr exec :: 8 B–16 MiB exchanged and verified in one shared container, no CMA warning', async () => {
+    await allSizes('bin/ctr exec', [CTR_BIN, 'exec', img]);
   });
 
   S('plan file :: 8 B–16 MiB exchanged and verified in one shared container, no CMA warning', async () => {

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { mpiImage, parsePingpong } from '../helpers/mpi.js';
 import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
 import { userTmp } from '../helpers/user.js';
-import { CTR_MAIN } from '../helpers/paths.js';
+import { CTR_BIN } from '../helpers/paths.js';
 
 const Mpi = suite('slurm mpi');
 let slurm: Slurm, img: string, work: string;
@@ -50,7 +50,7 @@ Mpi('pmi2 :: srun --mpi=pmi2 -n2: MPICH ping-pong, every rank in one container',
 });
 
 Mpi('plain srun :: srun --mpi=pmix -n2 ctr exec IMG (no plugin): ranks join one container', async () => {
-  const r = await srun(slurm, ['--mpi=pmix', '-n2', process.execPath, CTR_MAIN, 'exec', img, '/opt/ctr/pingpong.openmpi', '--quick'], { cwd: work, timeout: 120000 });
+  const r = await srun(slurm, ['--mpi=pmix', '-n2', CTR_BIN, 'exec', img, '/opt/ctr/pingpong.openmpi', '--quick'], { cwd: work, timeout: 120000 });
   assert.is(r.exitCode, 0, String(r.stderr));
   const pp = parsePingpong(String(r.stdout));
   assert.ok(pp.done, 'every size exchanged and checked');

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
-import { CTR_MAIN } from '../helpers/paths.js';
+import { CTR_BIN } from '../helpers/paths.js';
 import { CTR_SRUN, ctrSrun, imagesInUse, jobDirs, sbatch, slurmLeftovers, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
 import { userIds, userTmp } from '../helpers/user.js';
 
@@ -71,7 +71,7 @@ for (const stage of ['yes', 'no']) {
     ].join('\n'), { mode: 0o755 });
     const { uid: u, gid } = await userIds();
     await chown(script, u, gid);
-    const job = sbatch(slurm, ['-o', out, script], { cwd: work, env: { CTR: `${process.execPath} ${CTR_MAIN}` } });
+    const job = sbatch(slurm, ['-o', out, script], { cwd: work, env: { CTR: CTR_BIN } });
     const images = await imagesInUse(slurm);
     const r = await job;
     assert.is(r.exitCode, 0, String(r.stderr));
