@@ -108,58 +108,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
    free(buf);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
-{
-   if (!g_no_opendir) {
-      sqfs_ll_op_readdir(req, ino, size, off, fi);
-      return;
-   }
-   sqfs_ll *ll = fuse_req_userdata(req);
-   sqfs_inode inode;
-   sqfs_dir dir;
-   if (sqfs_ll_inode(ll, &inode, ino) != SQFS_OK) {
-      fuse_reply_err(req, ENOENT);
-      return;
-   }
-   if (!S_ISDIR(inode.base.mode)) {
-      fuse_reply_err(req, ENOTDIR);
-      return;
-   }
-   char *buf = malloc(size), *pos = buf;
-   if (!buf) {
-      fuse_reply_err(req, ENOMEM);
-      return;
-   }
-   if (sqfs_dir_open(&ll->fs, &inode, &dir, off) != SQFS_OK) {
-      free(buf);
-      fuse_reply_err(req, EINVAL);
-      return;
-   }
-   /* As squashfuse does: entries carry their inode number and type; the offset of the
-    * next entry lets the kernel resume where a full buffer stopped. */
-   sqfs_name name;
-   sqfs_dir_entry entry;
-   sqfs_err err = SQFS_OK;
-   struct stat st;
-   memset(&st, 0, sizeof(st));
-   sqfs_dentry_init(&entry, name);
-   while (sqfs_dir_next(&ll->fs, &dir, &entry, &err)) {
-      st.st_ino = ll->ino_fuse_num(ll, &entry);
-      st.st_mode = sqfs_dentry_mode(&entry);
-      size_t len = fuse_add_direntry(req, pos, size, sqfs_dentry_name(&entry), &st,
-                                     (off_t)sqfs_dentry_next_offset(&entry));
-      if (len > size)
-         break;
-      pos += len;
-      size -= len;
-   }
-   if (err != SQFS_OK)
-      fuse_reply_err(req, EIO);
-   else
-      fuse_reply_buf(req, buf, (size_t)(pos - buf));
-   free(buf);
-}
-
 /* The root is an overlay (launch_mount.c), which looks up its own user.overlay.* xattrs
  * on every directory and file it meets: one GETXATTR round trip each, doubling the cost
  * of a cold walk. An image without xattrs (most are) answers ENOSYS once, and the kernel
@@ -176,14 +124,15 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 /* libsquashfuse's stat of an inode; its header (stat.h) is not installed. */
 sqfs_err sqfs_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
 
-/* A listing with every entry's attributes (READDIRPLUS): the kernel makes a dentry and
- * an inode for each entry as it goes, so walking a tree costs one round trip per
- * directory instead of one LOOKUP per file as well (a cold stat of Python's library:
- * 190 requests instead of 1,740). Entries are registered as lookups are, and the kernel
- * sends FORGET for them the same way. */
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Listings by inode number (no directory handle: see op_open above). Each entry carries
+ * its inode number and type, and the offset of the next entry, where the kernel resumes
+ * once a buffer is full. With PLUS (READDIRPLUS) each entry also carries its attributes:
+ * the kernel makes a dentry and an inode for each as it goes, so walking a tree costs
+ * one round trip per directory instead of one LOOKUP per file as well (a cold stat of
+ * Python's library: 190 requests instead of 1,740). Those entries are registered as
+ * lookups are, and the kernel sends FORGET for them the same way. */
+static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
-   (void)fi;
    sqfs_ll *ll = fuse_req_userdata(req);
    sqfs_inode inode;
    sqfs_dir dir;
@@ -211,30 +160,52 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
    sqfs_dentry_init(&entry, name);
    while (sqfs_dir_next(&ll->fs, &dir, &entry, &err)) {
       const char *n = sqfs_dentry_name(&entry);
-      size_t len = fuse_add_direntry_plus(req, NULL, 0, n, NULL, 0);
+      off_t next = (off_t)sqfs_dentry_next_offset(&entry);
+      size_t len = plus ? fuse_add_direntry_plus(req, NULL, 0, n, NULL, 0) : fuse_add_direntry(req, NULL, 0, n, NULL, 0);
       if (len > size)
-         break; /* the kernel asks again from this entry's offset */
-      struct fuse_entry_param e;
-      memset(&e, 0, sizeof(e));
-      sqfs_inode child;
-      if (sqfs_inode_get(&ll->fs, &child, sqfs_dentry_inode(&entry)) != SQFS_OK ||
-          sqfs_stat(&ll->fs, &child, &e.attr) != SQFS_OK) {
-         err = SQFS_ERR;
          break;
+      if (plus) {
+         struct fuse_entry_param e;
+         memset(&e, 0, sizeof(e));
+         sqfs_inode child;
+         if (sqfs_inode_get(&ll->fs, &child, sqfs_dentry_inode(&entry)) != SQFS_OK ||
+             sqfs_stat(&ll->fs, &child, &e.attr) != SQFS_OK) {
+            err = SQFS_ERR;
+            break;
+         }
+         e.attr_timeout = e.entry_timeout = DBL_MAX; /* as squashfuse's lookup: it never changes */
+         e.ino = ll->ino_register(ll, &entry);
+         e.attr.st_ino = e.ino;
+         fuse_add_direntry_plus(req, pos, size, n, &e, next);
+      } else {
+         struct stat st;
+         memset(&st, 0, sizeof(st));
+         st.st_ino = ll->ino_fuse_num(ll, &entry);
+         st.st_mode = sqfs_dentry_mode(&entry);
+         fuse_add_direntry(req, pos, size, n, &st, next);
       }
-      e.attr_timeout = e.entry_timeout = DBL_MAX; /* as squashfuse's lookup: it never changes */
-      e.ino = ll->ino_register(ll, &entry);
-      e.attr.st_ino = e.ino;
-      fuse_add_direntry_plus(req, pos, size, n, &e, (off_t)sqfs_dentry_next_offset(&entry));
       pos += len;
       size -= len;
    }
-   /* Entries already registered must reach the kernel, which will forget them. */
+   /* Entries already registered must reach the kernel, which will forget them; the next
+    * call, from the failing entry's offset, reports the error. */
    if (err != SQFS_OK && pos == buf)
       fuse_reply_err(req, EIO);
    else
       fuse_reply_buf(req, buf, (size_t)(pos - buf));
    free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+   (void)fi;
+   list_dir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+   (void)fi;
+   list_dir(req, ino, size, off, true);
 }
 
 /* libsquashfuse keeps one decompressed data block and three fragment blocks. Page faults

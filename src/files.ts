@@ -11,6 +11,18 @@ export async function readHead(path: string, length: number, what: string): Prom
   return readAtSync(path, length, 0, what);
 }
 
+/** LENGTH bytes of open file FD from POSITION (fewer at end of file). */
+export function readFdAt(fd: number, length: number, position: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buf.subarray(0, done);
+}
+
 /** LENGTH bytes of PATH from POSITION (fewer at end of file); errors name WHAT. */
 export function readAtSync(path: string, length: number, position: number, what: string): Buffer {
   let fd: number;
@@ -20,14 +32,7 @@ export function readAtSync(path: string, length: number, position: number, what:
     throw new CtrError(what, describeSystemError(err));
   }
   try {
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, buf, done, length - done, position + done);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
+    return readFdAt(fd, length, position);
   } catch (err) {
     throw new CtrError(what, describeSystemError(err));
   } finally {

@@ -8,8 +8,9 @@
 // Nothing here assumes objects are packed or ordered: Singularity 3.x wrote every object at a
 // page-aligned offset, sif v2 aligns only partitions; we go by each descriptor's offset/size.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { CtrError, describeSystemError } from '../errors.js';
+import { readFdAt } from '../files.js';
 import {
   ARCH_UNKNOWN_CODE, DESCRIPTOR, DataType, EXTRA, FsType, GROUP_MASK, HEADER, PartType,
   SIF_MAGIC, SIF_VERSION, archFromCode, cString, dataTypeName, formatTypeName, fsTypeName,
@@ -284,24 +285,13 @@ export function parseSif(buf: Buffer, fileSize: number, path = '<buffer>'): SifI
   return { header, descriptors, ...(primary ? { primary } : {}) };
 }
 
-function readAt(fd: number, length: number, position: number): Buffer {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return buf.subarray(0, done);
-}
-
 /** Read and validate a SIF's header and descriptor table (two reads; no object data). */
 export async function readSif(path: string): Promise<SifImage> {
   return withFile(path, 'reading SIF', (fd) => {
     const { size: fileSize } = fstatSync(fd);
-    const head = readAt(fd, HEADER.size, 0);
+    const head = readFdAt(fd, HEADER.size, 0);
     const header = parseHeader(head, fileSize, path);
-    const table = readAt(fd, header.descriptorsSize, header.descriptorsOffset);
+    const table = readFdAt(fd, header.descriptorsSize, header.descriptorsOffset);
     if (table.length < header.descriptorsSize) {
       fail(path, `truncated SIF: descriptor table ends at ${header.descriptorsOffset + header.descriptorsSize}, ` +
         `past end of file (${header.descriptorsOffset + table.length} bytes readable)`);
@@ -315,7 +305,7 @@ export async function readSif(path: string): Promise<SifImage> {
 /** Read one object's data (def file, labels, ...). Meant for small objects; it is all in memory. */
 export async function readObject(path: string, desc: SifDescriptor): Promise<Buffer> {
   return withFile(path, `reading object ${desc.id}`, (fd) => {
-    const data = readAt(fd, desc.size, desc.offset);
+    const data = readFdAt(fd, desc.size, desc.offset);
     if (data.length < desc.size) {
       fail(path, `truncated SIF: object ${desc.id} (${desc.typeName}) at ${span(desc)} ends past end of file ` +
         `(${desc.offset + data.length} bytes)`);
