@@ -76,6 +76,7 @@ struct plan {
 
 /* launch_plan.c */
 void plan_parse(struct plan *p, int argc, char **argv);
+void planner_reap(void); /* the planner --ask started, once the container is built */
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);
@@ -90,7 +91,6 @@ enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
 void pidns_supervise(void);
-void planner_reap(void);
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);
@@ -125,6 +125,7 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);
 void write_file(const char *path, const char *content, size_t len);
 char *read_file(const char *path, size_t *len); /* NULL if missing */
+char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
 void mkdir_p(const char *path, mode_t mode);
 bool path_exists(const char *path);
 bool is_dir(const char *path);

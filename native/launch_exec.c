@@ -136,7 +136,6 @@ static char **action_argv(const struct plan *p)
 
 void exec_command(const struct plan *p)
 {
-   planner_reap();
    char **argv = action_argv(p);
    if (need_shell_for_env_scripts()) {
       size_t n = count(argv);

@@ -79,6 +79,25 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
       sqfs_ll_op_opendir(req, ino, fi);
 }
 
+/* For read and the listings, which find the inode by number: inode INO, which must be of
+ * file type TYPE (S_IFREG or S_IFDIR), and a reply buffer of SIZE bytes. On failure the
+ * request is answered with the error and NULL is returned. */
+static char *inode_and_buffer(fuse_req_t req, fuse_ino_t ino, mode_t type, size_t size, sqfs_inode *inode)
+{
+   sqfs_ll *ll = fuse_req_userdata(req);
+   char *buf = NULL;
+   int err = 0;
+   if (sqfs_ll_inode(ll, inode, ino) != SQFS_OK)
+      err = ENOENT;
+   else if ((inode->base.mode & S_IFMT) != type)
+      err = type == S_IFDIR ? ENOTDIR : EISDIR;
+   else if (!(buf = malloc(size)))
+      err = ENOMEM;
+   if (err)
+      fuse_reply_err(req, err);
+   return buf;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
    if (!g_no_open) {
@@ -87,19 +106,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
    }
    sqfs_ll *ll = fuse_req_userdata(req);
    sqfs_inode inode;
-   if (sqfs_ll_inode(ll, &inode, ino) != SQFS_OK) {
-      fuse_reply_err(req, ENOENT);
+   char *buf = inode_and_buffer(req, ino, S_IFREG, size, &inode);
+   if (!buf)
       return;
-   }
-   if (!S_ISREG(inode.base.mode)) {
-      fuse_reply_err(req, EISDIR);
-      return;
-   }
-   char *buf = malloc(size);
-   if (!buf) {
-      fuse_reply_err(req, ENOMEM);
-      return;
-   }
    sqfs_off_t n = (sqfs_off_t)size;
    if (sqfs_read_range(&ll->fs, &inode, (sqfs_off_t)off, &n, buf) != SQFS_OK)
       fuse_reply_err(req, EIO);
@@ -136,19 +145,9 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, boo
    sqfs_ll *ll = fuse_req_userdata(req);
    sqfs_inode inode;
    sqfs_dir dir;
-   if (sqfs_ll_inode(ll, &inode, ino) != SQFS_OK) {
-      fuse_reply_err(req, ENOENT);
+   char *buf = inode_and_buffer(req, ino, S_IFDIR, size, &inode), *pos = buf;
+   if (!buf)
       return;
-   }
-   if (!S_ISDIR(inode.base.mode)) {
-      fuse_reply_err(req, ENOTDIR);
-      return;
-   }
-   char *buf = malloc(size), *pos = buf;
-   if (!buf) {
-      fuse_reply_err(req, ENOMEM);
-      return;
-   }
    if (sqfs_dir_open(&ll->fs, &inode, &dir, off) != SQFS_OK) {
       free(buf);
       fuse_reply_err(req, EINVAL);

@@ -80,7 +80,6 @@ void pidns_supervise(void)
 {
    sigset_t set = relayed_set(), old;
    sigprocmask(SIG_BLOCK, &set, &old);
-   planner_reap();
    if (unshare(CLONE_NEWPID) < 0)
       DIE("cannot create a PID namespace");
    pid_t init = fork();

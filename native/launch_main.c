@@ -38,10 +38,13 @@ int main(int argc, char **argv)
    if (joined != JOINED) {
       ns_enter(&p);
       mount_container(&p, image_open(&p));
-      /* Not for ranks under a job launcher, even unjoined: see launch_init.c. */
-      if (p.pid_ns && joined == JOIN_NO_STEP)
-         pidns_supervise();
    }
+   /* The planner (--ask) exited while the container was built; reaped now, before the
+    * command starts, so that it is not the command's child (nor the PID namespace's). */
+   planner_reap();
+   /* Not for ranks under a job launcher, even unjoined: see launch_init.c. */
+   if (joined == JOIN_NO_STEP && p.pid_ns)
+      pidns_supervise();
    env_compose(&p);
    exec_command(&p);
 }

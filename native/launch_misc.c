@@ -109,11 +109,8 @@ void write_file(const char *path, const char *content, size_t len)
       DIE("cannot write %s", path);
 }
 
-char *read_file(const char *path, size_t *len)
+char *read_fd(int fd, const char *what, size_t *len)
 {
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
-      return NULL;
    size_t cap = 4096, used = 0;
    char *buf = xcalloc(1, cap + 1);
    for (;;) {
@@ -121,7 +118,7 @@ char *read_file(const char *path, size_t *len)
       if (n < 0) {
          if (errno == EINTR)
             continue;
-         DIE("cannot read %s", path);
+         DIE("cannot read %s", what);
       }
       if (n == 0)
          break;
@@ -133,10 +130,19 @@ char *read_file(const char *path, size_t *len)
             DIE_PLAIN("out of memory");
       }
    }
-   close(fd);
    buf[used] = '\0';
    if (len)
       *len = used;
+   return buf;
+}
+
+char *read_file(const char *path, size_t *len)
+{
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return NULL;
+   char *buf = read_fd(fd, path, len);
+   close(fd);
    return buf;
 }
 

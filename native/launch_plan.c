@@ -123,28 +123,12 @@ static struct words planner_words(int argc, char **argv)
       _exit(EXIT_LAUNCH_FAILED);
    }
    close(fds[1]);
-   size_t len = 0, cap = 4096;
-   char *buf = xcalloc(cap, 1);
-   for (;;) {
-      if (len == cap) {
-         cap *= 2;
-         buf = realloc(buf, cap);
-         if (!buf)
-            DIE_PLAIN("out of memory");
-      }
-      ssize_t n = read(fds[0], buf + len, cap - len);
-      if (n < 0 && errno == EINTR)
-         continue;
-      if (n < 0)
-         DIE("cannot read the plan from the planner");
-      if (n == 0)
-         break;
-      len += (size_t)n;
-   }
+   size_t len;
+   char *buf = read_fd(fds[0], "the plan from the planner", &len);
    close(fds[0]);
    if (len > 0 && buf[len - 1] == '\0') {
       /* A whole plan: Node closes the descriptor once it is written, so go on while it
-       * exits, and reap it just before the command starts (planner_reap). */
+       * exits, and reap it once the container is built (planner_reap). */
       g_planner = pid;
       return split_words(buf, len);
    }
@@ -161,8 +145,7 @@ static struct words planner_words(int argc, char **argv)
    DIE_PLAIN("the planner's plan is truncated (last word not NUL-terminated)");
 }
 
-/* Before the command starts (or the PID namespace's init is forked): the command must
- * not inherit the planner as a child of its own. */
+/* Reap the planner that --ask left exiting (main, before the command starts). */
 void planner_reap(void)
 {
    if (g_planner <= 0)
