@@ -44,10 +44,10 @@ export function image(name: string, source: string | (() => string)): BenchImage
   return { sif, sqfs, dir };
 }
 
-/** A plan file for IMAGE, made as the benchmark user. */
-export function planFile(img: BenchImage, name: string): string {
+/** A plan file for IMAGE (with launch FLAGS), made as the benchmark user. */
+export function planFile(img: BenchImage, name: string, flags: string[] = []): string {
   const plan = join(WORK, `${name}-${USER ?? 'self'}.plan`);
-  sh(asUser([...CTR, 'plan', '-o', plan, img.sif]), { cwd: WORK });
+  sh(asUser([...CTR, 'plan', '-o', plan, ...flags, img.sif]), { cwd: WORK });
   return plan;
 }
 

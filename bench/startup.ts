@@ -43,11 +43,9 @@ export async function startup(): Promise<string> {
   // "Repeated": a launch into a container that is already up, as every rank but the
   // first of a job step on a node does (native/launch_join.c): a member that sleeps
   // holds it, and each measured launch joins it (setns) instead of building one.
-  const tag = `bench-${process.pid}`;
-  const joinPlan = join(work, `busybox-join-${user ?? 'self'}.plan`);
-  const made = spawnSync(asUser([...ctr, 'plan', '-o', joinPlan, '--join-tag', tag, sif])[0], asUser([...ctr, 'plan', '-o', joinPlan, '--join-tag', tag, sif]).slice(1), { cwd: work, encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`ctr plan --join-tag: ${made.stderr}`);
-  const holder = spawn(asUser([joinPlan, '/bin/sleep', '600'])[0], asUser([joinPlan, '/bin/sleep', '600']).slice(1), { cwd: work, env, detached: true, stdio: 'ignore' });
+  const joinPlan = planFile({ sif, sqfs, dir }, 'busybox-join', ['--join-tag', `bench-${process.pid}`]);
+  const [cmd, ...args] = asUser([joinPlan, '/bin/sleep', '600']);
+  const holder = spawn(cmd, args, { cwd: work, env, detached: true, stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 1000));
   contenders.splice(2, 0, { name: 'ctr plan file, joining a running container (repeated)', cmd: asUser([joinPlan, '/bin/true']), cwd: work, env });
   let rows;

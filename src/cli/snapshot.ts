@@ -21,8 +21,9 @@ import './commands/plan.js';
 if (!startupSnapshot.isBuildingSnapshot()) throw new Error('snapshot.ts is the start-up snapshot entry; run main.ts');
 
 // Warm-up: V8 compiles a function on its first call. Calling the planner's pieces here,
-// on made-up input, puts their bytecode in the snapshot. Results are thrown away, and
-// nothing here writes anything.
+// on made-up input, puts their bytecode in the snapshot: `ctr exec` then uses ~2.3 ms
+// less CPU (hyperfine, three alternating pairs of 40 runs: 27.7–27.9 ms against
+// 30.0–30.2 ms). Results are thrown away, and nothing here writes anything.
 {
   const opts = toLaunchOptions(parseFlagsFast(LAUNCH_FLAGS, splitAtImage(['-B', '/tmp:/mnt:ro,/var/tmp', '--env', 'A=1', '-e', 'x.sif'], valueFlags(LAUNCH_FLAGS)).flags));
   void gatherHostFacts(opts, true).then((host) => {
