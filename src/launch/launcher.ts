@@ -1,6 +1,8 @@
-// Hand the plan to ctr-launch and stand aside: it becomes the command (execve), so the
-// command's exit status, stdio and terminal are its own. Node stays only to relay
-// signals sent to it (kill, Slurm) and to pass the status on.
+// Hand the plan to ctr-launch: down the pipe of the launcher that started Node to ask
+// for it (bin/ctr: ctr-launch --ask; sendPlan), or by starting the launcher with it
+// (plain Node; runLauncher). Either way the launcher becomes the command (execve), so
+// the command's exit status, stdio and terminal are its own; in the second, Node stays
+// to relay signals sent to it (kill, Slurm) and to pass the status on.
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';

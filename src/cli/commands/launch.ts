@@ -16,6 +16,6 @@ export async function launch(action: Action, imageArg: string, command: string[]
       `${fd !== undefined ? ', planning for the launcher that started it (--ask)' : ''}\n`);
     process.stderr.write(`ctr: debug: launch plan: ${JSON.stringify(plan.args)}\n`);
   }
-  if (fd !== undefined) return sendPlan(fd, [...plan.args, '--', ...command]);
-  return runLauncher([...plan.args, '--', ...command]);
+  const words = [...plan.args, '--', ...command];
+  return fd !== undefined ? sendPlan(fd, words) : runLauncher(words);
 }
