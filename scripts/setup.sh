@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Runtime: FUSE, libsquashfs for building images; the launcher links libsquashfuse and
 # libfuse3 statically for its built-in FUSE server (squashfuse_ll is the fallback).
 # Tests: squashfs-tools(-ng) as independent oracles, busybox for test images, the SIF
-# reference tool's sources (../shared/tools/siftool builds it with Go).
+# reference tool's sources (scripts/siftool.sh builds it with Go).
 # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
 PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-static
       golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine

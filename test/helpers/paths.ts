@@ -10,5 +10,9 @@ export const CTR_BIN = `${CTR_ROOT}/bin/ctr`;
 export const LAUNCHER = `${CTR_ROOT}/native/build/ctr-launch`;
 /** Built test images, shared by test files and kept between runs. */
 export const CACHE = process.env.CTR_TEST_CACHE ?? '/var/tmp/ctr-test-cache';
-/** The SIF reference tool: ../shared/tools/siftool beside the checkout ($CTR_SIFTOOL overrides). */
-export const SIFTOOL = process.env.CTR_SIFTOOL ?? `${REPO}/../shared/tools/siftool`;
+/**
+ * The SIF reference tool (Sylabs' siftool), which scripts/siftool.sh builds from Debian's
+ * sources into CACHE on first use; the harness builds it before any test ($CTR_SIFTOOL
+ * overrides).
+ */
+export const SIFTOOL = process.env.CTR_SIFTOOL ?? `${REPO}/scripts/siftool.sh`;
