@@ -4,7 +4,7 @@
 # missing), which is how ctr is meant to be used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --example
 repo=$(pwd)
 as_user=()
 if [ "$(id -u)" = 0 ]; then

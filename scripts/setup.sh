@@ -1,21 +1,44 @@
 #!/usr/bin/env bash
-# Set up ctr on a fresh Debian bookworm machine (run as root): the system packages ctr
-# and its tests use, Node dependencies, and the build. Safe to run again; installs only
-# what is missing.
+# Set up ctr on a Debian bookworm machine: the system packages, Node dependencies, and
+# the build. Safe to run again; installs only what is missing (installing needs root).
+#
+#   bash scripts/setup.sh            what running and building images needs
+#   bash scripts/setup.sh --example  that, and busybox-static (scripts/example.sh's image)
+#   bash scripts/setup.sh --test     that, and what the tests and benchmarks use
+#                                    (scripts/test.sh: Slurm, MPI, a registry, Go...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+size=run
+case ${1-} in
+  '') ;;
+  --example) size=example ;;
+  --test) size=test ;;
+  *) echo "setup: unknown option '$1' (use --example or --test, or nothing)" >&2; exit 2 ;;
+esac
 
-# Runtime: FUSE, libsquashfs for building images; the launcher links libsquashfuse and
-# libfuse3 statically for its built-in FUSE server (squashfuse_ll is the fallback).
-# Tests: squashfs-tools(-ng) as independent oracles, busybox for test images, the SIF
-# reference tool's sources (scripts/siftool.sh builds it with Go).
-# Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
-PKGS=(squashfuse fuse3 libsquashfs1 squashfs-tools squashfs-tools-ng busybox-static
-      golang-go golang-github-sylabs-sif-dev charliecloud-runtime bubblewrap hyperfine
-      mmdebstrap procps attr python3 make gcc libc6-dev docker-registry skopeo umoci apache2-utils openssl
-      slurm-wlm munge libslurm-dev libpmix-dev
-      openmpi-bin libopenmpi-dev mpich libmpich-dev zstd
-      libsquashfuse-dev libfuse3-dev libzstd-dev liblz4-dev liblzma-dev liblzo2-dev zlib1g-dev)
+# Running images: FUSE and squashfuse_ll (the launcher's fallback FUSE server), and
+# libsquashfs, through which ctr writes SquashFS for `ctr build` and `ctr pull`.
+PKGS=(squashfuse fuse3 libsquashfs1)
+# Building the launcher: it links libsquashfuse and libfuse3 (and the compressors they
+# use) statically for its in-process FUSE server.
+PKGS+=(gcc make libc6-dev libsquashfuse-dev libfuse3-dev
+       libzstd-dev liblz4-dev liblzma-dev liblzo2-dev zlib1g-dev)
+# The example image is Debian's static busybox (`Bootstrap: busybox`).
+[ "$size" = run ] || PKGS+=(busybox-static)
+if [ "$size" = test ]; then
+  # Tests: squashfs-tools(-ng) as independent oracles, the SIF reference tool's sources
+  # (scripts/siftool.sh builds it with Go), mmdebstrap for `Bootstrap: debootstrap`, a
+  # registry and skopeo/umoci for pulls, Slurm (with the SPANK plugin's headers) and
+  # both MPIs for the Slurm and MPI tests.
+  # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
+  PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
+         mmdebstrap procps attr python3 zstd openssl
+         docker-registry skopeo umoci apache2-utils
+         slurm-wlm munge libslurm-dev libpmix-dev
+         openmpi-bin libopenmpi-dev mpich libmpich-dev
+         charliecloud-runtime bubblewrap hyperfine)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -33,6 +56,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node 20 or later (Debian bookworm's own nodejs is 18: use NodeSource's or nvm's).
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=
+if [ -z "$major" ] || [ "$major" -lt 20 ] || ! command -v npm >/dev/null; then
+  echo "setup: ctr needs node 20 or later and npm in PATH (found: $(node --version 2>/dev/null || echo none)); Debian bookworm's nodejs is 18: install Node 20+ from NodeSource or nvm" >&2
+  exit 1
 fi
 
 # Real systems ship /dev/fuse as 0666; some fresh machines have 0600.

@@ -3,5 +3,5 @@
 # unprivileged user and runs ctr as that user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 npm test
