@@ -16,10 +16,16 @@
  * already in it, otherwise it is a shell variable, visible to later expansions only. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "launch.h"
+
+/* An env script larger than this is not an image's environment. */
+#define ENV_SCRIPT_MAX (1u << 20)
 
 struct assign {
    char *name;
@@ -242,9 +248,17 @@ bool env_scripts_apply_simple(char **paths, size_t n)
 {
    struct script *sc = xcalloc(n, sizeof(*sc));
    for (size_t i = 0; i < n; i++) {
-      char *text = read_file(paths[i], NULL);
-      if (!text)
-         continue; /* unreadable: sh would skip it too ([ -r ]) */
+      /* Unreadable or not a regular file: skipped, as the shell path skips it too
+       * ([ -f ] && [ -r ]); a FIFO must not block the launch. */
+      int fd = open(paths[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      struct stat st;
+      if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+         if (fd >= 0)
+            close(fd);
+         continue;
+      }
+      char *text = read_bounded(fd, ENV_SCRIPT_MAX, paths[i], NULL);
+      close(fd);
       bool ok = parse_script(text, &sc[i]);
       free(text);
       if (!ok) {

@@ -82,7 +82,7 @@ void env_compose(const struct plan *p)
  * command. A missing command is reported the way the direct path reports it. */
 static const char WRAPPER[] =
    "__ctr_n=$1; shift\n"
-   "for __ctr_f in " ENV_DIR "/*.sh; do [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
+   "for __ctr_f in " ENV_DIR "/*.sh; do [ -f \"$__ctr_f\" ] && [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
    "while [ \"$__ctr_n\" -gt 0 ]; do export \"$1\"; shift; __ctr_n=$((__ctr_n-1)); done\n"
    "unset __ctr_n __ctr_f\n"
    "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
@@ -134,6 +134,13 @@ static char **action_argv(const struct plan *p)
    return v;
 }
 
+/* Last, so that nothing the launcher does itself passes through it. Ids are faked only
+ * where the namespace maps one id: when --subids could not be used (launch_ns.c). */
+static void install_filter(const struct plan *p)
+{
+   seccomp_install(p->fake_ids && ns_id_range("uid") <= 1);
+}
+
 void exec_command(const struct plan *p)
 {
    char **argv = action_argv(p);
@@ -150,12 +157,14 @@ void exec_command(const struct plan *p)
          w[k++] = overrides[i];
       memcpy(w + k, argv, n * sizeof(char *));
       debug("exec via /bin/sh to source " ENV_DIR "/*.sh, then %s", argv[0]);
+      install_filter(p);
       execv("/bin/sh", w);
       die_code(EXIT_CMD_NOT_EXEC, "cannot run /bin/sh in the image: %s", strerror(errno));
    }
    for (size_t i = 0; i < n_overrides; i++)
       putenv(overrides[i]);
    debug("exec %s", argv[0]);
+   install_filter(p);
    execvp(argv[0], argv);
    int err = errno;
    if (err == ENOENT || err == ENOTDIR)

@@ -23,11 +23,13 @@
  * by their host PIDs. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,10 +84,16 @@ void pidns_supervise(void)
    sigprocmask(SIG_BLOCK, &set, &old);
    if (unshare(CLONE_NEWPID) < 0)
       DIE("cannot create a PID namespace");
+   /* init can't ask getppid() whether we are still there (we are outside its namespace,
+    * so the answer is 0 either way): it watches a pidfd of ours instead. */
+   int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+   if (self < 0)
+      DIE("cannot open a pidfd for the launcher");
    pid_t init = fork();
    if (init < 0)
       DIE("cannot fork the container's init");
    if (init > 0) {
+      close(self);
       prctl(PR_SET_NAME, "ctr-launch");
       _exit(relay_until_exit(init, &set));
    }
@@ -93,6 +101,12 @@ void pidns_supervise(void)
    /* init, PID 1 */
    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
       DIE("cannot set parent-death signal");
+   /* A launcher killed between the fork and the prctl sent no death signal: a pidfd is
+    * readable once its process has exited. */
+   struct pollfd pf = { .fd = self, .events = POLLIN };
+   if (poll(&pf, 1, 0) != 0)
+      _exit(EXIT_LAUNCH_FAILED);
+   close(self);
    prctl(PR_SET_NAME, "ctr-init");
    /* /proc of this namespace, over the host's: ps and /proc/PID agree with getpid(). */
    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)

@@ -19,7 +19,19 @@
  *
  * A rank that connects while a holder is shutting down gets EOF or ECONNREFUSED and
  * starts over, so there is no window where a rank is admitted to a dying container.
- * The job-step tag comes from the launchers' environment (see join_tag). */
+ * The job-step tag comes from the launchers' environment (see join_tag).
+ *
+ * Other users share the abstract namespace, and its names can be guessed. So both ends
+ * check the other: the holder admits only our uid (SO_PEERCRED), and a rank believes
+ * only a holder of our uid that is the socket's listener (the holder calls listen()
+ * itself, once its container is ready, so SO_PEERCRED names it) and whose reply names
+ * itself or its child, held by a pidfd while the namespaces are opened. A name held by
+ * another user is one clear error, not a hang or a stranger's container; every wait has
+ * a deadline.
+ *
+ * With --fakeroot the holder's child, the keeper, holds the namespaces the ranks enter:
+ * one user namespace further in, where the mounts are locked (launch_ns.c), shared by
+ * every rank so they can still use cross-memory attach. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -42,11 +54,12 @@
 
 #define JOIN_IDLE_MS 30000  /* a holder no rank ever joins */
 #define JOIN_LINGER_MS 10000 /* waiting for the last of --join-count after the others left */
-#define JOIN_TRIES 100
+#define JOIN_DEADLINE_MS 60000 /* a rank gives up joining (a container being built, a squatter) */
+#define JOIN_REPLY_MS 10000 /* an admitted rank's wait for the answer */
 
 struct reply {
    char ok;
-   int32_t pid;
+   int32_t pid;  /* whose namespaces to enter: the holder, or its keeper */
 };
 
 /* The job step this process belongs to, from the launcher's environment; NULL if none. */
@@ -109,8 +122,8 @@ static long now_ms(void)
 }
 
 /* The holder's service loop: admit ranks, watch them, leave when they have all gone. */
-static void holder_serve(int lfd, int expected) __attribute__((noreturn));
-static void holder_serve(int lfd, int expected)
+static void holder_serve(int lfd, int expected, pid_t ns_pid) __attribute__((noreturn));
+static void holder_serve(int lfd, int expected, pid_t ns_pid)
 {
    struct pollfd *fds = xcalloc(1, sizeof(*fds));
    size_t n = 1, admitted = 0;
@@ -147,7 +160,7 @@ static void holder_serve(int lfd, int expected)
          int pfd = -1;
          if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == uid)
             pfd = (int)syscall(SYS_pidfd_open, cr.pid, 0);
-         struct reply rep = { pfd >= 0 ? 'k' : 'x', (int32_t)getpid() };
+         struct reply rep = { pfd >= 0 ? 'k' : 'x', (int32_t)ns_pid };
          if (pfd >= 0 && write(c, &rep, sizeof(rep)) == (ssize_t)sizeof(rep)) {
             fds = realloc(fds, (n + 1) * sizeof(*fds));
             if (!fds)
@@ -173,6 +186,37 @@ static void keep_only_fds(int a, int b)
    close_range(3, (unsigned)lo - 1, 0);
    close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
    close_range((unsigned)hi + 1, ~0U, 0);
+}
+
+/* --fakeroot: a child that enters the command's locked namespaces (launch_ns.c) and
+ * waits there for the ranks, until the holder goes. */
+static pid_t start_keeper(const struct plan *p)
+{
+   int ready[2];
+   if (pipe2(ready, O_CLOEXEC) < 0)
+      DIE("cannot create pipe");
+   pid_t holder = getpid();
+   pid_t k = fork();
+   if (k < 0)
+      DIE("cannot fork the namespace keeper");
+   if (k == 0) {
+      close(ready[0]);
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != holder)
+         _exit(EXIT_LAUNCH_FAILED);
+      prctl(PR_SET_NAME, "ctr-keeper");
+      ns_lock_mounts(p);
+      if (write(ready[1], "k", 1) != 1)
+         _exit(EXIT_LAUNCH_FAILED);
+      close(ready[1]);
+      for (;;)
+         pause();
+   }
+   close(ready[1]);
+   char c;
+   if (read(ready[0], &c, 1) != 1)
+      DIE_PLAIN("the node's shared container could not be set up (namespace keeper)");
+   close(ready[0]);
+   return k;
 }
 
 /* Bound the name: fork the holder (double fork, so it is nobody's zombie), and wait until
@@ -202,6 +246,11 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
       ns_enter(p);
       int image_fd = image_open(p);
       mount_container(p, image_fd);
+      pid_t ns_pid = p->map_root ? start_keeper(p) : getpid();
+      /* Only now: a rank that connects meets a ready container, and SO_PEERCRED on its
+       * side names this process. */
+      if (listen(lfd, 1024) < 0)
+         DIE("cannot listen on the node's join rendezvous");
       if (write(ready[1], "k", 1) != 1)
          _exit(EXIT_LAUNCH_FAILED);
       close(ready[1]);
@@ -212,7 +261,7 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          dup2(nul, 2);
       if (nul > 2)
          close(nul);
-      holder_serve(lfd, expected);
+      holder_serve(lfd, expected, ns_pid);
    }
    close(ready[1]);
    int status;
@@ -227,18 +276,46 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
       die_code(EXIT_LAUNCH_FAILED, "the node's shared container could not be set up");
 }
 
-static void enter(pid_t holder)
+/* Is PID the holder HOLDER itself or its child (the keeper), and ours? */
+static bool holder_or_keeper(pid_t pid, pid_t holder)
+{
+   if (pid == holder)
+      return true;
+   char path[64], buf[512];
+   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return false;
+   ssize_t n = read(fd, buf, sizeof(buf) - 1);
+   close(fd);
+   if (n <= 0)
+      return false;
+   buf[n] = '\0';
+   char *r = strrchr(buf, ')');
+   int ppid;
+   return r && sscanf(r + 1, " %*c %d", &ppid) == 1 && ppid == holder;
+}
+
+static void enter(pid_t pid, pid_t holder)
 {
    const char *kinds[] = { "user", "mnt" };
    int types[] = { CLONE_NEWUSER, CLONE_NEWNS };
    int fds[2];
-   /* Open both first: the holder stays alive while we are admitted, but be exact. */
+   /* Pin the process, check it is the holder's, open both namespaces, and check it was
+    * still that process when they were opened (a pidfd becomes readable once it exits). */
+   int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+   if (pfd < 0 || !holder_or_keeper(pid, holder))
+      DIE_PLAIN("the node's shared container answered with a process that is not its own (pid %d)", (int)pid);
    for (int i = 0; i < 2; i++) {
       char path[64];
-      snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)holder, kinds[i]);
+      snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, kinds[i]);
       if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
          DIE("cannot open %s", path);
    }
+   struct pollfd pf = { .fd = pfd, .events = POLLIN };
+   if (poll(&pf, 1, 0) != 0)
+      DIE_PLAIN("the node's shared container went away while this rank joined it");
+   close(pfd);
    /* The user namespace first: in it we hold the capabilities that setns into the mount
     * namespace it owns requires. */
    for (int i = 0; i < 2; i++) {
@@ -246,6 +323,41 @@ static void enter(pid_t holder)
          DIE("cannot join the container's %s namespace", kinds[i]);
       close(fds[i]);
    }
+}
+
+/* Connect to the rendezvous and read the holder's answer. False when nobody (ready) is
+ * there, so the caller tries again; dies when someone else's process is. */
+static bool ask_holder(const struct sockaddr_un *addr, socklen_t alen, struct reply *rep, pid_t *holder)
+{
+   int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+   if (c < 0)
+      DIE("cannot create socket");
+   if (connect(c, (const struct sockaddr *)addr, alen) < 0) {
+      close(c);
+      return false;
+   }
+   struct ucred cr;
+   socklen_t len = sizeof(cr);
+   if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+      DIE("cannot identify the node's container holder");
+   if (cr.uid != getuid())
+      DIE_HINT("--no-join runs this rank in a container of its own; tell your administrator",
+               "the node's join rendezvous %s is held by another user (uid %u)", addr->sun_path + 1, (unsigned)cr.uid);
+   struct pollfd pf = { .fd = c, .events = POLLIN };
+   int r;
+   while ((r = poll(&pf, 1, JOIN_REPLY_MS)) < 0 && errno == EINTR)
+      ;
+   if (r == 0)
+      DIE_PLAIN("the node's container holder (pid %d) did not answer within %d s", (int)cr.pid, JOIN_REPLY_MS / 1000);
+   ssize_t n;
+   do
+      n = read(c, rep, sizeof(*rep));
+   while (n < 0 && errno == EINTR);
+   close(c);
+   if (n != (ssize_t)sizeof(*rep))
+      return false; /* a holder shutting down */
+   *holder = cr.pid;
+   return true;
 }
 
 enum join_result join_container(const struct plan *p, int argc, char **argv)
@@ -267,41 +379,33 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
    debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
       DIE("cannot set no_new_privs");
-   for (int attempt = 0; attempt < JOIN_TRIES; attempt++) {
+   long deadline = now_ms() + JOIN_DEADLINE_MS;
+   for (int attempt = 0; now_ms() < deadline; attempt++) {
       int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (lfd < 0)
          DIE("cannot create socket");
       if (bind(lfd, (struct sockaddr *)&addr, alen) == 0) {
-         if (listen(lfd, 1024) < 0)
-            DIE("cannot listen on %s", addr.sun_path + 1);
          debug("first on this node: starting the container holder");
          spawn_holder(p, lfd, expected);
       } else if (errno != EADDRINUSE)
          DIE("cannot bind %s", addr.sun_path + 1);
       close(lfd);
 
-      int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       struct reply rep;
-      ssize_t r = -1;
-      if (c >= 0 && connect(c, (struct sockaddr *)&addr, alen) == 0) {
-         do
-            r = read(c, &rep, sizeof(rep));
-         while (r < 0 && errno == EINTR);
-      }
-      if (c >= 0)
-         close(c);
-      if (r == (ssize_t)sizeof(rep) && rep.ok == 'k') {
-         debug("admitted by holder %d", (int)rep.pid);
-         enter(rep.pid);
+      pid_t holder = 0;
+      if (ask_holder(&addr, alen, &rep, &holder) && rep.ok == 'k') {
+         debug("admitted by holder %d", (int)holder);
+         enter(rep.pid, holder);
          const char *dir = p->chdir ? p->chdir : "/";
          if (chdir(dir) < 0)
             DIE("cannot change to directory %s inside the container", dir);
          free(tag);
          return JOINED;
       }
-      if (r == (ssize_t)sizeof(rep))
-         DIE_PLAIN("the container holder refused this process (another user's?)");
-      usleep(1000u * (unsigned)(1 + attempt % 20)); /* a holder leaving: start over */
+      if (holder)
+         DIE_PLAIN("the container holder refused this process");
+      usleep(1000u * (unsigned)(1 + attempt % 20)); /* a holder starting or leaving: again */
    }
-   DIE_PLAIN("could not join the node's shared container after %d tries", JOIN_TRIES);
+   DIE_HINT("another process may hold the rendezvous name; --no-join runs this rank in a container of its own",
+            "could not join the node's shared container within %d s", JOIN_DEADLINE_MS / 1000);
 }

@@ -45,6 +45,9 @@ int main(int argc, char **argv)
    /* Not for ranks under a job launcher, even unjoined: see launch_init.c. */
    if (joined == JOIN_NO_STEP && p.pid_ns)
       pidns_supervise();
+   /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
+   if (p.map_root && joined != JOINED)
+      ns_lock_mounts(&p);
    env_compose(&p);
    exec_command(&p);
 }

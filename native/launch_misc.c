@@ -136,13 +136,21 @@ char *read_fd(int fd, const char *what, size_t *len)
    return buf;
 }
 
-char *read_file(const char *path, size_t *len)
+char *read_bounded(int fd, size_t cap, const char *what, size_t *len)
 {
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
-      return NULL;
-   char *buf = read_fd(fd, path, len);
-   close(fd);
+   struct stat st;
+   if (fstat(fd, &st) < 0)
+      DIE("cannot read %s", what);
+   if (!S_ISREG(st.st_mode))
+      DIE_PLAIN("cannot read %s: not a regular file", what);
+   if ((unsigned long long)st.st_size > cap)
+      DIE_PLAIN("cannot read %s: larger than %zu KiB", what, cap >> 10);
+   size_t n;
+   char *buf = read_fd(fd, what, &n);
+   if (n > cap) /* grew while we read */
+      DIE_PLAIN("cannot read %s: larger than %zu KiB", what, cap >> 10);
+   if (len)
+      *len = n;
    return buf;
 }
 

@@ -9,7 +9,16 @@
  *      when the skeleton is used), /img itself for a directory image that lacks no mount
  *      point, or with --writable-tmpfs an overlay with /skel as its upper layer;
  *   5. binds, tmpfs and generated files, in plan order;
- *   6. pivot_root into the root, detach the scratch root, chdir. */
+ *   6. pivot_root into the root, detach the scratch root, chdir.
+ *
+ * Destinations are paths the image gets a say in: a symlink in the image can point
+ * anywhere, and by step 5 the tree holds earlier binds (the host's /proc among them, with
+ * its magic links /proc/self/root...). So step 3 resolves them textually inside the image
+ * alone, and step 5 opens each one under the container's root with openat2
+ * RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS and mounts onto that descriptor (open_tree,
+ * move_mount): nothing the image names can lead a mount, a new mount point or a file we
+ * read outside the container, and mount points are only ever created on file systems ctr
+ * made itself (the skeleton, its tmpfs mounts), never in a host directory bound in. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +31,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "launch.h"
+
+/* /etc/passwd and /etc/group of an image are read whole: bounded, so a sparse 16 GiB
+ * file can't take the node's memory (16 MiB holds ~200,000 entries). */
+#define DB_MAX (16u << 20)
 
 #define OLDROOT "/oldroot"
 #define IMG "/img"
@@ -38,23 +52,123 @@ static int pivot_root(const char *new_root, const char *put_old)
    return (int)syscall(SYS_pivot_root, new_root, put_old);
 }
 
-/* A read-only remount of a bind must repeat the flags the mount already has: the kernel
- * locks nosuid/nodev/noexec/atime flags of mounts inherited from a more privileged
- * namespace, and MS_REMOUNT|MS_BIND|MS_RDONLY alone would try to clear them (EPERM). */
-static void remount_ro(const char *target)
+/* Read-only, recursively, keeping every other flag (mount_setattr changes only what it
+ * is told: the nosuid/nodev/noexec the kernel locks on mounts inherited from the host
+ * stay as they are). FD is a mount (detached or attached) or AT_FDCWD with PATH. */
+static void make_ro(int fd, const char *path, const char *what)
 {
-   struct statvfs sv;
-   if (statvfs(target, &sv) < 0)
-      DIE("cannot stat mount %s", target);
-   unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
-   if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
-   if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
-   if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
-   if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
-   if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
-   if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
-   if (mount(NULL, target, NULL, flags, NULL) < 0)
-      DIE("cannot make %s read-only", target);
+   struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+   unsigned flags = AT_RECURSIVE | (path[0] ? 0 : AT_EMPTY_PATH);
+   if (mount_setattr(fd, path, flags, &attr, sizeof(attr)) < 0)
+      DIE("cannot make %s read-only", what);
+}
+
+static int open_in_root(int rootfd, const char *rel, int flags)
+{
+   struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC),
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+   while (*rel == '/')
+      rel++;
+   return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
+}
+
+static unsigned long long mount_id(int fd)
+{
+   struct statx stx;
+   if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+      DIE("cannot identify a mount");
+   return stx.stx_mnt_id;
+}
+
+/* The mounts ctr made inside the container tree (its root, its tmpfs mounts): the only
+ * places where step 5 may create a mount point. */
+struct ours {
+   unsigned long long id[64];
+   size_t n;
+};
+
+static void ours_add(struct ours *o, int fd)
+{
+   if (o->n < sizeof(o->id) / sizeof(*o->id))
+      o->id[o->n++] = mount_id(fd);
+}
+
+static bool ours_has(const struct ours *o, int fd)
+{
+   unsigned long long id = mount_id(fd);
+   for (size_t i = 0; i < o->n; i++)
+      if (o->id[i] == id)
+         return true;
+   return false;
+}
+
+/* Open destination REL under ROOTFD as the container will see it (O_PATH), creating
+ * what is missing of it (directories, and the last one as a directory or an empty file)
+ * where ctr's own mounts allow. Returns -1 with errno set when it can't. */
+static int open_target(int rootfd, const char *rel, bool dir, const struct ours *o, const char *dst)
+{
+   int fd = open_in_root(rootfd, rel, O_PATH);
+   if (fd >= 0 || errno != ENOENT)
+      return fd;
+   char prefix[PATH_MAX] = "";
+   const char *p = rel;
+   int parent = open_in_root(rootfd, "/", O_PATH | O_DIRECTORY);
+   while (*p) {
+      while (*p == '/')
+         p++;
+      const char *end = strchrnul(p, '/');
+      size_t n = (size_t)(end - p), pl = strlen(prefix);
+      if (pl + n + 2 > sizeof(prefix))
+         DIE_PLAIN("path too long: %s", rel);
+      prefix[pl] = '/';
+      memcpy(prefix + pl + 1, p, n);
+      prefix[pl + 1 + n] = '\0';
+      bool last = !*end || !end[strspn(end, "/")];
+      int next = open_in_root(rootfd, prefix, O_PATH);
+      if (next < 0 && errno == ENOENT) {
+         char name[NAME_MAX + 1];
+         if (n > NAME_MAX)
+            DIE_PLAIN("path component too long in %s", rel);
+         memcpy(name, p, n);
+         name[n] = '\0';
+         if (!ours_has(o, parent))
+            die_errno(0, "bind it somewhere else, or create it there first",
+                      "cannot create mount point %s: it would be made in a host directory bound into the container", dst);
+         int r;
+         if (last && !dir) {
+            r = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (r >= 0)
+               close(r);
+         } else
+            r = mkdirat(parent, name, 0755);
+         if (r < 0)
+            DIE("cannot create mount point %s", dst);
+         next = open_in_root(rootfd, prefix, O_PATH);
+      }
+      close(parent);
+      if (next < 0)
+         return -1;
+      parent = next;
+      p = end;
+   }
+   return parent;
+}
+
+/* An image file the launcher reads itself (passwd, group): regular, bounded, and never a
+ * FIFO or device that would block or stream forever. NULL when it is missing. */
+static char *read_image_db(int rootfd, const char *rel, const char *what, size_t *len)
+{
+   int fd = open_in_root(rootfd, rel, O_RDONLY | O_NONBLOCK);
+   if (fd < 0) {
+      if (errno == ENOENT)
+         return NULL;
+      DIE("cannot read the image's %s", what);
+   }
+   char name[64];
+   snprintf(name, sizeof(name), "the image's %s", what);
+   char *buf = read_bounded(fd, DB_MAX, name, len);
+   close(fd);
+   return buf;
 }
 
 /* Create a mount point: a directory, or an empty file when the source is not one. */
@@ -142,12 +256,10 @@ static bool plan_mountpoints(const struct plan *p, struct target *t)
 }
 
 /* passwd/group: the image's own file, plus our line unless its name is there already. */
-static char *merged_db(const char *root, const struct target *t, const char *line)
+static char *merged_db(int rootfd, const struct target *t, const char *what, const char *line)
 {
-   char *path = xasprintf("%s%s", root, t->rel);
    size_t len = 0;
-   char *old = read_file(path, &len);
-   free(path);
+   char *old = read_image_db(rootfd, t->rel, what, &len);
    if (!old)
       old = xasprintf("%s", "");
    size_t name_len = strcspn(line, ":");
@@ -164,54 +276,88 @@ static char *merged_db(const char *root, const struct target *t, const char *lin
    return merged;
 }
 
-static void do_mount(const struct plan *p, size_t i, const struct target *t, const char *root)
+/* Attach the detached mount TREE at TARGET (both descriptors). */
+static void attach(int tree, int target, const char *dst)
+{
+   if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      DIE("cannot mount on %s", dst);
+   close(tree);
+}
+
+static void do_mount(const struct plan *p, size_t i, const struct target *t, int rootfd, struct ours *o)
 {
    const struct bind *b = &p->binds[i];
-   char *target = xasprintf("%s%s", root, t->rel);
-   if (!path_exists(target))
-      make_mountpoint(target, t->dir); /* below a tmpfs, or a writable overlay */
+   int target = open_target(rootfd, t->rel, t->dir, o, b->dst);
+   if (target < 0) {
+      if (b->optional) { /* e.g. an image whose /etc/localtime leads outside it */
+         warn("skipping %s: its place in the image can't be used (%s)", b->dst, strerror(errno));
+         return;
+      }
+      DIE("cannot mount on %s (resolved in the image to %s)", b->dst, t->rel);
+   }
+   int tree = -1;
    switch (b->kind) {
    case BIND_DIR_OR_FILE: {
       char *src = xasprintf(OLDROOT "%s", b->src);
-      /* MS_REC: the host's submounts come along, and a non-recursive bind of a tree
-       * with locked submounts (inherited from the host) fails with EINVAL. */
-      if (mount(src, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+      /* AT_RECURSIVE: the host's submounts come along, and a non-recursive bind of a
+       * tree with locked submounts (inherited from the host) fails with EINVAL. */
+      tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      if (tree < 0)
          DIE("cannot bind %s to %s", b->src, b->dst);
       if (b->ro)
-         remount_ro(target);
+         make_ro(tree, "", b->dst);
       free(src);
       break;
    }
    case BIND_TMPFS: {
-      char opts[32];
-      snprintf(opts, sizeof(opts), "mode=%04o", (unsigned)b->mode);
-      if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+      char mode[16];
+      snprintf(mode, sizeof(mode), "%04o", (unsigned)b->mode);
+      int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+      if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
+          fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+          (tree = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
          DIE("cannot mount tmpfs on %s", b->dst);
+      close(fs);
       break;
    }
    case BIND_FILE_CONTENT:
    case BIND_FILE_MERGE: {
-      char *content = b->kind == BIND_FILE_MERGE ? merged_db(root, t, b->content)
+      const char *what = strcmp(b->dst, "/etc/group") ? "/etc/passwd" : "/etc/group";
+      char *content = b->kind == BIND_FILE_MERGE ? merged_db(rootfd, t, what, b->content)
                                                  : xasprintf("%s", b->content);
       char *file = xasprintf(RUN "/file%zu", i);
       write_file(file, content, strlen(content));
-      if (mount(file, target, NULL, MS_BIND, NULL) < 0)
+      tree = open_tree(AT_FDCWD, file, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (tree < 0)
          DIE("cannot bind generated file to %s", b->dst);
-      remount_ro(target);
+      make_ro(tree, "", b->dst);
       free(file);
       free(content);
       break;
    }
    }
+   attach(tree, target, b->dst);
+   if (b->kind == BIND_TMPFS) {
+      int fd = open_in_root(rootfd, t->rel, O_PATH);
+      if (fd < 0)
+         DIE("cannot open tmpfs at %s", b->dst);
+      ours_add(o, fd);
+      close(fd);
+   }
+   close(target);
    debug("mounted %s", b->dst);
-   free(target);
 }
 
 void mount_container(const struct plan *p, int image_fd)
 {
    /* Step 1. The scratch root. pivot_root wants new_root to be a mount point, and the
     * mount tree to be private (done when entering the namespace). */
-   if (mount("ctr", SCRATCH_BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+   /* With --writable-tmpfs the scratch tmpfs holds the overlay's upper layer, so its size
+    * is the quota for the container's changes (ENOSPC inside past it). */
+   char scratch_opts[64] = "mode=0755";
+   if (p->writable_tmpfs && p->tmpfs_size)
+      snprintf(scratch_opts, sizeof(scratch_opts), "mode=0755,size=%llu", p->tmpfs_size);
+   if (mount("ctr", SCRATCH_BASE, "tmpfs", MS_NOSUID | MS_NODEV, scratch_opts) < 0)
       DIE("cannot mount scratch tmpfs on %s", SCRATCH_BASE);
    const char *dirs[] = { OLDROOT, IMG, SKEL, WORK, NEWROOT, RUN };
    for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
@@ -229,7 +375,7 @@ void mount_container(const struct plan *p, int image_fd)
       if (mount(src, SCRATCH_BASE IMG, NULL, MS_BIND | MS_REC, NULL) < 0)
          DIE("cannot bind image directory %s", p->image);
       if (!p->writable_image)
-         remount_ro(SCRATCH_BASE IMG);
+         make_ro(AT_FDCWD, SCRATCH_BASE IMG, p->image);
       free(src);
    }
    pid_t server = p->image_is_dir ? 0 : fuse_mount_squashfs(p, SCRATCH_BASE IMG, image_fd);
@@ -270,9 +416,15 @@ void mount_container(const struct plan *p, int image_fd)
    }
 
    /* Step 5. */
+   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+   if (rootfd < 0)
+      DIE("cannot open the container root");
+   struct ours o = { .n = 0 };
+   ours_add(&o, rootfd);
    for (size_t i = 0; i < p->n_binds; i++)
       if (!t[i].skip)
-         do_mount(p, i, &t[i], root);
+         do_mount(p, i, &t[i], rootfd, &o);
+   close(rootfd);
 
    /* Step 6. pivot_root(".", ".") stacks the old root on top of the new one at "/";
     * detaching it leaves only the container (crun's do_pivot; no put_old directory is
