@@ -2,7 +2,7 @@
  *
  * The boundary: TypeScript decides *what* the container is (which image, which binds,
  * which environment policy); this program only does it, single-threaded, with no policy
- * of its own. The plan is a flat argument list (see launch_plan.c for the vocabulary),
+ * of its own. The plan is a flat argument list (plan_words.def is the vocabulary),
  * given on the command line or read NUL-separated from a plan file, so a plan computed
  * once can be launched by many ranks without Node.
  *
@@ -53,6 +53,11 @@ struct plan {
    const char *squashfuse;   /* absolute host path of squashfuse_ll */
    bool squashfuse_exec;     /* run that, even with a built-in server (CTR_FUSE=exec) */
    bool map_root;            /* uid/gid 0 inside (--fakeroot); else identity */
+   const char *newuidmap, *newgidmap; /* --subids: fake root over the user's subordinate */
+   unsigned long subuid_start, subuid_count, subgid_start, subgid_count; /* id ranges */
+   bool fake_ids;            /* seccomp fakes chown/setuid-family (--subids: fallback) */
+   bool host_root;           /* namespaces only: the command runs on the host's tree */
+   unsigned long long tmpfs_size; /* --writable-tmpfs upper layer, bytes; 0: unlimited */
    bool writable_image;      /* directory image mounted read-write (building) */
    bool writable_tmpfs;
    bool pid_ns;              /* a PID namespace with an init, unless under a job launcher */
@@ -74,9 +79,19 @@ struct plan {
    int debug;
 };
 
-/* launch_plan.c */
+/* launch_plan.c (the words: plan_words.def) */
 void plan_parse(struct plan *p, int argc, char **argv);
 void planner_reap(void); /* the planner --ask started, once the container is built */
+void plan_init(struct plan *p);
+/* Parse words V[0..N) into P, dying with one line on a bad plan (HINT for a version
+ * mismatch); returns the index of the command (past "--"), or N. */
+int plan_parse_words(struct plan *p, int n, char **v, const char *hint);
+/* A plan file's words (dies when unreadable or malformed); LAUNCHER: its #! line's. */
+char **plan_file_words(const char *path, int *n, const char **launcher);
+
+/* launch_verbs.c: --version, --check-plan FILE, --rewrite-image FILE PATH [OUT]; each
+ * exits. Returns when ARGV[1] is none of them. */
+void plan_verb(int argc, char **argv);
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);

@@ -1,94 +1,88 @@
-/* The plan vocabulary: a flat list of options, each with a fixed number of arguments.
+/* Where plans come from, and what their words mean to the launcher. The vocabulary,
+ * with each word's arguments and meaning, is the table in plan_words.def; this file
+ * turns a plan into struct plan. plan_scan (plan_words.c) has checked the version and
+ * every word's arity before the switch below sees it, so the switch only checks values.
  *
- *   --image PATH            SquashFS image (a bare SquashFS or a SIF holding one)
- *   --offset N              byte offset of the SquashFS inside PATH
- *   --image-dir PATH        a directory used as the image (mounted read-only)
- *   --writable              the directory image is mounted read-write, and missing
- *                           mount points are made in it (building: %post)
- *   --squashfuse PATH       the squashfuse_ll binary, for a launcher built without the
- *                           in-process FUSE server (or with CTR_FUSE=exec)
- *   --map-root              map the user to uid/gid 0 inside (--fakeroot)
- *   --writable-tmpfs        a tmpfs overlay over the image; changes vanish at exit
- *   --pid-ns                a PID namespace with an init, so nothing outlives the
- *                           command (not for ranks under Slurm/MPI: see launch_init.c)
- *   --bind SRC DST MODE     MODE is rw or ro; rw? / ro? skip a missing SRC silently
- *   --tmpfs DST MODE        an empty tmpfs at DST, root directory mode MODE (octal)
- *   --file DST CONTENT      a new read-only file at DST with CONTENT
- *   --passwd-line LINE      appended to a copy of the image's /etc/passwd, unless the
- *                           image already has an entry of that name
- *   --group-line LINE       the same for /etc/group
- *   --chdir DIR             working directory inside
- *   --clearenv              start from an empty environment (then --keepenv NAME)
- *   --keepenv NAME / --unsetenv NAME / --setenv NAME VALUE
- *   --env-override NAME VALUE   set after the image's /.singularity.d/env scripts
- *   --env-prefix PREFIX     host PREFIXNAME=v becomes an override NAME=v (at launch time,
- *                           so each rank of a job sees its own)
- *   --action exec|run|shell
- *   --join auto|on|off      share one container among the ranks of a job step on this
- *                           node (auto: when the environment names a step; see
- *                           launch_join.c), default off
- *   --join-tag TAG          name the step, for launchers ctr doesn't know
- *   --join-count N          ranks expected on this node (else from the environment)
- *   --debug                 (or CTR_DEBUG set in the environment)
- *   -- CMD [ARG...]
+ * Three sources, one format:
+ *   ctr-launch --plan FILE ARG...   a plan file ("#!<launcher> --plan\n" then the words,
+ *                                   each ending in NUL): executing it runs this; ARG...
+ *                                   are appended to the plan's command
+ *   ctr-launch --ask NODE BLOB ROOT CTR-ARGS...
+ *                                   `ctr exec|run|shell` (bin/ctr): the launcher asks the
+ *                                   planner (Node, started from ctr's V8 start-up snapshot
+ *                                   BLOB) for the plan, which Node writes to the
+ *                                   descriptor named by CTR_PLAN_FD, words and command as
+ *                                   in a plan file, and exits. So no Node process waits
+ *                                   beside the container, the ranks' descriptors
+ *                                   (PMI_FD...) and parent reach the launcher untouched,
+ *                                   and Node's own exit is not on the command's path.
+ *   ctr-launch WORD... [-- CMD...]  the words as arguments (plain Node's runLauncher)
  *
- * A plan file is "#!<launcher> --plan\n" followed by these words, each ending in NUL;
- * executing it runs `<launcher> --plan FILE ARG...`, and ARG... become the command.
- *
- * `ctr exec|run|shell` (bin/ctr) runs `<launcher> --ask NODE BLOB ROOT CTR-ARGS...`: the
- * launcher asks the planner (Node, started from ctr's V8 start-up snapshot BLOB) for the
- * plan, which Node writes to the descriptor named by CTR_PLAN_FD, words and command as
- * in a plan file, and exits. So no Node process waits beside the container, the ranks'
- * descriptors (PMI_FD...) and parent reach the launcher untouched, and Node's own exit
- * is not on the command's path. */
+ * Any failure is one line, "ctr: error: launch plan: ...", and exit 255. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "launch.h"
+#include "plan_words.h"
 
-struct words {
-   char **v;
-   int n;
-};
-
-static struct words split_words(char *buf, size_t len);
-
-static struct words plan_file_words(const char *path)
+/* Read FD to its end, refusing more than PLAN_MAX_BYTES rather than allocating it. */
+static char *read_plan_fd(int fd, const char *what, size_t *len)
 {
-   size_t len;
-   char *buf = read_file(path, &len);
-   if (!buf)
-      DIE("cannot read plan file %s", path);
-   char *p = buf, *end = buf + len;
-   if (len >= 2 && p[0] == '#' && p[1] == '!') {
-      p = memchr(p, '\n', len);
-      if (!p)
-         DIE_PLAIN("plan file %s: no plan after the #! line", path);
-      p++;
+   size_t cap = 1 << 16, n = 0;
+   char *buf = malloc(cap + 1);
+   for (;;) {
+      if (!buf)
+         DIE_PLAIN("launch plan: %s: out of memory", what);
+      if (n == cap) {
+         if (cap > PLAN_MAX_BYTES)
+            DIE_PLAIN("launch plan: %s: over the limit of %u MiB", what, PLAN_MAX_BYTES >> 20);
+         cap *= 2;
+         buf = realloc(buf, cap + 1);
+         continue;
+      }
+      ssize_t r = read(fd, buf + n, cap - n);
+      if (r < 0 && errno == EINTR)
+         continue;
+      if (r < 0)
+         DIE("launch plan: cannot read %s", what);
+      if (r == 0)
+         break;
+      n += (size_t)r;
    }
-   if (p < end && end[-1] != '\0')
-      DIE_PLAIN("plan file %s: truncated (last word not NUL-terminated)", path);
-   return split_words(p, (size_t)(end - p));
+   buf[n] = '\0';
+   *len = n;
+   return buf;
 }
 
-/* NUL-terminated words in BUF[0..LEN). */
-static struct words split_words(char *buf, size_t len)
+char **plan_file_words(const char *path, int *n, const char **launcher)
 {
-   struct words w = {0};
-   char *end = buf + len;
-   for (char *q = buf; q < end; q += strlen(q) + 1)
-      w.n++;
-   w.v = xcalloc((size_t)w.n + 1, sizeof(char *));
-   int i = 0;
-   for (char *q = buf; q < end; q += strlen(q) + 1)
-      w.v[i++] = q;
-   return w;
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   struct stat st;
+   if (fd < 0 || fstat(fd, &st) < 0)
+      DIE("launch plan: cannot read plan file %s", path);
+   if (st.st_size > (off_t)PLAN_MAX_BYTES)
+      DIE_PLAIN("launch plan: %s: %lld bytes, over the limit of %u MiB", path, (long long)st.st_size,
+                PLAN_MAX_BYTES >> 20);
+   size_t len;
+   char *buf = read_plan_fd(fd, path, &len);
+   close(fd);
+   struct plan_words w;
+   char err[PLAN_ERR_MAX];
+   if (plan_split(buf, len, &w, err) < 0)
+      DIE_PLAIN("launch plan: %s: %s", path, err);
+   if (launcher)
+      *launcher = w.shebang;
+   *n = w.n;
+   return w.v;
 }
 
 static pid_t g_planner;
@@ -96,7 +90,7 @@ static pid_t g_planner;
 /* --ask: run the planner with the plan descriptor as CTR_PLAN_FD, read the plan, reap
  * the planner. A planner that fails has said why on stderr: its status is ours. One that
  * succeeds without a plan (nothing to launch) ends us with 0. */
-static struct words planner_words(int argc, char **argv)
+static char **planner_words(int argc, char **argv, int *n)
 {
    int fds[2];
    if (pipe2(fds, O_CLOEXEC) < 0)
@@ -112,37 +106,47 @@ static struct words planner_words(int argc, char **argv)
       snprintf(fd, sizeof(fd), "%d", fds[1]);
       if (setenv("CTR_PLAN_FD", fd, 1) < 0 || fcntl(fds[1], F_SETFD, 0) < 0)
          _exit(EXIT_LAUNCH_FAILED);
-      /* node --snapshot-blob BLOB ROOT CTR-ARGS... */
-      char **nargv = xcalloc((size_t)argc + 2, sizeof(char *));
+      /* node --snapshot-blob BLOB -- ROOT CTR-ARGS...: without "--", Node 20 acts on
+       * some of its own options even after the script (`ctr exec --env-file F` would
+       * have Node read F); Node drops the "--", so process.argv is [node, ROOT, ...]. */
+      char **nargv = xcalloc((size_t)argc + 3, sizeof(char *));
       nargv[0] = argv[2];
       nargv[1] = "--snapshot-blob";
       nargv[2] = argv[3];
-      memcpy(nargv + 3, argv + 4, (size_t)(argc - 4) * sizeof(char *));
+      nargv[3] = "--";
+      memcpy(nargv + 4, argv + 4, (size_t)(argc - 4) * sizeof(char *));
       execv(argv[2], nargv);
       fprintf(stderr, "ctr: error: cannot run node (%s): %s\n", argv[2], strerror(errno));
       _exit(EXIT_LAUNCH_FAILED);
    }
    close(fds[1]);
    size_t len;
-   char *buf = read_fd(fds[0], "the plan from the planner", &len);
+   char *buf = read_plan_fd(fds[0], "the plan from the planner", &len);
    close(fds[0]);
    if (len > 0 && buf[len - 1] == '\0') {
       /* A whole plan: Node closes the descriptor once it is written, so go on while it
        * exits, and reap it once the container is built (planner_reap). */
       g_planner = pid;
-      return split_words(buf, len);
+   } else {
+      /* No plan, or not all of one: the planner failed (and said why), or had nothing
+       * to launch. */
+      int status;
+      while (waitpid(pid, &status, 0) < 0)
+         if (errno != EINTR)
+            DIE("cannot wait for the planner");
+      if (WIFSIGNALED(status))
+         exit(128 + WTERMSIG(status));
+      if (WEXITSTATUS(status) != 0)
+         exit(WEXITSTATUS(status));
+      if (len == 0)
+         exit(0);
    }
-   int status;
-   while (waitpid(pid, &status, 0) < 0)
-      if (errno != EINTR)
-         DIE("cannot wait for the planner");
-   if (WIFSIGNALED(status))
-      exit(128 + WTERMSIG(status));
-   if (WEXITSTATUS(status) != 0)
-      exit(WEXITSTATUS(status));
-   if (len == 0)
-      exit(0);
-   DIE_PLAIN("the planner's plan is truncated (last word not NUL-terminated)");
+   struct plan_words w;
+   char err[PLAN_ERR_MAX];
+   if (plan_split(buf, len, &w, err) < 0)
+      DIE_PLAIN("launch plan: from the planner: %s", err);
+   *n = w.n;
+   return w.v;
 }
 
 /* Reap the planner that --ask left exiting (main, before the command starts). */
@@ -155,186 +159,236 @@ void planner_reap(void)
    g_planner = 0;
 }
 
-static const char *need(int argc, char **argv, int i, int count)
+static void *grow(void *v, size_t n, size_t size)
 {
-   if (i + count >= argc)
-      DIE_PLAIN("launch plan: option %s needs %d argument%s", argv[i], count, count > 1 ? "s" : "");
-   return argv[i + 1];
+   v = realloc(v, (n + 1) * size);
+   if (!v)
+      DIE_PLAIN("out of memory");
+   return v;
 }
 
 static void add_env(struct plan *p, char op, const char *name, const char *value)
 {
-   p->env = realloc(p->env, (p->n_env + 1) * sizeof(*p->env));
-   if (!p->env)
-      DIE_PLAIN("out of memory");
+   p->env = grow(p->env, p->n_env, sizeof(*p->env));
    p->env[p->n_env++] = (struct env_op){ op, name, value };
 }
 
-static struct bind *add_bind(struct plan *p)
+static struct bind *add_bind(struct plan *p, enum bind_kind kind, const char *dst)
 {
-   p->binds = realloc(p->binds, (p->n_binds + 1) * sizeof(*p->binds));
-   if (!p->binds)
-      DIE_PLAIN("out of memory");
+   p->binds = grow(p->binds, p->n_binds, sizeof(*p->binds));
    struct bind *b = &p->binds[p->n_binds++];
    memset(b, 0, sizeof(*b));
+   b->kind = kind;
+   b->dst = dst;
    return b;
 }
 
-/* Parse one list of words; returns the index just past "--", or argc if none. The plan's
- * own words (before "--") are remembered: they name the container when ranks join. */
-static int parse_words(struct plan *p, int argc, char **argv)
+/* A path or name: an empty one would mean the working directory, or nothing. */
+static const char *nonempty(enum plan_word id, const char *s)
 {
-   int i;
-   p->words = argv;
-   for (i = 0; i < argc; i++) {
-      const char *o = argv[i];
-      p->n_words = i + 1;
-      if (!strcmp(o, "--")) {
-         p->n_words = i;
-         return i + 1;
-      }
-      else if (!strcmp(o, "--image"))
-         p->image = need(argc, argv, i++, 1);
-      else if (!strcmp(o, "--image-dir")) {
-         p->image = need(argc, argv, i++, 1);
-         p->image_is_dir = true;
-      } else if (!strcmp(o, "--offset")) {
-         char *end;
-         errno = 0;
-         p->offset = strtoull(need(argc, argv, i++, 1), &end, 10);
-         if (errno || *end)
-            DIE_PLAIN("launch plan: bad offset %s", argv[i]);
-      } else if (!strcmp(o, "--squashfuse"))
-         p->squashfuse = need(argc, argv, i++, 1);
-      else if (!strcmp(o, "--map-root"))
-         p->map_root = true;
-      else if (!strcmp(o, "--writable"))
-         p->writable_image = true;
-      else if (!strcmp(o, "--pid-ns"))
-         p->pid_ns = true;
-      else if (!strcmp(o, "--writable-tmpfs"))
-         p->writable_tmpfs = true;
-      else if (!strcmp(o, "--bind")) {
-         need(argc, argv, i, 3);
-         struct bind *b = add_bind(p);
-         const char *mode = argv[i + 3];
-         b->kind = BIND_DIR_OR_FILE;
-         b->src = argv[i + 1];
-         b->dst = argv[i + 2];
-         b->ro = !strncmp(mode, "ro", 2);
-         b->optional = mode[2] == '?';
-         if (strncmp(mode, "ro", 2) && strncmp(mode, "rw", 2))
-            DIE_PLAIN("launch plan: bad bind mode %s", mode);
-         i += 3;
-      } else if (!strcmp(o, "--tmpfs")) {
-         need(argc, argv, i, 2);
-         struct bind *b = add_bind(p);
-         char *end;
-         b->kind = BIND_TMPFS;
-         b->dst = argv[i + 1];
-         b->mode = (mode_t)strtoul(argv[i + 2], &end, 8);
-         if (*end || !*argv[i + 2])
-            DIE_PLAIN("launch plan: bad tmpfs mode %s", argv[i + 2]);
-         i += 2;
-      } else if (!strcmp(o, "--file")) {
-         need(argc, argv, i, 2);
-         struct bind *b = add_bind(p);
-         b->kind = BIND_FILE_CONTENT;
-         b->dst = argv[i + 1];
-         b->content = argv[i + 2];
-         i += 2;
-      } else if (!strcmp(o, "--passwd-line") || !strcmp(o, "--group-line")) {
-         struct bind *b = add_bind(p);
-         b->kind = BIND_FILE_MERGE;
-         b->dst = o[2] == 'p' ? "/etc/passwd" : "/etc/group";
-         b->content = need(argc, argv, i++, 1);
-      }
-      else if (!strcmp(o, "--chdir"))
-         p->chdir = need(argc, argv, i++, 1);
-      else if (!strcmp(o, "--clearenv"))
-         p->clearenv = true;
-      else if (!strcmp(o, "--keepenv"))
-         add_env(p, 'k', need(argc, argv, i, 1), NULL), i++;
-      else if (!strcmp(o, "--unsetenv"))
-         add_env(p, 'u', need(argc, argv, i, 1), NULL), i++;
-      else if (!strcmp(o, "--setenv")) {
-         need(argc, argv, i, 2);
-         add_env(p, 's', argv[i + 1], argv[i + 2]);
-         i += 2;
-      } else if (!strcmp(o, "--env-override")) {
-         need(argc, argv, i, 2);
-         add_env(p, 'o', argv[i + 1], argv[i + 2]);
-         i += 2;
-      } else if (!strcmp(o, "--env-prefix")) {
-         p->env_prefixes = realloc(p->env_prefixes, (p->n_env_prefixes + 1) * sizeof(char *));
-         if (!p->env_prefixes)
-            DIE_PLAIN("out of memory");
-         p->env_prefixes[p->n_env_prefixes++] = need(argc, argv, i++, 1);
-      } else if (!strcmp(o, "--action")) {
-         const char *a = need(argc, argv, i++, 1);
-         if (!strcmp(a, "exec"))
-            p->action = ACTION_EXEC;
-         else if (!strcmp(a, "run"))
-            p->action = ACTION_RUN;
-         else if (!strcmp(a, "shell"))
-            p->action = ACTION_SHELL;
-         else
-            DIE_PLAIN("launch plan: unknown action %s", a);
-      } else if (!strcmp(o, "--join")) {
-         const char *j = need(argc, argv, i++, 1);
-         if (!strcmp(j, "auto"))
-            p->join = JOIN_AUTO;
-         else if (!strcmp(j, "on"))
-            p->join = JOIN_ON;
-         else if (!strcmp(j, "off"))
-            p->join = JOIN_OFF;
-         else
-            DIE_PLAIN("launch plan: --join takes auto, on or off, not %s", j);
-      } else if (!strcmp(o, "--join-tag"))
-         p->join_tag = need(argc, argv, i++, 1);
-      else if (!strcmp(o, "--join-count")) {
-         char *end;
-         p->join_count = (int)strtol(need(argc, argv, i++, 1), &end, 10);
-         if (*end || p->join_count < 0)
-            DIE_PLAIN("launch plan: bad --join-count %s", argv[i]);
-      } else if (!strcmp(o, "--debug"))
-         p->debug = g_debug = 1;
-      else
-         DIE_PLAIN("launch plan: unknown option %s", o);
-   }
-   return i;
+   if (!*s)
+      DIE_PLAIN("launch plan: %s %s: an argument is empty", plan_word_defs[id].name, plan_word_defs[id].args);
+   return s;
 }
 
-void plan_parse(struct plan *p, int argc, char **argv)
+static unsigned long long number(enum plan_word id, const char *s, int base, unsigned long long min,
+                                 unsigned long long max)
+{
+   unsigned long long x;
+   if (!plan_number(s, base, max, &x) || x < min)
+      DIE_PLAIN("launch plan: %s: %.40s is not a%s number from %llu to %llu", plan_word_defs[id].name, s,
+                base == 8 ? "n octal" : "", min, max);
+   return x;
+}
+
+/* --subids: each range inside the 32-bit id space, and not empty. */
+static void subids(struct plan *p, char **a)
+{
+   unsigned long long v[4];
+   for (int k = 0; k < 4; k++)
+      v[k] = number(PW_SUBIDS, a[2 + k], 10, k & 1, UINT32_MAX);
+   if (v[0] + v[1] - 1 > UINT32_MAX || v[2] + v[3] - 1 > UINT32_MAX)
+      DIE_PLAIN("launch plan: --subids: a range goes past id %lu", (unsigned long)UINT32_MAX);
+   p->newuidmap = nonempty(PW_SUBIDS, a[0]);
+   p->newgidmap = nonempty(PW_SUBIDS, a[1]);
+   p->subuid_start = v[0], p->subuid_count = v[1];
+   p->subgid_start = v[2], p->subgid_count = v[3];
+}
+
+static void one_word(struct plan *p, enum plan_word id, char **a)
+{
+   struct bind *b;
+   switch (id) {
+   case PW_PLAN_VERSION: /* checked by plan_scan */
+      break;
+   case PW_IMAGE:
+   case PW_IMAGE_DIR:
+      p->image = nonempty(id, a[0]);
+      p->image_is_dir = id == PW_IMAGE_DIR;
+      break;
+   case PW_OFFSET:
+      p->offset = number(id, a[0], 10, 0, ULLONG_MAX);
+      break;
+   case PW_WRITABLE:
+      p->writable_image = true;
+      break;
+   case PW_SQUASHFUSE:
+      p->squashfuse = nonempty(id, a[0]);
+      break;
+   case PW_MAP_ROOT:
+      p->map_root = true;
+      break;
+   case PW_SUBIDS:
+      subids(p, a);
+      break;
+   case PW_FAKE_IDS:
+      p->fake_ids = true;
+      break;
+   case PW_HOST_ROOT:
+      p->host_root = true;
+      break;
+   case PW_WRITABLE_TMPFS:
+      p->writable_tmpfs = true;
+      break;
+   case PW_WRITABLE_TMPFS_SIZE:
+      p->tmpfs_size = number(id, a[0], 10, 0, ULLONG_MAX);
+      break;
+   case PW_PID_NS:
+      p->pid_ns = true;
+      break;
+   case PW_BIND:
+      b = add_bind(p, BIND_DIR_OR_FILE, nonempty(id, a[1]));
+      b->src = nonempty(id, a[0]);
+      if (!plan_bind_mode(a[2], &b->ro, &b->optional))
+         DIE_PLAIN("launch plan: --bind %.100s: bad mode \"%.10s\" (ro, rw, ro? or rw?)", a[0], a[2]);
+      break;
+   case PW_TMPFS:
+      b = add_bind(p, BIND_TMPFS, nonempty(id, a[0]));
+      b->mode = (mode_t)number(id, a[1], 8, 0, 07777);
+      break;
+   case PW_FILE:
+      b = add_bind(p, BIND_FILE_CONTENT, nonempty(id, a[0]));
+      b->content = a[1];
+      break;
+   case PW_PASSWD_LINE:
+   case PW_GROUP_LINE:
+      b = add_bind(p, BIND_FILE_MERGE, id == PW_PASSWD_LINE ? "/etc/passwd" : "/etc/group");
+      b->content = nonempty(id, a[0]);
+      break;
+   case PW_CHDIR:
+      p->chdir = nonempty(id, a[0]);
+      break;
+   case PW_CLEARENV:
+      p->clearenv = true;
+      break;
+   case PW_KEEPENV:
+      add_env(p, 'k', nonempty(id, a[0]), NULL);
+      break;
+   case PW_UNSETENV:
+      add_env(p, 'u', nonempty(id, a[0]), NULL);
+      break;
+   case PW_SETENV:
+      add_env(p, 's', nonempty(id, a[0]), a[1]);
+      break;
+   case PW_ENV_OVERRIDE:
+      add_env(p, 'o', nonempty(id, a[0]), a[1]);
+      break;
+   case PW_ENV_PREFIX:
+      p->env_prefixes = grow(p->env_prefixes, p->n_env_prefixes, sizeof(char *));
+      p->env_prefixes[p->n_env_prefixes++] = nonempty(id, a[0]);
+      break;
+   case PW_ACTION:
+      if (!strcmp(a[0], "exec"))
+         p->action = ACTION_EXEC;
+      else if (!strcmp(a[0], "run"))
+         p->action = ACTION_RUN;
+      else if (!strcmp(a[0], "shell"))
+         p->action = ACTION_SHELL;
+      else
+         DIE_PLAIN("launch plan: --action takes exec, run or shell, not %.40s", a[0]);
+      break;
+   case PW_JOIN:
+      if (!strcmp(a[0], "auto"))
+         p->join = JOIN_AUTO;
+      else if (!strcmp(a[0], "on"))
+         p->join = JOIN_ON;
+      else if (!strcmp(a[0], "off"))
+         p->join = JOIN_OFF;
+      else
+         DIE_PLAIN("launch plan: --join takes auto, on or off, not %.40s", a[0]);
+      break;
+   case PW_JOIN_TAG:
+      p->join_tag = nonempty(id, a[0]);
+      break;
+   case PW_JOIN_COUNT:
+      p->join_count = (int)number(id, a[0], 10, 1, INT_MAX);
+      break;
+   case PW_DEBUG:
+      p->debug = g_debug = 1;
+      break;
+   case PW_NONE:
+   case PW_COUNT:
+      DIE_PLAIN("launch plan: internal error: word %d", (int)id);
+   }
+}
+
+int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
+{
+   char err[PLAN_ERR_MAX];
+   int end, r = plan_scan(v, n, &end, err);
+   if (r < 0)
+      die_errno(0, r == PLAN_BAD_VERSION ? hint : NULL, "launch plan: %s", err);
+   /* The plan's own words (before "--") name the container when ranks join. */
+   p->words = v;
+   p->n_words = end;
+   for (int i = 0; i < end; ) {
+      enum plan_word id = plan_word_find(v[i]);
+      one_word(p, id, v + i + 1);
+      i += 1 + plan_word_defs[id].arity;
+   }
+   if (!p->image && !p->host_root)
+      DIE_PLAIN("launch plan: no image given");
+   if (p->writable_image && !p->image_is_dir)
+      DIE_PLAIN("launch plan: --writable needs a directory image");
+   return end < n ? end + 1 : n;
+}
+
+void plan_init(struct plan *p)
 {
    memset(p, 0, sizeof(*p));
    p->action = ACTION_EXEC;
    if (getenv("CTR_DEBUG"))  /* plan files carry no --debug; this turns it on per launch */
       p->debug = g_debug = 1;
+   p->squashfuse_exec = getenv("CTR_FUSE") && !strcmp(getenv("CTR_FUSE"), "exec");
+}
+
+void plan_parse(struct plan *p, int argc, char **argv)
+{
+   if (argc >= 2)
+      plan_verb(argc, argv); /* --version, --check-plan, --rewrite-image: each exits */
+   plan_init(p);
+   int n;
    if (argc >= 3 && !strcmp(argv[1], "--plan")) {
-      struct words w = plan_file_words(argv[2]);
-      int rest = parse_words(p, w.n, w.v);
-      if (rest < w.n) {
+      char **v = plan_file_words(argv[2], &n, NULL);
+      char *hint = xasprintf("re-create the plan file %s with ctr plan", argv[2]);
+      int rest = plan_parse_words(p, n, v, hint);
+      free(hint);
+      if (rest < n) {
          /* the plan names a command; arguments given at launch are appended to it */
-         int n = (w.n - rest) + (argc - 3);
-         p->argv = xcalloc((size_t)n + 1, sizeof(char *));
-         memcpy(p->argv, w.v + rest, (size_t)(w.n - rest) * sizeof(char *));
-         memcpy(p->argv + (w.n - rest), argv + 3, (size_t)(argc - 3) * sizeof(char *));
+         int k = (n - rest) + (argc - 3);
+         p->argv = xcalloc((size_t)k + 1, sizeof(char *));
+         memcpy(p->argv, v + rest, (size_t)(n - rest) * sizeof(char *));
+         memcpy(p->argv + (n - rest), argv + 3, (size_t)(argc - 3) * sizeof(char *));
       } else
          p->argv = argv + 3;
    } else if (argc >= 5 && !strcmp(argv[1], "--ask")) {
-      struct words w = planner_words(argc, argv);
-      int rest = parse_words(p, w.n, w.v);
-      p->argv = w.v + rest;
+      char **v = planner_words(argc, argv, &n);
+      p->argv = v + plan_parse_words(p, n, v, "ctr and its launcher are from different builds: run npm run build");
    } else {
-      int rest = parse_words(p, argc - 1, argv + 1);
+      int rest = plan_parse_words(p, argc - 1, argv + 1,
+                                  "this launcher is from another build than the ctr that started it: run npm run build");
       p->argv = argv + 1 + rest;
    }
-   if (!p->image)
-      DIE_PLAIN("launch plan: no image given");
-   if (p->writable_image && !p->image_is_dir)
-      DIE_PLAIN("launch plan: --writable needs a directory image");
-   p->squashfuse_exec = getenv("CTR_FUSE") && !strcmp(getenv("CTR_FUSE"), "exec");
    if (p->action == ACTION_EXEC && !p->argv[0])
       DIE_PLAIN("no command given");
 }

@@ -2,15 +2,16 @@
 // read-write, the user mapped to root, the host's network files, a fresh /tmp, and the
 // standard environment. Pure, like compose.ts.
 import { DEFAULT_PATH } from './env.js';
+import { PlanWriter } from './words.js';
 
 export function composeBuildPlan(rootfs: string, opts: { writable: boolean; hostFiles: Map<string, string>; env: Record<string, string> }): string[] {
-  const args = ['--image-dir', rootfs, '--map-root', '--pid-ns'];
-  if (opts.writable) args.push('--writable');
-  args.push('--bind', '/proc', '/proc', 'rw', '--bind', '/sys', '/sys', 'rw', '--bind', '/dev', '/dev', 'rw');
-  args.push('--tmpfs', '/tmp', '1777');
-  for (const [dst, src] of opts.hostFiles) args.push('--bind', src, dst, 'ro?');
-  args.push('--chdir', '/', '--clearenv', '--keepenv', 'TERM', '--keepenv', 'http_proxy', '--keepenv', 'https_proxy');
+  const w = new PlanWriter().imageDir(rootfs).mapRoot().pidNs();
+  if (opts.writable) w.writable();
+  w.bind('/proc', '/proc', 'rw').bind('/sys', '/sys', 'rw').bind('/dev', '/dev', 'rw');
+  w.tmpfs('/tmp', '1777');
+  for (const [dst, src] of opts.hostFiles) w.bind(src, dst, 'ro', { optional: true });
+  w.chdir('/').clearenv().keepenv('TERM').keepenv('http_proxy').keepenv('https_proxy');
   const env = { PATH: DEFAULT_PATH, HOME: '/root', USER: 'root', LOGNAME: 'root', DEBIAN_FRONTEND: 'noninteractive', ...opts.env };
-  for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
-  return args;
+  for (const [k, v] of Object.entries(env)) w.setenv(k, v);
+  return w.words();
 }

@@ -1,11 +1,12 @@
-// Compose a launch plan: the argument list ctr-launch carries out (native/launch_plan.c
-// documents the vocabulary). Pure: no file system, no processes; everything it needs
+// Compose a launch plan: the words ctr-launch carries out, written by PlanWriter
+// (words.ts; native/plan_words.def is the vocabulary). Pure: no file system, no processes; everything it needs
 // about the host comes in HostFacts, so the same inputs always give the same plan.
 import { CtrError } from '../errors.js';
 import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions } from './options.js';
+import { PlanWriter } from './words.js';
 
 /** Host files bound read-only when present, as Apptainer does. */
 export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
@@ -53,41 +54,42 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     shell: action === 'shell',
   });
 
-  const args: string[] = [];
-  if (image.kind === 'dir') args.push('--image-dir', image.path);
+  const w = new PlanWriter();
+  if (image.kind === 'dir') w.imageDir(image.path);
   else {
-    args.push('--image', image.path, '--offset', String(image.offset));
-    if (host.squashfuse) args.push('--squashfuse', host.squashfuse);
+    w.image(image.path, image.offset);
+    if (host.squashfuse) w.squashfuse(host.squashfuse);
   }
-  if (opts.fakeroot) args.push('--map-root');
-  if (opts.writableTmpfs) args.push('--writable-tmpfs');
+  if (opts.fakeroot) w.mapRoot();
+  if (opts.writableTmpfs) w.writableTmpfs();
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
-  args.push('--pid-ns');
+  w.pidNs();
   for (const m of mounts) {
-    if (m.kind === 'tmpfs') args.push('--tmpfs', m.dst, m.mode);
-    else args.push('--bind', m.src, m.dst, (m.ro ? 'ro' : 'rw') + (m.optional ? '?' : ''));
+    if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
+    else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
   }
   if (!opts.fakeroot) {
-    args.push('--passwd-line', `${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
-    args.push('--group-line', `${host.group}:x:${host.gid}:${host.user}`);
+    w.passwdLine(`${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
+    w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);
   }
-  args.push('--chdir', pwd);
-  if (env.clean) args.push('--clearenv');
-  for (const p of env.prefixes) args.push('--env-prefix', p);
+  w.chdir(pwd);
+  if (env.clean) w.clearenv();
+  for (const p of env.prefixes) w.envPrefix(p);
   for (const e of env.ops) {
-    if (e.op === 'keep') args.push('--keepenv', e.name);
-    else if (e.op === 'unset') args.push('--unsetenv', e.name);
-    else if (e.op === 'set') args.push('--setenv', e.name, e.value);
-    else args.push('--env-override', e.name, e.value);
+    if (e.op === 'keep') w.keepenv(e.name);
+    else if (e.op === 'unset') w.unsetenv(e.name);
+    else if (e.op === 'set') w.setenv(e.name, e.value);
+    else w.envOverride(e.name, e.value);
   }
-  args.push('--action', action);
-  args.push('--join', opts.join ?? 'auto');
-  if (opts.joinTag) args.push('--join-tag', opts.joinTag);
+  w.action(action);
+  w.join(opts.join ?? 'auto');
+  if (opts.joinTag) w.joinTag(opts.joinTag);
   if (opts.joinCount !== undefined) {
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
-    args.push('--join-count', String(opts.joinCount));
+    w.joinCount(opts.joinCount);
   }
-  if (opts.debug) args.push('--debug');
+  if (opts.debug) w.debug();
+  const args = w.words();
   return { args, pwd, mounts, env };
 }
 

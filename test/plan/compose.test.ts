@@ -48,6 +48,7 @@ const Compose = suite('plan compose');
 Compose('default :: the whole plan', () => {
   const p = composePlan('exec', SIF, options(), hostFacts());
   assert.equal(p.args, [
+    '--plan-version', '1',
     '--image', '/img/app.sif', '--offset', '32768', '--squashfuse', '/usr/bin/squashfuse_ll',
     '--pid-ns',
     '--bind', '/proc', '/proc', 'rw',
@@ -163,7 +164,7 @@ Compose('home spec :: SRC binds to the user home, SRC:DST elsewhere, both throug
 
 Compose('dir image :: --image-dir, no offset or squashfuse', () => {
   const p = composePlan('exec', DIR, options(), hostFacts({ squashfuse: '' }));
-  assert.equal(p.args.slice(0, 2), ['--image-dir', '/img/rootfs']);
+  assert.equal(p.args.slice(0, 4), ['--plan-version', '1', '--image-dir', '/img/rootfs']);
   assert.not.ok(p.args.includes('--offset'));
   assert.not.ok(p.args.includes('--squashfuse'));
   assert.is(setenv(p.args, 'CTR_NAME'), 'rootfs');

@@ -1,0 +1,143 @@
+// PlanWriter: the only way TypeScript writes a launch plan's words. The words, their
+// arities and meanings are native/plan_words.def (the table the C parser is built from;
+// `npm run build` turns it into plan-words.gen.ts). Every method emits one word through
+// emit(), which checks the arity against that table, so a plan this writes is one the
+// launcher parses; test/plan/words.test.ts checks that every word has a method. Pure.
+import { PLAN_VERSION, PLAN_WORDS, type PlanWordId } from './plan-words.gen.js';
+
+export { PLAN_VERSION, PLAN_WORDS, type PlanWordId };
+
+export type BindMode = 'ro' | 'rw';
+export type PlanAction = 'exec' | 'run' | 'shell';
+export type PlanJoin = 'auto' | 'on' | 'off';
+
+/** Subordinate id ranges for fake root through newuidmap/newgidmap (--subids). */
+export interface SubIds {
+  newuidmap: string;
+  newgidmap: string;
+  uidStart: number;
+  uidCount: number;
+  gidStart: number;
+  gidCount: number;
+}
+
+export class PlanWriter {
+  private readonly out: string[] = [];
+
+  /** Every plan starts with its version: a launcher refuses any other. */
+  constructor() {
+    this.emit('PLAN_VERSION', String(PLAN_VERSION));
+  }
+
+  /** The plan's words (without "--" and a command, which the caller adds). */
+  words(): string[] {
+    return [...this.out];
+  }
+
+  private emit(id: PlanWordId, ...args: string[]): this {
+    const w = PLAN_WORDS[id];
+    if (args.length !== w.arity) throw new Error(`plan word ${w.name} takes ${w.arity} arguments (${w.args}), given ${args.length}`);
+    this.out.push(w.name, ...args);
+    return this;
+  }
+
+  /** A SquashFS image (bare, or inside a SIF at OFFSET). */
+  image(path: string, offset: number): this {
+    return this.emit('IMAGE', path).emit('OFFSET', uint(offset, 'offset'));
+  }
+  imageDir(path: string): this {
+    return this.emit('IMAGE_DIR', path);
+  }
+  writable(): this {
+    return this.emit('WRITABLE');
+  }
+  squashfuse(path: string): this {
+    return this.emit('SQUASHFUSE', path);
+  }
+  mapRoot(): this {
+    return this.emit('MAP_ROOT');
+  }
+  subids(s: SubIds): this {
+    return this.emit('SUBIDS', s.newuidmap, s.newgidmap, uint(s.uidStart, 'uid start'), uint(s.uidCount, 'uid count'),
+      uint(s.gidStart, 'gid start'), uint(s.gidCount, 'gid count'));
+  }
+  fakeIds(): this {
+    return this.emit('FAKE_IDS');
+  }
+  /** Namespaces and id maps only; the command runs on the host's file system. */
+  hostRoot(): this {
+    return this.emit('HOST_ROOT');
+  }
+  writableTmpfs(): this {
+    return this.emit('WRITABLE_TMPFS');
+  }
+  /** Size of the --writable-tmpfs upper layer in bytes; 0: unlimited. */
+  writableTmpfsSize(bytes: number): this {
+    return this.emit('WRITABLE_TMPFS_SIZE', uint(bytes, 'tmpfs size'));
+  }
+  pidNs(): this {
+    return this.emit('PID_NS');
+  }
+  /** An optional bind is skipped when SRC is missing. */
+  bind(src: string, dst: string, mode: BindMode, opts: { optional?: boolean } = {}): this {
+    return this.emit('BIND', src, dst, opts.optional ? `${mode}?` : mode);
+  }
+  /** MODE: the root directory's, octal (e.g. '1777'). */
+  tmpfs(dst: string, mode: string): this {
+    return this.emit('TMPFS', dst, mode);
+  }
+  file(dst: string, content: string): this {
+    return this.emit('FILE', dst, content);
+  }
+  passwdLine(line: string): this {
+    return this.emit('PASSWD_LINE', line);
+  }
+  groupLine(line: string): this {
+    return this.emit('GROUP_LINE', line);
+  }
+  chdir(dir: string): this {
+    return this.emit('CHDIR', dir);
+  }
+  clearenv(): this {
+    return this.emit('CLEARENV');
+  }
+  keepenv(name: string): this {
+    return this.emit('KEEPENV', name);
+  }
+  unsetenv(name: string): this {
+    return this.emit('UNSETENV', name);
+  }
+  /** Set before the image's env scripts run. */
+  setenv(name: string, value: string): this {
+    return this.emit('SETENV', name, value);
+  }
+  /** Set after the image's env scripts. */
+  envOverride(name: string, value: string): this {
+    return this.emit('ENV_OVERRIDE', name, value);
+  }
+  envPrefix(prefix: string): this {
+    return this.emit('ENV_PREFIX', prefix);
+  }
+  action(a: PlanAction): this {
+    return this.emit('ACTION', a);
+  }
+  join(j: PlanJoin): this {
+    return this.emit('JOIN', j);
+  }
+  joinTag(tag: string): this {
+    return this.emit('JOIN_TAG', tag);
+  }
+  joinCount(n: number): this {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`plan: join count ${n} is not a positive integer`);
+    return this.emit('JOIN_COUNT', String(n));
+  }
+  debug(): this {
+    return this.emit('DEBUG');
+  }
+}
+
+/** A non-negative integer, as the launcher's parser takes it (digits only). */
+function uint(n: number, what: string): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`plan: ${what} ${n} is not a non-negative integer`);
+  return String(n);
+}
