@@ -110,6 +110,9 @@ void pidns_supervise(void);
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);
 
+/* launch_sqfs_check.c: refuses (exit 255, one line) an image whose layout is not sane */
+void sqfs_check_image(const struct plan *p, int image_fd);
+
 /* launch_fuse.c */
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
 void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t server);

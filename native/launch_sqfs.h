@@ -1,0 +1,55 @@
+/* Bounded readers over libsquashfuse's block caches, for the built-in FUSE server.
+ *
+ * libsquashfuse 0.1.105's directory parser copies a name of whatever size the image says
+ * into a 257-byte stack buffer (squashfuse issue #153), and its metadata reader, table
+ * lookups and file reader trust offsets, indexes and block sizes from the image. These
+ * replacements read the same on-disk structures but check every size, offset and index
+ * against the superblock and the block actually read, and answer an error instead.
+ * Only libsquashfuse's block reading, caching and decompression are used underneath. */
+#ifndef CTR_LAUNCH_SQFS_H
+#define CTR_LAUNCH_SQFS_H
+
+#include <squashfuse/ll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SQD_NAME_MAX 256 /* SquashFS names: 1 to 256 bytes */
+
+struct sqd_entry {
+   char name[SQD_NAME_MAX + 1];
+   size_t name_len;
+   uint64_t inode;       /* inode reference: block << 16 | offset */
+   int type;             /* basic inode type, 1..7 */
+   uint64_t offset;      /* where this entry starts, in bytes from the listing's start */
+   uint64_t next_offset; /* where the next one does: the kernel resumes listings there */
+};
+
+struct sqd_dir {
+   sqfs *fs;
+   sqfs_md_cursor cur;
+   uint64_t pos, total;  /* bytes read of the listing, and its size */
+   uint32_t left;        /* entries left under the current header */
+   uint32_t start_block; /* the current header's inode block */
+   uint32_t inode_base;
+};
+
+/* SIZE bytes at a metadata cursor; entry IDX of COUNT in an indexed table. */
+int sqd_md_read(sqfs *fs, sqfs_md_cursor *cur, void *buf, size_t size);
+int sqd_table_get(sqfs *fs, sqfs_table *t, uint64_t count, uint64_t idx, void *buf);
+/* 0 or an errno value (EIO for a corrupt image) for all of these. */
+int sqd_inode(sqfs *fs, uint64_t ref, sqfs_inode *inode);
+int sqd_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
+int sqd_open(sqfs *fs, const sqfs_inode *dir, uint64_t offset, struct sqd_dir *d);
+/* 1 with the next entry, 0 at the end, or -errno. */
+int sqd_next(struct sqd_dir *d, struct sqd_entry *e);
+/* 1 found (E filled), 0 not there, or -errno. */
+int sqd_lookup(sqfs *fs, const sqfs_inode *dir, const char *name, struct sqd_entry *e);
+int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf);
+int sqd_readlink(sqfs *fs, sqfs_inode *inode, char **target);
+/* Only user.* xattrs; see launch_sqfs_xattr.c for why. */
+int sqd_listxattr(sqfs *fs, sqfs_inode *inode, char *buf, size_t *size);
+int sqd_getxattr(sqfs *fs, sqfs_inode *inode, const char *name, char *buf, size_t *size);
+/* Every directory and inode reachable from the root, through the readers above. */
+int sqd_walk(sqfs *fs, char *where, size_t where_len);
+
+#endif
