@@ -27,7 +27,7 @@ if (!blobOnly) {
     target: 'node20',
     // Never reached from the launch verbs: bin/ctr sends help and the other verbs to
     // main.js. Left out, they would only make the snapshot's heap bigger to load.
-    external: ['yargs', 'koffi', './commands/build.js', './commands/inspect.js', './commands/pull.js'],
+    external: ['yargs', 'koffi', './commands/build.js', './commands/inspect.js', './commands/pull.js', './commands/version.js'],
     logLevel: 'warning',
     // launcher.ts finds the launcher from import.meta.url under plain Node; from the
     // snapshot, the root bin/ctr passes (setInstallRoot) is used instead.

@@ -1,7 +1,12 @@
 // ctr's command line. Command modules only parse flags and call; the work lives in
 // src/plan (pure), src/image, src/host and src/launch (the parts that touch the system).
 // Entry points: main.ts (plain Node) and snapshot.ts (the start-up snapshot, bin/ctr).
+//
+// One front for every command: ctr parses every command line itself (node:util's
+// parseArgs, driven by the flag tables), so every mistake gets ctr's own words
+// (`ctr: error: <what>: <why>`, a `ctr: hint:`, exit 255). yargs only writes help.
 import type { Argv, Options } from 'yargs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CtrError, EXIT_CTR_FAILURE } from '../errors.js';
 import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import type { Action } from '../plan/options.js';
@@ -18,74 +23,212 @@ const PLAN_FLAGS = {
   action: { type: 'string', choices: ['exec', 'run', 'shell'], default: 'exec', describe: 'what the plan does' },
 } satisfies Record<string, Options>;
 
-async function parser(args: string[]): Promise<Argv> {
-  const { default: yargs } = await import('yargs');
-  const y = yargs(args)
-    .scriptName('ctr')
-    .usage('ctr: rootless containers for HPC\n\nUsage: ctr COMMAND [flags] ...')
-    .strict()
-    .help()
-    .version()
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw usageError(msg);
-    })
-    .demandCommand(1, 'no command given');
-  for (const [verb, v] of Object.entries(LAUNCH_VERBS)) {
-    y.command(verb, v.describe, (b) =>
-      b.usage(`Usage: ctr ${v.usage}`).options(verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS));
-  }
-  y.command('build [flags] OUT SOURCE', 'build a SIF image from a directory, tarball, SquashFS file or definition file', (b) => b
-    .positional('OUT', { type: 'string', describe: 'SIF file to write' })
-    .positional('SOURCE', { type: 'string', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference' })
-    .options({
-      force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
-      compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
-      https: { type: 'boolean', default: true, describe: 'HTTPS to registries (--no-https: plain HTTP, for docker:// sources and Bootstrap: docker)' },
-    }), async (a) => {
-    const { buildCommand } = await import('./commands/build.js');
-    await buildCommand(a.OUT as string, a.SOURCE as string, Boolean(a.force), a.compress as string | undefined, !a.https);
-  });
-  y.command('inspect [flags] IMAGE', 'show what is in an image, without mounting it', (b) => b
-    .positional('IMAGE', { type: 'string' })
-    .options({ json: { type: 'boolean', default: false, describe: 'print JSON' } }), async (a) => {
-    const { inspectCommand } = await import('./commands/inspect.js');
-    await inspectCommand(a.IMAGE as string, Boolean(a.json));
-  });
-  y.command('pull [flags] OUT REF', 'pull an OCI/Docker image into a SIF file', (b) => b
-    .positional('OUT', { type: 'string', describe: 'SIF file to write' })
-    .positional('REF', { type: 'string', describe: 'docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:PATH or docker-archive:PATH' })
-    .options({
-      force: { alias: 'F', type: 'boolean', default: false, describe: 'overwrite OUT' },
-      https: { type: 'boolean', default: true, describe: 'use HTTPS (--no-https: plain HTTP); a private CA: NODE_EXTRA_CA_CERTS=ca.pem' },
-      arch: { type: 'string', describe: 'platform to pick from a multi-arch image (default: the host)' },
-    }), async (a) => {
-    const { pullCommand } = await import('./commands/pull.js');
-    await pullCommand(a.OUT as string, a.REF as string, { https: Boolean(a.https), arch: a.arch as string | undefined, force: Boolean(a.force) });
-  });
-  return y;
+interface Positional { name: string; describe: string; missing: string }
+interface OtherVerb {
+  usage: string;
+  describe: string;
+  positionals: Positional[];
+  flags: Record<string, Options>;
+  run(flags: Record<string, unknown>, args: string[]): Promise<void>;
 }
 
-function usageError(msg: string): CtrError {
-  const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
-  if (unknown) {
-    const names = unknown[1].split(', ').map((n) => (n.length === 1 ? `-${n}` : `--${n}`));
-    return new CtrError(`unknown option ${names.join(', ')}`, '', { hint: 'see ctr --help' });
+/** The commands that are not launches: their flags and operands, all of them required. */
+const OTHER_VERBS: Record<string, OtherVerb> = {
+  build: {
+    usage: 'build [flags] OUT SOURCE',
+    describe: 'build a SIF image from a directory, tarball, SquashFS file or definition file',
+    positionals: [
+      { name: 'OUT', describe: 'SIF file to write', missing: 'no output file given' },
+      { name: 'SOURCE', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
+    ],
+    flags: {
+      force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
+      compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
+      'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
+    },
+    async run(f, [out, source]) {
+      const { buildCommand } = await import('./commands/build.js');
+      await buildCommand(out, source, Boolean(f.force), f.compress as string | undefined, Boolean(f['no-https']));
+    },
+  },
+  inspect: {
+    usage: 'inspect [flags] IMAGE',
+    describe: 'show what is in an image, without mounting it',
+    positionals: [{ name: 'IMAGE', describe: 'SIF file, SquashFS file or directory', missing: 'no image given' }],
+    flags: { json: { type: 'boolean', describe: 'print JSON' } },
+    async run(f, [image]) {
+      const { inspectCommand } = await import('./commands/inspect.js');
+      await inspectCommand(image, Boolean(f.json));
+    },
+  },
+  pull: {
+    usage: 'pull [flags] OUT REF',
+    describe: 'pull an OCI/Docker image into a SIF file',
+    positionals: [
+      { name: 'OUT', describe: 'SIF file to write', missing: 'no output file given' },
+      { name: 'REF', describe: 'docker://REGISTRY/REPO[:TAG|@DIGEST], oci:DIR[:TAG], oci-archive:PATH or docker-archive:PATH', missing: 'no image reference given' },
+    ],
+    flags: {
+      force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
+      'no-https': { type: 'boolean', describe: 'plain HTTP (a private CA instead: NODE_EXTRA_CA_CERTS=ca.pem)' },
+      arch: { type: 'string', describe: 'platform to pick from a multi-arch image (default: the host)' },
+    },
+    async run(f, [out, ref]) {
+      const { pullCommand } = await import('./commands/pull.js');
+      await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force) });
+    },
+  },
+};
+
+const INFO_VERBS: Record<string, { usage: string; describe: string }> = {
+  help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command' },
+  version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used' },
+};
+
+const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), ...Object.keys(INFO_VERBS)];
+const isHelp = (a: string) => a === '-h' || a === '--help';
+
+/** yargs, for help only: loading it costs ~80 ms, and nothing else needs it. */
+async function showHelp(verb?: string): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const y: Argv = yargs(verb ? [verb, '--help'] : ['--help'])
+    .scriptName('ctr')
+    .usage('ctr: rootless containers for HPC\n\nUsage: ctr COMMAND [flags] ...')
+    .help('help').alias('help', 'h')
+    .version(false)
+    .exitProcess(false)
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+  if (!verb) {
+    y.option('version', { type: 'boolean', describe: INFO_VERBS.version.describe });
+    y.epilog('ctr COMMAND --help (or ctr help COMMAND) shows a command\'s flags.');
   }
-  return new CtrError(msg.replace(/\.$/, '').toLowerCase(), '', { hint: 'see ctr --help' });
+  for (const [v, d] of Object.entries(LAUNCH_VERBS)) {
+    y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`).options(v === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS));
+  }
+  for (const [v, d] of Object.entries(OTHER_VERBS)) {
+    y.command(v, d.describe, (b) => {
+      b.usage(`Usage: ctr ${d.usage}`).options(d.flags);
+      for (const p of d.positionals) b.positional(p.name, { type: 'string', describe: p.describe });
+      return b;
+    });
+  }
+  for (const [v, d] of Object.entries(INFO_VERBS)) y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`));
+  await y.parseAsync();
+}
+
+/** The closest verb to WORD, if one is close enough to be what was meant. */
+function didYouMean(word: string): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+    return d[a.length][b.length];
+  };
+  const w = word.toLowerCase();
+  const prefixed = VERBS.filter((v) => w.length >= 2 && v.startsWith(w));
+  if (prefixed.length === 1) return prefixed[0];
+  let best: string | undefined, bestD = Infinity;
+  for (const v of VERBS) {
+    const dv = distance(w, v);
+    if (dv < bestD) [best, bestD] = [v, dv];
+  }
+  return best !== undefined && bestD <= Math.min(2, best.length - 2) ? best : undefined;
+}
+
+function unknownCommand(word: string): CtrError {
+  const guess = didYouMean(word);
+  return new CtrError(`unknown command '${word}'`, '', { hint: guess ? `did you mean ${guess}?` : 'see ctr --help' });
+}
+
+/** parseArgs' complaints in ctr's words (the hint as everywhere: see ctr --help). */
+function flagError(err: unknown): CtrError {
+  const hint = 'see ctr --help';
+  const msg = (err as Error).message;
+  const missing = /^Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(msg);
+  if (missing) return new CtrError(`option ${missing[1]}`, 'needs a value', { hint });
+  if (err instanceof CtrError) return err;
+  const unknown = /^Unknown option '([^']+)'/.exec(msg);
+  if (unknown) return new CtrError(`unknown option ${unknown[1]}`, '', { hint });
+  const noValue = /^Option '(?:-\w, )?(--[\w-]+)[^']*' does not take an argument/.exec(msg);
+  if (noValue) return new CtrError(`option ${noValue[1]}`, 'takes no value', { hint });
+  return new CtrError(msg.split('\n')[0].replace(/\.$/, ''), '', { hint });
+}
+
+async function otherVerb(verb: string, v: OtherVerb, args: string[]): Promise<number> {
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, o] of Object.entries(v.flags)) {
+    const short = [o.alias ?? []].flat().find((a) => a.length === 1);
+    options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(short ? { short } : {}) };
+  }
+  let values: Record<string, unknown>, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw flagError(err);
+  }
+  const usage = { hint: `usage: ctr ${v.usage}` };
+  const missing = v.positionals[positionals.length];
+  if (missing) throw new CtrError(missing.missing, '', usage);
+  if (positionals.length > v.positionals.length) throw new CtrError(`unexpected argument '${positionals[v.positionals.length]}'`, '', usage);
+  await v.run(values, positionals);
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const verb = argv[0];
-  const v = verb ? LAUNCH_VERBS[verb] : undefined;
-  if (!v || argv.includes('--help') && splitAtImage(argv.slice(1), new Set()).image === undefined) {
-    await (await parser(argv)).parseAsync();
+  const [verb, ...args] = argv;
+  if (verb === undefined) throw new CtrError('no command given', '', { hint: 'see ctr --help' });
+  if (isHelp(verb)) {
+    await showHelp();
     return 0;
   }
+  if (INFO_VERBS[verb] && args.some(isHelp)) {
+    await showHelp(verb);
+    return 0;
+  }
+  if (verb === '--version' || verb === 'version') {
+    if (args.length > 0) throw new CtrError(`unexpected argument '${args[0]}'`, '', { hint: `usage: ctr ${INFO_VERBS.version.usage}` });
+    const { versionCommand } = await import('./commands/version.js');
+    await versionCommand();
+    return 0;
+  }
+  if (verb === 'help') {
+    const [about, extra] = args;
+    if (about !== undefined && !VERBS.includes(about)) throw unknownCommand(about);
+    if (extra !== undefined) throw new CtrError(`unexpected argument '${extra}'`, '', { hint: `usage: ctr ${INFO_VERBS.help.usage}` });
+    await showHelp(about);
+    return 0;
+  }
+  if (verb.startsWith('-')) throw new CtrError(`unknown option ${verb}`, '', { hint: 'see ctr --help' });
+
+  const other = OTHER_VERBS[verb];
+  if (other) {
+    const end = args.indexOf('--');
+    if ((end < 0 ? args : args.slice(0, end)).some(isHelp)) {
+      await showHelp(verb);
+      return 0;
+    }
+    return otherVerb(verb, other, args);
+  }
+  const v = LAUNCH_VERBS[verb];
+  if (!v) throw unknownCommand(verb);
   const table = verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS;
-  const { flags, image, rest } = splitAtImage(argv.slice(1), valueFlags(table));
-  const parsed = parseFlagsFast(table, flags);
+  const { flags, image, rest } = splitAtImage(args, valueFlags(table));
+  // Help only among ctr's own flags: `ctr exec IMG ls --help` is the command's.
+  if (flags.some(isHelp)) {
+    await showHelp(verb);
+    return 0;
+  }
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseFlagsFast(table, flags);
+  } catch (err) {
+    throw flagError(err);
+  }
   if (image === undefined) throw new CtrError('no image given', '', { hint: `usage: ctr ${v.usage}` });
   if (v.needsCommand && rest.length === 0) throw new CtrError('no command given', '', { hint: `usage: ctr ${v.usage}` });
   const opts = toLaunchOptions(parsed);

@@ -3,9 +3,11 @@
 // stack trace), so these tests assert them exactly.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
+import { CTR_ROOT, REPO } from '../helpers/paths.js';
 import { ctr, userTmp } from '../helpers/user.js';
 
 const Node = suite('Node never parses ctr\'s arguments');
@@ -56,3 +58,89 @@ Node('options Node knows :: after the verb they are ctr\'s (unknown to ctr: its 
 });
 
 Node.run();
+
+const Front = suite('one command front');
+let img: string;
+Front.before(async () => {
+  img = await busyboxSif();
+});
+
+/** ctr failed with exactly these lines on stderr, nothing on stdout, status 255. */
+function failed(r: Awaited<ReturnType<typeof ctr>>, stderr: string, what: string): void {
+  assert.is(r.stderr, stderr, what);
+  assert.is(r.stdout, '', what);
+  assert.is(r.exitCode, 255, what);
+}
+
+Front('unknown command :: ctr\'s words, with the closest command as a hint', async () => {
+  failed(await ctr(['exce', 'img.sif', 'ls']), "ctr: error: unknown command 'exce'\nctr: hint: did you mean exec?\n", 'exce');
+  failed(await ctr(['shel', img]), "ctr: error: unknown command 'shel'\nctr: hint: did you mean shell?\n", 'shel');
+  failed(await ctr(['ins', img]), "ctr: error: unknown command 'ins'\nctr: hint: did you mean inspect?\n", 'ins');
+  failed(await ctr(['bulid', 'a', 'b']), "ctr: error: unknown command 'bulid'\nctr: hint: did you mean build?\n", 'bulid');
+  failed(await ctr(['frobnicate']), "ctr: error: unknown command 'frobnicate'\nctr: hint: see ctr --help\n", 'frobnicate');
+  failed(await ctr(['help', 'exce']), "ctr: error: unknown command 'exce'\nctr: hint: did you mean exec?\n", 'help exce');
+  failed(await ctr([]), 'ctr: error: no command given\nctr: hint: see ctr --help\n', 'nothing');
+  failed(await ctr(['--frob']), 'ctr: error: unknown option --frob\nctr: hint: see ctr --help\n', '--frob');
+});
+
+Front('help :: -h, --help and help VERB say the same, on stdout, status 0', async () => {
+  const top = await ctr(['--help']);
+  assert.is(top.stderr, '');
+  assert.is(top.exitCode, 0);
+  assert.match(String(top.stdout), /^ctr: rootless containers for HPC\n\nUsage: ctr COMMAND \[flags\] \.\.\.\n/);
+  for (const verb of ['exec', 'run', 'shell', 'plan', 'build', 'inspect', 'pull', 'help', 'version']) {
+    assert.match(String(top.stdout), new RegExp(`\\n  ctr ${verb} +\\S`), `${verb} listed`);
+  }
+  for (const args of [['-h'], ['help']]) assert.is((await ctr(args)).stdout, top.stdout, args.join(' '));
+  const usage: Record<string, string> = {
+    exec: 'exec [flags] IMAGE COMMAND [ARG...]', build: 'build [flags] OUT SOURCE', pull: 'pull [flags] OUT REF', version: 'version',
+  };
+  for (const [verb, line] of Object.entries(usage)) {
+    const help = await ctr([verb, '--help']);
+    assert.is(help.stderr, '', verb);
+    assert.is(help.exitCode, 0, verb);
+    assert.ok(String(help.stdout).startsWith(`Usage: ctr ${line}\n`), `${verb}: ${help.stdout}`);
+    assert.is((await ctr([verb, '-h'])).stdout, help.stdout, `${verb} -h`);
+    assert.is((await ctr(['help', verb])).stdout, help.stdout, `help ${verb}`);
+  }
+  // After the image, --help is the command's.
+  const cmd = await ctr(['exec', img, 'echo', '--help']);
+  assert.is(cmd.stdout, '--help\n');
+  assert.is(cmd.exitCode, 0);
+});
+
+Front('usage errors :: what is missing or extra, and the usage line', async () => {
+  failed(await ctr(['pull']), 'ctr: error: no output file given\nctr: hint: usage: ctr pull [flags] OUT REF\n', 'pull');
+  failed(await ctr(['pull', 'out.sif']), 'ctr: error: no image reference given\nctr: hint: usage: ctr pull [flags] OUT REF\n', 'pull OUT');
+  failed(await ctr(['build']), 'ctr: error: no output file given\nctr: hint: usage: ctr build [flags] OUT SOURCE\n', 'build');
+  failed(await ctr(['build', 'a.sif', 'dir', 'extra']), "ctr: error: unexpected argument 'extra'\nctr: hint: usage: ctr build [flags] OUT SOURCE\n", 'build +1');
+  failed(await ctr(['inspect', '--json']), 'ctr: error: no image given\nctr: hint: usage: ctr inspect [flags] IMAGE\n', 'inspect');
+  failed(await ctr(['build', '--frob', 'a', 'b']), 'ctr: error: unknown option --frob\nctr: hint: see ctr --help\n', 'build --frob');
+  failed(await ctr(['build', '--force=yes', 'a', 'b']), 'ctr: error: option --force: takes no value\nctr: hint: see ctr --help\n', 'build --force=yes');
+  failed(await ctr(['pull', 'out.sif', '--arch']), 'ctr: error: option --arch: needs a value\nctr: hint: see ctr --help\n', 'pull --arch');
+  failed(await ctr(['exec', '-B']), 'ctr: error: option --bind: needs a value\nctr: hint: see ctr --help\n', 'exec -B');
+  failed(await ctr(['version', 'x']), "ctr: error: unexpected argument 'x'\nctr: hint: usage: ctr version\n", 'version x');
+});
+
+Front('--version :: ctr, the launcher build, libsquashfs, node and the start-up snapshot', async () => {
+  const r = await ctr(['--version']);
+  assert.is(r.stderr, '');
+  assert.is(r.exitCode, 0);
+  const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
+  const lines = String(r.stdout).split('\n');
+  assert.is(lines.length, 6, String(r.stdout));
+  assert.is(lines[0], `ctr ${version}`);
+  assert.is(lines[1], `launcher: ctr-launch ${version}, plan version 1, FUSE server: in process (libsquashfuse; CTR_FUSE=exec runs squashfuse_ll) (${CTR_ROOT}/native/build/ctr-launch)`);
+  assert.match(lines[2], /^libsquashfs: \/\S+\/libsquashfs\.so\.1[.\d]*( \(Debian libsquashfs1 \S+\))?$/);
+  assert.match(lines[3], /^node: v\d+\.\d+\.\d+ \(\/\S+\)$/);
+  assert.is(lines[4], `start-up snapshot: in use: exec, run, shell and plan start from ${CTR_ROOT}/dist/snapshot/ctr.blob`);
+  assert.is(lines[5], '');
+  assert.is((await ctr(['version'])).stdout, r.stdout, 'ctr version says the same');
+  const off = await ctr(['--version'], { env: { CTR_NO_SNAPSHOT: '1', CTR_LAUNCHER: '/nonexistent/ctr-launch' } });
+  const offLines = String(off.stdout).split('\n');
+  assert.is(offLines[1], `launcher: not found: /nonexistent/ctr-launch (exec, run and shell need it: npm run build, or make -C ${CTR_ROOT}/native)`);
+  assert.is(offLines[4], 'start-up snapshot: not in use: CTR_NO_SNAPSHOT is set');
+  assert.is(off.exitCode, 0);
+});
+
+Front.run();

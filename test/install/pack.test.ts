@@ -68,7 +68,9 @@ Pack('postinstall :: the snapshot is made by the installing node; the prebuilt l
 Pack('--version :: as the test user, outside any checkout', async () => {
   const r = await asUser(ctr, ['--version'], { cwd });
   assert.is(r.stderr, '');
-  assert.match(String(r.stdout), /^0\.1\.0\b/);
+  assert.match(String(r.stdout), /^ctr 0\.1\.0\n/);
+  assert.match(String(r.stdout), new RegExp(`\nlauncher: ctr-launch 0\\.1\\.0, .*FUSE server: in process.* \\(${pkg}/native/build/ctr-launch\\)\n`));
+  assert.match(String(r.stdout), new RegExp(`\nstart-up snapshot: in use: exec, run, shell and plan start from ${pkg}/dist/snapshot/ctr\\.blob\n`));
   assert.is(r.exitCode, 0);
 });
 
