@@ -95,6 +95,11 @@ void plan_verb(int argc, char **argv);
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);
+void ns_lock_mounts(const struct plan *p); /* --fakeroot: the command one namespace in */
+unsigned long ns_id_range(const char *which); /* "uid"/"gid": ids 0..N-1 mapped; 0: initial ns */
+
+/* launch_seccomp.c: TIOCSTI/TIOCLINUX refused; with FAKE_IDS, ownership calls faked */
+void seccomp_install(bool fake_ids);
 
 /* launch_main.c */
 int image_open(const struct plan *p);
@@ -142,7 +147,9 @@ void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);
 void write_file(const char *path, const char *content, size_t len);
-char *read_file(const char *path, size_t *len); /* NULL if missing */
+/* A file of image content: regular (not a FIFO or device: opened O_NONBLOCK, it can't
+ * block), at most CAP bytes, else one error line about WHAT. */
+char *read_bounded(int fd, size_t cap, const char *what, size_t *len);
 char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
 void mkdir_p(const char *path, mode_t mode);
 bool path_exists(const char *path);

@@ -34,6 +34,13 @@ int main(int argc, char **argv)
    sigprocmask(SIG_SETMASK, &none, NULL);
    signal(SIGCHLD, SIG_DFL);
 
+   /* ctr build over a subordinate id range runs itself so (src/build/userns.ts). */
+   if (p.host_root) {
+      ns_enter(&p);
+      planner_reap();
+      env_compose(&p);
+      exec_command(&p);
+   }
    enum join_result joined = join_container(&p, p.n_words, p.words);
    if (joined != JOINED) {
       ns_enter(&p);

@@ -12,8 +12,9 @@
  *            being setuid) that stays in the parent namespace. setgroups stays allowed.
  *            If they refuse and --fake-ids is given, we fall back to single with a note.
  *   nested   --fakeroot where we already are root over a range of ids (a build running
- *            inside a subids namespace, or the lock below): the same range again, "0 0 N",
- *            written by a forked helper that keeps our capabilities in the parent.
+ *            inside a subids namespace, or the lock below): the same ids again, extent
+ *            by extent, written by a forked helper that keeps our capabilities in the
+ *            parent namespace.
  *
  * ns_lock_mounts: with --fakeroot the command holds every capability in the namespace
  * that owns its mounts, and could remount a read-only bind read-write or unmount /proc to
@@ -93,11 +94,38 @@ static void helper_exec(const char *prog, pid_t target, unsigned long own, unsig
    _exit(127);
 }
 
-static void helper_write(pid_t target, const char *which, unsigned long n)
+/* Our own map's ids, each extent again as one line "ID ID COUNT": a child's extent must
+ * fall inside one extent of its parent's map, so "0 0 N" over our "0 UID 1" and
+ * "1 SUBUID N-1" would be refused. NULL when there is nothing to copy. */
+static char *identity_of(const char *which)
 {
-   char path[48], map[64];
+   char path[32], buf[4096];
+   snprintf(path, sizeof(path), "/proc/self/%s_map", which);
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return NULL;
+   ssize_t n = read(fd, buf, sizeof(buf) - 1);
+   close(fd);
+   if (n <= 0)
+      return NULL;
+   buf[n] = '\0';
+   char *out = xcalloc(1, (size_t)n * 2 + 1), *o = out;
+   for (char *l = buf; *l; ) {
+      unsigned long in, host, count;
+      if (sscanf(l, "%lu %lu %lu", &in, &host, &count) == 3)
+         o += sprintf(o, "%lu %lu %lu\n", in, in, count);
+      char *nl = strchr(l, '\n');
+      if (!nl)
+         break;
+      l = nl + 1;
+   }
+   return out;
+}
+
+static void helper_write(pid_t target, const char *which, const char *map)
+{
+   char path[48];
    snprintf(path, sizeof(path), "/proc/%d/%s_map", (int)target, which);
-   snprintf(map, sizeof(map), "0 0 %lu\n", n);
    int fd = open(path, O_WRONLY | O_CLOEXEC);
    if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map)) {
       fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
@@ -113,7 +141,9 @@ static void mapper_start(struct mapper *m, const struct plan *p, bool nested)
    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for the id mapper");
    pid_t parent = getpid();
-   unsigned long nu = nested ? ns_id_range("uid") : 0, ng = nested ? ns_id_range("gid") : 0;
+   char *umap = nested ? identity_of("uid") : NULL, *gmap = nested ? identity_of("gid") : NULL;
+   if (nested && (!umap || !gmap))
+      DIE_PLAIN("cannot read this namespace's id maps");
    m->pid = fork();
    if (m->pid < 0)
       DIE("cannot fork the id mapper");
@@ -125,8 +155,8 @@ static void mapper_start(struct mapper *m, const struct plan *p, bool nested)
       if (read(go[0], &c, 1) != 1)
          _exit(1); /* the launcher died or gave up */
       if (nested) {
-         helper_write(parent, "uid", nu);
-         helper_write(parent, "gid", ng);
+         helper_write(parent, "uid", umap);
+         helper_write(parent, "gid", gmap);
          _exit(0);
       }
       pid_t u = fork();
@@ -137,6 +167,8 @@ static void mapper_start(struct mapper *m, const struct plan *p, bool nested)
          _exit(1);
       helper_exec(p->newgidmap, parent, getgid(), p->subgid_start, p->subgid_count);
    }
+   free(umap);
+   free(gmap);
    close(go[0]);
    close(err[1]);
    m->go = go[1];

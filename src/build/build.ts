@@ -15,6 +15,10 @@ import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
 import { composeBuildPlan } from '../plan/build.js';
 import { runLauncher } from '../launch/launcher.js';
+import { chooseFakeroot, describeFakeroot, type FakerootChoice, type FakerootMode } from '../plan/fakeroot.js';
+import { findSubIds } from '../host/subids.js';
+import { insideBuildNamespace, runInBuildNamespace } from './userns.js';
+import { userInfo } from 'node:os';
 import type { CompressorName } from '../squashfs/structs.js';
 import { bootstrap } from './bootstrap.js';
 import { parseDefinition, type Definition } from './definition.js';
@@ -29,6 +33,15 @@ export interface BuildOptions {
   level?: number;
   /** Plain HTTP to registries (docker:// sources, Bootstrap: docker). */
   noHttps?: boolean;
+  /** How %post's fake root makes many ids (plan/fakeroot.ts); default auto. */
+  fakerootMode?: FakerootMode;
+}
+
+/** The build's own exit: the status of the same build run inside its user namespace. */
+export class BuildRanElsewhere extends Error {
+  constructor(readonly code: number) {
+    super(`build exited with ${code}`);
+  }
 }
 
 /** Image references that `ctr pull` takes are build sources too. */
@@ -64,6 +77,15 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
         const def = parseDefinition(await readFile(source, 'utf8'), source);
+        const fakeroot = buildFakeroot(opts);
+        if (fakeroot.mode === 'subuid' && !insideBuildNamespace()) {
+          progress(describeFakeroot(fakeroot));
+          cleanup.disarm();
+          const code = await runInBuildNamespace(fakeroot);
+          if (code !== 0) throw new BuildRanElsewhere(code);
+          return;
+        }
+        if (!insideBuildNamespace()) progress(describeFakeroot(fakeroot));
         await buildDefinition(def, out, opts, epoch, arch, cleanup);
       } else {
         throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image, tarball or definition file');
@@ -111,7 +133,15 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
     await inContainer('%test', rootfs, false, def.sections.test);
   }
   progress('packing the root file system');
-  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels });
+  // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
+  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace() });
+}
+
+/** The build's fake root: subuid or seccomp (plan/fakeroot.ts). Inside the build's own
+ * namespace %post nests with its range, and fake ids stand by for a single id. */
+function buildFakeroot(opts: BuildOptions): FakerootChoice {
+  const { username, uid } = userInfo();
+  return chooseFakeroot(opts.fakerootMode ?? 'auto', findSubIds(username, uid), uid);
 }
 
 /** %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live. */
@@ -187,6 +217,12 @@ class Cleanup {
   constructor(private readonly out: string) {
     process.once('SIGINT', this.onSignal);
     process.once('SIGTERM', this.onSignal);
+  }
+
+  /** Another process (the build in its namespace) does the work and the clean-up. */
+  disarm(): void {
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
   }
 
   async run(): Promise<void> {

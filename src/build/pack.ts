@@ -15,6 +15,8 @@ export interface PackOptions {
   arch: string;
   deffile?: string;
   labels?: Record<string, string>;
+  /** Store the files' owners (a build over a subordinate id range); else all root. */
+  keepOwnership?: boolean;
 }
 
 export async function packSif(rootfs: string, out: string, opts: PackOptions): Promise<void> {
@@ -27,7 +29,7 @@ export async function packSif(rootfs: string, out: string, opts: PackOptions): P
     data: {
       writeAt: async ({ fh, offset }) => {
         const r = await writeSquashfsFromDir(rootfs, fh.fd, {
-          offset, compressor: opts.compressor, level: opts.level, mtime: opts.epoch,
+          offset, compressor: opts.compressor, level: opts.level, mtime: opts.epoch, keepOwnership: opts.keepOwnership,
         });
         return r.bytes;
       },

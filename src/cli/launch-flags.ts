@@ -5,6 +5,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Options } from 'yargs';
 import { CtrError } from '../errors.js';
 import type { LaunchOptions } from '../plan/options.js';
+import { FAKEROOT_MODES, type FakerootMode } from '../plan/fakeroot.js';
+import { parseSize } from '../plan/size.js';
 
 export const LAUNCH_FLAGS = {
   bind: { alias: 'B', type: 'string', array: true, default: [], describe: 'bind SRC[:DST[:ro|rw]] (repeatable, comma lists)' },
@@ -17,6 +19,8 @@ export const LAUNCH_FLAGS = {
   'no-home': { type: 'boolean', default: false, describe: 'do not bind the home directory' },
   contain: { alias: 'c', type: 'boolean', default: false, describe: 'minimal /dev, fresh /tmp and home, no cwd bind' },
   fakeroot: { type: 'boolean', default: false, describe: 'be root (uid 0) inside the container' },
+  'fakeroot-mode': { type: 'string', choices: [...FAKEROOT_MODES], describe: 'how --fakeroot makes many ids: subuid (newuidmap), seccomp (faked calls) or auto' },
+  'writable-tmpfs-size': { type: 'string', describe: 'room for changes with --writable-tmpfs (e.g. 64M, 1G; default 64M)' },
   join: { type: 'boolean', default: false, describe: 'always share one container among the ranks of a job step on a node' },
   'no-join': { type: 'boolean', default: false, describe: 'never share (default: share when Slurm, Open MPI or MPICH launched us)' },
   'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
@@ -36,6 +40,8 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     noHome: Boolean(a['no-home']),
     contain: Boolean(a.contain),
     fakeroot: Boolean(a.fakeroot),
+    ...(a['fakeroot-mode'] !== undefined ? { fakerootMode: a['fakeroot-mode'] as FakerootMode } : {}),
+    ...(a['writable-tmpfs-size'] !== undefined ? { writableTmpfsSize: parseSize(String(a['writable-tmpfs-size']), '--writable-tmpfs-size') } : {}),
     debug: Boolean(a.debug),
     join: a['no-join'] ? 'off' : a.join || a['join-tag'] ? 'on' : 'auto',
     joinTag: a['join-tag'] as string | undefined,

@@ -12,6 +12,7 @@ import { parseBinds, parseHome } from '../plan/binds.js';
 import { parseEnvFile } from '../plan/env.js';
 import { HOST_FILES } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions } from '../plan/options.js';
+import { findSubIds } from './subids.js';
 
 export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
   const info = userInfo();
@@ -62,6 +63,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     realpaths,
     exists,
     envFileLines,
+    ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
   };
 }
 

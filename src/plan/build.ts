@@ -5,7 +5,9 @@ import { DEFAULT_PATH } from './env.js';
 import { PlanWriter } from './words.js';
 
 export function composeBuildPlan(rootfs: string, opts: { writable: boolean; hostFiles: Map<string, string>; env: Record<string, string> }): string[] {
-  const w = new PlanWriter().imageDir(rootfs).mapRoot().pidNs();
+  // Root over the ids of the namespace ctr build runs in: nested over its subordinate
+  // range there (the launcher sees it), else one id with the privileged calls faked.
+  const w = new PlanWriter().imageDir(rootfs).mapRoot().fakeIds().pidNs();
   if (opts.writable) w.writable();
   w.bind('/proc', '/proc', 'rw').bind('/sys', '/sys', 'rw').bind('/dev', '/dev', 'rw');
   w.tmpfs('/tmp', '1777');

@@ -6,7 +6,11 @@ import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions } from './options.js';
+import { chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
+
+/** The --writable-tmpfs layer's size unless given: Apptainer's default (sessiondir max size). */
+export const DEFAULT_TMPFS_SIZE = 64 << 20;
 
 /** Host files bound read-only when present, as Apptainer does. */
 export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
@@ -23,6 +27,8 @@ export interface LaunchPlan {
   pwd: string;
   mounts: Mount[];
   env: EnvPolicy;
+  /** With --fakeroot: which way, for --debug. */
+  fakeroot?: FakerootChoice;
 }
 
 export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions, host: HostFacts): LaunchPlan {
@@ -60,8 +66,12 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.image(image.path, image.offset);
     if (host.squashfuse) w.squashfuse(host.squashfuse);
   }
-  if (opts.fakeroot) w.mapRoot();
-  if (opts.writableTmpfs) w.writableTmpfs();
+  let fakeroot: FakerootChoice | undefined;
+  if (opts.fakeroot) {
+    fakeroot = chooseFakeroot(opts.fakerootMode ?? 'auto', host.subids ?? { ok: false, why: 'not looked up' }, host.uid);
+    writeFakeroot(w, fakeroot);
+  }
+  if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
   w.pidNs();
   for (const m of mounts) {
@@ -90,7 +100,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   }
   if (opts.debug) w.debug();
   const args = w.words();
-  return { args, pwd, mounts, env };
+  return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
 }
 
 function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {

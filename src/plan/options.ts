@@ -1,4 +1,7 @@
 // The options shared by `ctr exec`, `run`, `shell` and `plan`, as the planner sees them.
+import type { FakerootMode } from './fakeroot.js';
+import type { SubIds } from './words.js';
+
 export type Action = 'exec' | 'run' | 'shell';
 
 export interface LaunchOptions {
@@ -12,6 +15,10 @@ export interface LaunchOptions {
   noHome: boolean;
   contain: boolean;
   fakeroot: boolean;
+  /** How --fakeroot makes many ids (plan/fakeroot.ts); default auto. */
+  fakerootMode?: FakerootMode;
+  /** Bytes the --writable-tmpfs layer may hold; default DEFAULT_TMPFS_SIZE. */
+  writableTmpfsSize?: number;
   debug: boolean;
   /** Share one container among the ranks of a job step on a node (native/launch_join.c). */
   join?: 'auto' | 'on' | 'off';
@@ -36,4 +43,6 @@ export interface HostFacts {
   exists: Set<string>;
   /** Environment lines from --env-file, already read. */
   envFileLines: string[];
+  /** With --fakeroot: the user's subordinate ids, or why there are none (host/subids.ts). */
+  subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
 }

@@ -1,6 +1,6 @@
 // ctr build [--force] [--compress NAME[:LEVEL]] OUT SOURCE
 import { CtrError } from '../../errors.js';
-import { build, DEFAULT_COMPRESSOR, DEFAULT_LEVEL } from '../../build/build.js';
+import { build, BuildRanElsewhere, DEFAULT_COMPRESSOR, DEFAULT_LEVEL } from '../../build/build.js';
 import type { CompressorName } from '../../squashfs/structs.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'lzo', 'lz4', 'zstd'];
@@ -9,5 +9,11 @@ export async function buildCommand(out: string, source: string, force: boolean, 
   const [name, level] = (compress ?? `${DEFAULT_COMPRESSOR}:${DEFAULT_LEVEL}`).split(':');
   if (!COMPRESSORS.includes(name)) throw new CtrError(`compressor ${name}`, `unknown (one of ${COMPRESSORS.join(', ')})`);
   if (level !== undefined && !/^\d+$/.test(level)) throw new CtrError(`compression level ${level}`, 'not a number');
-  await build(out, source, { force, noHttps, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+  try {
+    await build(out, source, { force, noHttps, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+  } catch (err) {
+    // The build ran in its user namespace (build/userns.ts) and said what went wrong.
+    if (err instanceof BuildRanElsewhere) process.exit(err.code);
+    throw err;
+  }
 }
