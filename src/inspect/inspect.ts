@@ -4,10 +4,10 @@
 // environment scripts, labels.json and help.
 import { CtrError } from '../errors.js';
 import { openImage } from '../image/open.js';
-import { readObject, readSif, type SifDescriptor, type SifHeader } from '../sif/read.js';
+import { MAX_OBJECT_READ, readObject, readSif, type SifDescriptor, type SifHeader } from '../sif/read.js';
 import { DataType } from '../sif/format.js';
 import { SquashfsReader } from '../squashfs/read.js';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface Inspection {
@@ -58,7 +58,11 @@ function squashFs(path: string, offset: number): Fs {
   const r = SquashfsReader.open(path, { offset });
   const exists = (p: string) => { try { r.stat(p); return true; } catch { return false; } };
   return {
-    read: async (p) => (exists(p) && r.stat(p).type === 'file' ? r.readFile(p).toString('utf8') : undefined),
+    read: async (p) => {
+      if (!exists(p) || r.stat(p).type !== 'file') return undefined;
+      if (r.stat(p).size > MAX_OBJECT_READ) throw new CtrError(`image ${path}`, `${p} is larger than ${MAX_OBJECT_READ >> 20} MiB`);
+      return r.readFile(p).toString('utf8');
+    },
     list: async (p) => (exists(p) ? r.readdir(p).map((e) => e.name) : []),
     close: () => r.close(),
   };
@@ -66,19 +70,46 @@ function squashFs(path: string, offset: number): Fs {
 
 function dirFs(root: string): Fs {
   return {
-    read: (p) => readFile(join(root, p), 'utf8').catch(() => undefined),
+    // Only regular files, bounded: a FIFO would block the read for ever.
+    read: async (p) => {
+      const st = await stat(join(root, p)).catch(() => undefined);
+      if (!st?.isFile()) return undefined;
+      if (st.size > MAX_OBJECT_READ) throw new CtrError(`image ${root}`, `${p} is larger than ${MAX_OBJECT_READ >> 20} MiB`);
+      return readFile(join(root, p), 'utf8').catch(() => undefined);
+    },
     list: (p) => readdir(join(root, p)).catch(() => []),
     close: () => undefined,
   };
 }
 
+/** Labels nest no deeper than this (Apptainer's are name → string); deeper JSON is
+ * refused rather than walked, rendered or re-serialised by recursion. */
+const MAX_DEPTH = 32;
+
 function parseJson(text: string, what: string): Record<string, unknown> {
+  if (jsonDepth(text) > MAX_DEPTH) throw new CtrError(`cannot read ${what}`, `JSON nested more than ${MAX_DEPTH} levels deep`);
+  let v: unknown;
   try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' ? v : {};
+    v = JSON.parse(text);
   } catch (err) {
     throw new CtrError(`cannot read ${what}`, `not JSON: ${(err as Error).message}`);
   }
+  return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {};
+}
+
+/** The deepest nesting of brackets in TEXT, outside strings (a linear scan, no recursion). */
+function jsonDepth(text: string): number {
+  let depth = 0, max = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') max = Math.max(max, ++depth);
+    else if (c === '}' || c === ']') depth--;
+  }
+  return max;
 }
 
 /** Human-readable rendering, sections separated by headings. */

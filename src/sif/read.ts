@@ -302,8 +302,15 @@ export async function readSif(path: string): Promise<SifImage> {
   });
 }
 
+/** Metadata objects (definition file, labels...) are read whole; an image is hostile
+ * input, and a sparse multi-GB "labels" object must not be allocated. */
+export const MAX_OBJECT_READ = 16 << 20;
+
 /** Read one object's data (def file, labels, ...). Meant for small objects; it is all in memory. */
 export async function readObject(path: string, desc: SifDescriptor): Promise<Buffer> {
+  if (desc.size > MAX_OBJECT_READ) {
+    fail(path, `object ${desc.id} (${desc.typeName}) is ${desc.size} bytes, more than the ${MAX_OBJECT_READ >> 20} MiB ctr reads of a metadata object`);
+  }
   return withFile(path, `reading object ${desc.id}`, (fd) => {
     const data = readFdAt(fd, desc.size, desc.offset);
     if (data.length < desc.size) {
