@@ -4,11 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { writeFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { CTR_ROOT, REPO } from '../helpers/paths.js';
-import { ctr, userTmp } from '../helpers/user.js';
+import { asUser, ctr, userTmp } from '../helpers/user.js';
 
 const Node = suite('Node never parses ctr\'s arguments');
 let sif: string, tmp: string;
@@ -141,6 +141,18 @@ Front('--version :: ctr, the launcher build, libsquashfs, node and the start-up 
   assert.is(offLines[1], `launcher: not found: /nonexistent/ctr-launch (exec, run and shell need it: npm run build, or make -C ${CTR_ROOT}/native)`);
   assert.is(offLines[4], 'start-up snapshot: not in use: CTR_NO_SNAPSHOT is set');
   assert.is(off.exitCode, 0);
+});
+
+Front('not built :: bin/ctr without dist/ says so, rather than a Node stack trace', async () => {
+  const root = await userTmp('ctr-unbuilt-');
+  await mkdir(join(root, 'bin'));
+  await copyFile(join(REPO, 'bin/ctr'), join(root, 'bin/ctr'));
+  await chmod(join(root, 'bin/ctr'), 0o755);
+  for (const args of [['--version'], ['exec', img, 'true']]) {
+    const r = await asUser(join(root, 'bin/ctr'), args);
+    failed(r, `ctr: error: ctr is not built: ${root}/dist/src/cli/main.js missing\nctr: hint: run npm run build in ${root}\n`, args.join(' '));
+  }
+  await rm(root, { recursive: true, force: true });
 });
 
 Front.run();
