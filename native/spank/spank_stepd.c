@@ -14,14 +14,16 @@
 #include <unistd.h>
 
 #include "ctr_spank.h"
+#include "../plan_words.h"
 
 #define PLAN_ENV_MAX (1 << 20)
 
 /* Set by user_init in slurmstepd; the forked tasks inherit them. */
 static char *plan_path;   /* this step's plan file on this node */
 static char *job_dir;
-static char *plan_buf;    /* the plan file's bytes */
-static size_t plan_len;
+static const char *launcher; /* the plan file's #! interpreter */
+static struct plan_words words; /* its words (checked by task_init) */
+static int words_end;     /* where its own words end ("--") */
 /* A failure in user_init is reported by every task (naming it), which then fails: Slurm
  * 22.05's srun exits 0 when a step fails before its tasks start. */
 static bool failed;
@@ -29,36 +31,17 @@ static char failure[1024];
 
 #define FAIL(...) do { snprintf(failure, sizeof(failure), __VA_ARGS__); failed = true; return 0; } while (0)
 
-struct words {
-   char **v;
-   size_t n;
-};
-
-static int push(struct words *w, char *s)
+/* The plan's words, as the launcher will parse them (plan_words.c): one way to read a
+ * plan, so a word's argument that looks like another word is never taken for it. */
+static int scan(char *buf, size_t len, char *err)
 {
-   char **v = realloc(w->v, (w->n + 1) * sizeof(*v));
-   if (!v || !s)
-      return -1;
-   v[w->n++] = s;
-   w->v = v;
-   return 0;
-}
-
-/* "#!<launcher> --plan\n" then NUL-terminated words. */
-static int split_plan(char *buf, size_t len, char **launcher, struct words *w)
-{
-   char *nl = memchr(buf, '\n', len);
-   if (len < 3 || buf[0] != '#' || buf[1] != '!' || !nl || (nl + 1 < buf + len && buf[len - 1] != '\0'))
-      return -1;
-   *nl = '\0';
-   char *sp = strchr(buf + 2, ' ');
-   if (sp)
-      *sp = '\0';
-   *launcher = buf + 2;
-   for (char *q = nl + 1; q < buf + len; q += strlen(q) + 1)
-      if (push(w, q) < 0)
-         return -1;
-   return 0;
+   int r = plan_split(buf, len, &words, err);
+   if (r == PLAN_OK)
+      r = plan_scan(words.v, words.n, &words_end, err);
+   if (r == PLAN_OK && !words.shebang)
+      r = PLAN_BAD, snprintf(err, PLAN_ERR_MAX, "no #! line");
+   launcher = words.shebang;
+   return r;
 }
 
 static int ensure_job_dir(const char *dir, uid_t uid)
@@ -182,89 +165,81 @@ int ctr_stepd_user_init(spank_t sp)
    stage = env[2] == '1';
    hex = env + 4;
    char *buf = (char *)ctr_hex_decode(hex, &len);
-   char *launcher;
-   struct words w = { 0 };
-   if (!buf || split_plan(buf, len, &launcher, &w) < 0) {
-      free(env);
-      FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
-   }
+   char why[PLAN_ERR_MAX];
    free(env);
+   if (!buf)
+      FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
+   if (scan(buf, len, why) < 0)
+      FAIL("the plan in %s: %s", CTR_PLAN_ENV, why);
 
    job_dir = ctr_job_dir(uid, job);
    if (!job_dir || ensure_job_dir(job_dir, uid) < 0) {
       FAIL("cannot make the job's directory %s: %s", job_dir, strerror(errno));
    }
-   for (size_t i = 0; stage && i + 1 < w.n; i++) {
-      if (!strcmp(w.v[i], "--image")) {
-         char *copy = stage_image(w.v[i + 1], job_dir);
-         if (!copy) {
-            FAIL("cannot stage image %s into %s: %s", w.v[i + 1], job_dir, strerror(errno));
-         }
-         w.v[i + 1] = copy;
-         break;
-      }
+   int image = stage ? plan_find(words.v, words_end, PW_IMAGE) : -1;
+   if (image >= 0) {
+      char *copy = stage_image(words.v[image + 1], job_dir);
+      if (!copy)
+         FAIL("cannot stage image %s into %s: %s", words.v[image + 1], job_dir, strerror(errno));
+      words.v[image + 1] = copy;
    }
    /* This node's rank count, so the shared container lives exactly as long as its
     * ranks; then the step's command, which the tasks' own arguments follow. */
-   char count[16];
+   static char count[16];
    snprintf(count, sizeof(count), "%u", (unsigned)ntasks);
-   if (push(&w, "--join-count") < 0 || push(&w, count) < 0 || push(&w, "--") < 0 || push(&w, argv[0]) < 0)
+   char **v = realloc(words.v, ((size_t)words_end + 5) * sizeof(char *));
+   if (!v)
       FAIL("out of memory");
-
-   size_t total = strlen(launcher) + sizeof("#! --plan\n");
-   for (size_t i = 0; i < w.n; i++)
-      total += strlen(w.v[i]) + 1;
-   plan_buf = malloc(total);
+   v[words_end] = (char *)plan_word_defs[PW_JOIN_COUNT].name;
+   v[words_end + 1] = count;
+   v[words_end + 2] = "--";
+   v[words_end + 3] = argv[0];
+   v[words_end + 4] = NULL;
+   words.v = v;
+   words.n = words_end + 4;
+   size_t plan_len;
+   char *plan_buf = plan_serialize(launcher, words.v, words.n, &plan_len);
    if (!plan_buf)
       FAIL("out of memory");
-   plan_len = (size_t)sprintf(plan_buf, "#!%s --plan\n", launcher);
-   for (size_t i = 0; i < w.n; i++) {
-      size_t n = strlen(w.v[i]) + 1;
-      memcpy(plan_buf + plan_len, w.v[i], n);
-      plan_len += n;
-   }
    plan_path = ctr_sprintf("%s/step%u.plan", job_dir, (unsigned)step);
    if (!plan_path || ctr_write_file_atomic(plan_path, plan_buf, plan_len, 0500) < 0) {
       int err = errno;
       free(plan_path);
       plan_path = NULL;
+      free(plan_buf);
       FAIL("cannot write the plan file in %s: %s", job_dir, strerror(err));
    }
+   free(plan_buf);
    return 0;
 }
 
-/* What this node must have for the plan to run: checked per task so that the message
- * names the node and the task (the launcher's own errors come later, on the task's
- * stderr, and Slurm names the task that exited). */
+struct where {
+   const char *node;
+   uint32_t task;
+};
+
+static void problem(void *ctx, const char *what, const char *path, int err)
+{
+   struct where *w = ctx;
+   if (path)
+      slurm_error("ctr: node %s task %u: %s %s: %s", w->node, (unsigned)w->task, what, path, strerror(err));
+   else
+      slurm_error("ctr: node %s task %u: %s: not in the plan", w->node, (unsigned)w->task, what);
+}
+
+/* What this node must have for the plan to run (plan_check, as `ctr-launch --check-plan`
+ * does): checked per task so that the message names the node and the task (the
+ * launcher's own errors come later, on the task's stderr, and Slurm names the task that
+ * exited). Which FUSE server the launcher has is not known here: squashfuse_ll is
+ * checked when the plan names it. */
 static int preflight(const char *node, uint32_t task)
 {
-   char *copy = malloc(plan_len);
-   char *launcher;
-   struct words w = { 0 };
-   if (!copy)
+   struct where w = { node, task };
+   if (access(launcher, X_OK) < 0) {
+      problem(&w, "the launcher", launcher, errno);
       return -1;
-   memcpy(copy, plan_buf, plan_len);
-   if (split_plan(copy, plan_len, &launcher, &w) < 0)
-      return -1;
-   const char *what = NULL, *path = NULL;
-   if (access(launcher, X_OK) < 0)
-      what = "the launcher", path = launcher;
-   for (size_t i = 0; !what && i + 1 < w.n && strcmp(w.v[i], "--"); i++) {
-      const char *o = w.v[i], *a = w.v[i + 1];
-      if ((!strcmp(o, "--image") || !strcmp(o, "--image-dir")) && access(a, R_OK) < 0)
-         what = "image", path = a;
-      else if (!strcmp(o, "--squashfuse") && access(a, X_OK) < 0)
-         what = "squashfuse_ll", path = a;
-      else if (!strcmp(o, "--bind") && i + 3 < w.n && !strchr(w.v[i + 3], '?') && access(a, F_OK) < 0)
-         what = "bind source", path = a;
    }
-   int err = errno;
-   free(w.v);
-   free(copy);
-   if (!what)
-      return 0;
-   slurm_error("ctr: node %s task %u: %s %s: %s", node, (unsigned)task, what, path, strerror(err));
-   return -1;
+   return plan_check(words.v, words_end, PLAN_SQFUSE_IF_NAMED, problem, &w) ? -1 : 0;
 }
 
 int ctr_stepd_task_init(spank_t sp)
