@@ -100,6 +100,7 @@ unsigned long ns_id_range(const char *which); /* "uid"/"gid": ids 0..N-1 mapped;
 
 /* launch_seccomp.c: TIOCSTI/TIOCLINUX refused; with FAKE_IDS, ownership calls faked */
 void seccomp_install(bool fake_ids);
+void seccomp_dump(bool fake_ids) __attribute__((noreturn)); /* --seccomp-program */
 
 /* launch_main.c */
 int image_open(const struct plan *p);

@@ -377,8 +377,6 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
    socklen_t alen = join_address(&addr, tag, argc, argv);
    int expected = join_count(p);
    debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
-   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-      DIE("cannot set no_new_privs");
    long deadline = now_ms() + JOIN_DEADLINE_MS;
    for (int attempt = 0; now_ms() < deadline; attempt++) {
       int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -395,6 +393,10 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
       pid_t holder = 0;
       if (ask_holder(&addr, alen, &rep, &holder) && rep.ok == 'k') {
          debug("admitted by holder %d", (int)holder);
+         /* As ns_enter does for a container of our own (the holder sets it there, after
+          * forking its id mapper: newuidmap must still be able to run setuid). */
+         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            DIE("cannot set no_new_privs");
          enter(rep.pid, holder);
          const char *dir = p->chdir ? p->chdir : "/";
          if (chdir(dir) < 0)

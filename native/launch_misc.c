@@ -144,11 +144,29 @@ char *read_bounded(int fd, size_t cap, const char *what, size_t *len)
    if (!S_ISREG(st.st_mode))
       DIE_PLAIN("cannot read %s: not a regular file", what);
    if ((unsigned long long)st.st_size > cap)
-      DIE_PLAIN("cannot read %s: larger than %zu KiB", what, cap >> 10);
-   size_t n;
-   char *buf = read_fd(fd, what, &n);
-   if (n > cap) /* grew while we read */
-      DIE_PLAIN("cannot read %s: larger than %zu KiB", what, cap >> 10);
+      DIE_PLAIN("cannot read %s: larger than %zu MiB", what, cap >> 20);
+   /* Never more than CAP + 1 bytes, whatever the file does meanwhile. */
+   size_t n = 0, want = (size_t)st.st_size + 1;
+   char *buf = xcalloc(1, want + 1);
+   for (;;) {
+      ssize_t r = read(fd, buf + n, want - n);
+      if (r < 0 && errno == EINTR)
+         continue;
+      if (r < 0)
+         DIE("cannot read %s", what);
+      if (r == 0)
+         break;
+      n += (size_t)r;
+      if (n == want) { /* grew since fstat */
+         if (want > cap)
+            DIE_PLAIN("cannot read %s: larger than %zu MiB", what, cap >> 20);
+         want = want * 2 > cap + 1 ? cap + 1 : want * 2;
+         buf = realloc(buf, want + 1);
+         if (!buf)
+            DIE_PLAIN("out of memory");
+      }
+   }
+   buf[n] = '\0';
    if (len)
       *len = n;
    return buf;

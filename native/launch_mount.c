@@ -104,7 +104,10 @@ static bool ours_has(const struct ours *o, int fd)
 
 /* Open destination REL under ROOTFD as the container will see it (O_PATH), creating
  * what is missing of it (directories, and the last one as a directory or an empty file)
- * where ctr's own mounts allow. Returns -1 with errno set when it can't. */
+ * where ctr's own mounts allow. Returns -1 with errno set when it can't: EXDEV when the
+ * mount point would have to be made in a host directory bound in. */
+#define NOT_OURS "a mount point would have to be made in a host directory bound into the container"
+
 static int open_target(int rootfd, const char *rel, bool dir, const struct ours *o, const char *dst)
 {
    int fd = open_in_root(rootfd, rel, O_PATH);
@@ -131,9 +134,11 @@ static int open_target(int rootfd, const char *rel, bool dir, const struct ours 
             DIE_PLAIN("path component too long in %s", rel);
          memcpy(name, p, n);
          name[n] = '\0';
-         if (!ours_has(o, parent))
-            die_errno(0, "bind it somewhere else, or create it there first",
-                      "cannot create mount point %s: it would be made in a host directory bound into the container", dst);
+         if (!ours_has(o, parent)) {
+            close(parent);
+            errno = EXDEV; /* reported as NOT_OURS by do_mount */
+            return -1;
+         }
          int r;
          if (last && !dir) {
             r = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -289,11 +294,13 @@ static void do_mount(const struct plan *p, size_t i, const struct target *t, int
    const struct bind *b = &p->binds[i];
    int target = open_target(rootfd, t->rel, t->dir, o, b->dst);
    if (target < 0) {
+      const char *why = errno == EXDEV ? NOT_OURS : strerror(errno);
       if (b->optional) { /* e.g. an image whose /etc/localtime leads outside it */
-         warn("skipping %s: its place in the image can't be used (%s)", b->dst, strerror(errno));
+         warn("skipping %s: its place in the image (%s) can't be used: %s", b->dst, t->rel, why);
          return;
       }
-      DIE("cannot mount on %s (resolved in the image to %s)", b->dst, t->rel);
+      die_errno(0, errno == EXDEV ? "bind it somewhere else, or create it there first" : NULL,
+                "cannot mount on %s (%s in the image): %s", b->dst, t->rel, why);
    }
    int tree = -1;
    switch (b->kind) {

@@ -25,6 +25,8 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -156,9 +158,40 @@ static void abi_block(struct prog *p, const struct abi *a, bool fake_ids)
    emit(p, RET(SECCOMP_RET_ERRNO | 0)); /* success, and nothing done */
 }
 
+static void build(struct prog *pp, bool fake_ids);
+
 void seccomp_install(bool fake_ids)
 {
    static struct prog p;
+   build(&p, fake_ids);
+   struct sock_fprog prog = { .len = p.n, .filter = p.v };
+   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+      if (fake_ids)
+         DIE_HINT("without seccomp, fake root needs subordinate ids: an administrator can add a line "
+                  "\"UID:100000:65536\" (your uid, a range nobody else has) to /etc/subuid and /etc/subgid "
+                  "and install uidmap", "cannot install the seccomp filter");
+      DIE_HINT("ctr needs seccomp (CONFIG_SECCOMP_FILTER) to keep containers from typing into "
+               "your terminal", "cannot install the seccomp filter");
+   }
+   debug("seccomp filter installed (%u instructions%s)", p.n, fake_ids ? ", ids faked" : "");
+}
+
+/* ctr-launch --seccomp-program plain|fake-ids: the program as "code jt jf k" lines, so
+ * a test can run every ABI's calls through it (test/cli/seccomp.test.ts), including the
+ * 32-bit ones a machine may not let it make for real. */
+void seccomp_dump(bool fake_ids)
+{
+   static struct prog p;
+   build(&p, fake_ids);
+   for (unsigned short i = 0; i < p.n; i++)
+      printf("%u %u %u %u\n", p.v[i].code, p.v[i].jt, p.v[i].jf, p.v[i].k);
+   exit(0);
+}
+
+static void build(struct prog *pp, bool fake_ids)
+{
+   struct prog *const p_ = pp;
+#define p (*p_)
    p.n = 0;
    emit(&p, LD(offsetof(struct seccomp_data, arch)));
    for (size_t i = 0; i < sizeof(ABIS) / sizeof(*ABIS); i++) {
@@ -168,10 +201,5 @@ void seccomp_install(bool fake_ids)
       emit(&p, LD(offsetof(struct seccomp_data, arch))); /* reload for the next test */
    }
    emit(&p, RET(SECCOMP_RET_KILL_PROCESS)); /* an ABI the filter does not know */
-
-   struct sock_fprog prog = { .len = p.n, .filter = p.v };
-   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-      DIE_HINT("ctr needs seccomp (CONFIG_SECCOMP_FILTER) to keep containers from typing into "
-               "your terminal", "cannot install the seccomp filter");
-   debug("seccomp filter installed (%u instructions%s)", p.n, fake_ids ? ", ids faked" : "");
+#undef p
 }

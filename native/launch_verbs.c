@@ -7,6 +7,8 @@
  *   ctr-launch --rewrite-image FILE PATH [OUT] FILE with its --image replaced by PATH
  *                                              (a staged copy), to OUT (atomically;
  *                                              may be FILE) or stdout
+ *   ctr-launch --seccomp-program plain|fake-ids  the command's seccomp filter, one
+ *                                              instruction a line (launch_seccomp.c)
  *
  * FILE is parsed as a launch would parse it: a malformed or old plan is refused the
  * same way, before anything else is said about it. */
@@ -134,6 +136,8 @@ void plan_verb(int argc, char **argv)
       check(argv[2]);
    else if (!strcmp(verb, "--rewrite-image") && (argc == 4 || argc == 5))
       rewrite_image(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+   else if (!strcmp(verb, "--seccomp-program") && argc == 3 && (!strcmp(argv[2], "plain") || !strcmp(argv[2], "fake-ids")))
+      seccomp_dump(!strcmp(argv[2], "fake-ids"));
    else if (!strcmp(verb, "--version") || !strcmp(verb, "--check-plan") || !strcmp(verb, "--rewrite-image"))
       DIE_PLAIN("usage: ctr-launch --version | --check-plan FILE | --rewrite-image FILE PATH [OUT]");
 }

@@ -23,6 +23,9 @@ PKGS=(squashfuse fuse3 libsquashfs1)
 # use) statically for its in-process FUSE server.
 PKGS+=(gcc make libc6-dev libsquashfuse-dev libfuse3-dev
        libzstd-dev liblz4-dev liblzma-dev liblzo2-dev zlib1g-dev)
+# --fakeroot over the user's subordinate ids (/etc/subuid): the setuid newuidmap and
+# newgidmap. Optional for users: without them fake root fakes the privileged calls.
+PKGS+=(uidmap)
 # The example image is Debian's static busybox (`Bootstrap: busybox`).
 [ "$size" = run ] || PKGS+=(busybox-static)
 if [ "$size" = test ]; then
@@ -32,7 +35,7 @@ if [ "$size" = test ]; then
   # both MPIs for the Slurm and MPI tests.
   # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
-         mmdebstrap procps attr python3 zstd openssl
+         mmdebstrap procps attr python3 zstd openssl bsdutils
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev

@@ -7,6 +7,7 @@
 // (`ctr: error: <what>: <why>`, a `ctr: hint:`, exit 255). yargs only writes help.
 import type { Argv, Options } from 'yargs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { FakerootMode } from '../plan/fakeroot.js';
 import { CtrError, EXIT_CTR_FAILURE } from '../errors.js';
 import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import type { Action } from '../plan/options.js';
@@ -45,10 +46,11 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
       'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
+      'fakeroot-mode': { type: 'string', choices: ['auto', 'subuid', 'seccomp'], describe: "how %post's fake root gets many ids: subuid (newuidmap), seccomp (faked calls) or auto" },
     },
     async run(f, [out, source]) {
       const { buildCommand } = await import('./commands/build.js');
-      await buildCommand(out, source, Boolean(f.force), f.compress as string | undefined, Boolean(f['no-https']));
+      await buildCommand(out, source, Boolean(f.force), f.compress as string | undefined, Boolean(f['no-https']), f['fakeroot-mode'] as FakerootMode | undefined);
     },
   },
   inspect: {
