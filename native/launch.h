@@ -76,6 +76,7 @@ struct plan {
    char **words;             /* the plan's own words (not the command): the join key */
    int n_words;
    char **argv;              /* the command and its arguments */
+   bool new_keyring;         /* a session keyring of the command's own (--contain) */
    int debug;
 };
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/keyctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -138,6 +140,11 @@ static char **action_argv(const struct plan *p)
  * where the namespace maps one id: when --subids could not be used (launch_ns.c). */
 static void install_filter(const struct plan *p)
 {
+   /* --contain: the user's session keyring (Kerberos and AFS tokens, keys added with
+    * keyctl) is not the container's business; it starts with an empty one, as runc and
+    * crun do. Otherwise it is kept, as Apptainer does, so a job's tokens still work. */
+   if (p->new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
+      DIE("cannot give the container a session keyring of its own");
    seccomp_install(p->fake_ids && ns_id_range("uid") <= 1);
 }
 

@@ -323,6 +323,9 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_JOIN_COUNT:
       p->join_count = (int)number(id, a[0], 10, 1, INT_MAX);
       break;
+   case PW_NEW_KEYRING:
+      p->new_keyring = true;
+      break;
    case PW_DEBUG:
       p->debug = g_debug = 1;
       break;

@@ -83,6 +83,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);
   }
   w.chdir(pwd);
+  if (opts.contain) w.newKeyring();
   if (env.clean) w.clearenv();
   for (const p of env.prefixes) w.envPrefix(p);
   for (const e of env.ops) {

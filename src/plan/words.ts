@@ -131,6 +131,10 @@ export class PlanWriter {
     if (!Number.isInteger(n) || n < 1) throw new Error(`plan: join count ${n} is not a positive integer`);
     return this.emit('JOIN_COUNT', String(n));
   }
+  /** A session keyring of the command's own, not the user's (--contain). */
+  newKeyring(): this {
+    return this.emit('NEW_KEYRING');
+  }
   debug(): this {
     return this.emit('DEBUG');
   }
