@@ -343,7 +343,10 @@ static sqfs_ll *open_image(const struct plan *p, int image_fd)
       DIE_PLAIN("image %s: not a valid SquashFS (its tables cannot be read)", p->image);
    if (!bigger_caches(&ll->fs) || sqfs_ll_init(ll) != SQFS_OK)
       DIE_PLAIN("out of memory");
-   if (sqd_inode(&ll->fs, ll->fs.sb.root_inode, &root) || !S_ISDIR(root.base.mode))
+   struct stat st;
+   if (sqd_check_tables(&ll->fs, where, sizeof(where)))
+      DIE_PLAIN("image %s: not a valid SquashFS (%s)", p->image, where);
+   if (sqd_inode(&ll->fs, ll->fs.sb.root_inode, &root) || !S_ISDIR(root.base.mode) || sqd_stat(&ll->fs, &root, &st))
       DIE_PLAIN("image %s: not a valid SquashFS (the root inode cannot be read as a directory)", p->image);
    /* squashfuse_ll parses directories with the overflow this server avoids: list every
     * directory with the bounded reader first, and refuse the image on a bad entry. */

@@ -49,6 +49,8 @@ int sqd_readlink(sqfs *fs, sqfs_inode *inode, char **target);
 /* Only user.* xattrs; see launch_sqfs_xattr.c for why. */
 int sqd_listxattr(sqfs *fs, sqfs_inode *inode, char *buf, size_t *size);
 int sqd_getxattr(sqfs *fs, sqfs_inode *inode, const char *name, char *buf, size_t *size);
+/* Every id and fragment entry readable (else WHY says which is not). */
+int sqd_check_tables(sqfs *fs, char *why, size_t why_len);
 /* Every directory and inode reachable from the root, through the readers above. */
 int sqd_walk(sqfs *fs, char *where, size_t where_len);
 

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +117,7 @@ int sqd_readlink(sqfs *fs, sqfs_inode *inode, char **target)
       return ENOMEM;
    if (sqd_md_read(fs, &cur, *target, len) || memchr(*target, '\0', len)) {
       free(*target);
+      *target = NULL;
       return EIO;
    }
    (*target)[len] = '\0';
@@ -249,5 +251,29 @@ int sqd_getxattr(sqfs *fs, sqfs_inode *inode, const char *want, char *buf, size_
       return err;
    }
    return err ? err : ENODATA;
+}
+#endif
+
+#ifdef CTR_INPROCESS_FUSE
+/* Every id and every fragment entry, read once when the image is opened: small (4 and
+ * 16 bytes each), and a table that can't be read, or a fragment outside the image, is
+ * then reported by the launcher instead of as EIO on some file later. */
+int sqd_check_tables(sqfs *fs, char *why, size_t why_len)
+{
+   uint32_t id;
+   for (uint32_t i = 0; i < fs->sb.no_ids; i++)
+      if (sqd_table_get(fs, &fs->id_table, fs->sb.no_ids, i, &id)) {
+         snprintf(why, why_len, "id %u of %u cannot be read", i, fs->sb.no_ids);
+         return EIO;
+      }
+   for (uint32_t i = 0; i < fs->sb.fragments; i++) {
+      struct squashfs_fragment_entry f;
+      if (sqd_table_get(fs, &fs->frag_table, fs->sb.fragments, i, &f) ||
+          !block_ok(fs, le64toh(f.start_block), le32toh(f.size))) {
+         snprintf(why, why_len, "fragment %u of %u cannot be read or lies outside the image", i, fs->sb.fragments);
+         return EIO;
+      }
+   }
+   return 0;
 }
 #endif
