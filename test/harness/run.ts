@@ -9,7 +9,7 @@
 // others still run. The last line sums them all: `N passed, N failed`.
 import { execa } from 'execa';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { chmod, stat } from 'node:fs/promises';
+import { chmod, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { ensureTestUser, stageForUser } from '../helpers/user.js';
 import { REPO } from '../helpers/paths.js';
@@ -66,10 +66,12 @@ async function main(): Promise<number> {
   for (const file of files) {
     const name = relative(TESTS, file).replace(/\.test\.js$/, '');
     // --no-color: uvu would otherwise set FORCE_COLOR for every test, and every Node
-    // child (ctr itself) would inherit it.
+    // child (ctr itself) would inherit it. The working directory is where the test user
+    // can reach (ctr binds the cwd): the checkout, or its staged copy when the checkout
+    // is private (a clone under /root).
     const res = await execa(join(REPO, 'node_modules/.bin/uvu'),
       [dirname(file), `^${basename(file).replace(/\./g, '\\.')}$`, '--no-color'], {
-        cwd: REPO, reject: false, all: true, stdout: ['pipe', 'inherit'], stderr: ['pipe', 'inherit'], env,
+        cwd: root, reject: false, all: true, stdout: ['pipe', 'inherit'], stderr: ['pipe', 'inherit'], env,
       });
     const out = res.all ?? '';
     const total = /Total:\s+(\d+)/.exec(out);
@@ -90,6 +92,7 @@ async function main(): Promise<number> {
       broken.push(`${name} (did not finish: ${how})`);
     }
   }
+  if (root !== REPO) await rm(root, { recursive: true, force: true });
   if (broken.length > 0) process.stdout.write(`\nfailed files: ${broken.join(', ')}\n`);
   process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   return failed === 0 ? 0 : 1;
