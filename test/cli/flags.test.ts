@@ -178,8 +178,8 @@ Flags('debug :: plan and launcher steps on stderr, stdout unaffected', async () 
   assert.is(r.exitCode, 0);
   const lines = String(r.stderr).split('\n');
   assert.match(lines[0], /^ctr: debug: started from the start-up snapshot, planning for the launcher that started it \(--ask\)$/);
-  assert.match(lines[1], /^ctr: debug: launch plan: \["--image",".*busybox-arch2\.sif","--offset","\d+",/);
-  assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: user and mount namespaces entered \(uid \d+ -> \d+\)$/m);
+  assert.match(lines[1], /^ctr: debug: launch plan: \["--plan-version","1","--image",".*busybox-arch2\.sif","--offset","\d+",/);
+  assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: user and mount namespaces entered \(uid \d+ -> \d+, single id\)$/m);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: FUSE server started \(in process\), pid \d+, offset \d+$/m);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: mounted \/proc$/m);
   assert.match(String(r.stderr), /^ctr-launch\[\d+\] \+\d+\.\d\dms: exec echo$/m);

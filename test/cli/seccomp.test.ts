@@ -9,13 +9,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa, execaSync } from 'execa';
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { privcalls } from '../helpers/fixtures.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { LAUNCHER } from '../helpers/paths.js';
-import { ctr, userIds, userTmp } from '../helpers/user.js';
+import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
 
 const AUDIT_ARCH_X86_64 = 0xc000003e, AUDIT_ARCH_I386 = 0x40000003, AUDIT_ARCH_AARCH64 = 0xc00000b7;
 const X32 = 0x40000000;
@@ -131,6 +131,25 @@ Seccomp('subuid :: chown to a system id is real: the host sees the subordinate i
   const st = await stat(join(d, 'f'));
   assert.equal([st.uid, st.gid], [sub + 41, subg + 42], 'id 42 is the 42nd subordinate id');
   await execa('rm', ['-rf', d]);
+});
+
+Seccomp('fallback :: a plan whose subordinate ids newuidmap then refuses runs the seccomp way, with one note', async () => {
+  const d = await userTmp();
+  const plan = join(d, 'fake.plan');
+  const made = await ctr(['plan', '-o', plan, '--fakeroot', sif], { cwd: d });
+  assert.is(made.exitCode, 0, String(made.stderr));
+  const saved = readFileSync('/etc/subuid', 'utf8');
+  try {
+    // The site moved this user's range after the plan was made.
+    await writeFile('/etc/subuid', saved.replace(/^ctrtest:\d+:/m, 'ctrtest:300000:'));
+    const r = await asUser(plan, ['sh', '-c', 'wc -l < /proc/self/uid_map; touch /tmp/ctr-fallback; chown 42:42 /tmp/ctr-fallback && echo faked; rm -f /tmp/ctr-fallback'], { cwd: '/' });
+    assert.match(String(r.stderr), /^ctr: note: fake root: newuidmap\/newgidmap refused the subordinate ids \(newuidmap: .+\); faking ids with seccomp instead\n$/);
+    assert.is(String(r.stdout).replace(/^\s+/, ''), '1\nfaked\n');
+    assert.is(r.exitCode, 0);
+  } finally {
+    await writeFile('/etc/subuid', saved);
+    await execa('rm', ['-rf', d]);
+  }
 });
 
 Seccomp.run();

@@ -1,17 +1,22 @@
 // Small programs and crafted images for the isolation and escape tests, built once and
 // cached like the other test images (helpers/images.ts).
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chmod, cp, mkdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO } from './paths.js';
 import { busyboxDir, cached } from './images.js';
 
-/** test/fixtures/privcalls.c, static (it runs inside busybox images) and non-PIE. */
+/** test/fixtures/privcalls.c, static (it runs inside busybox images) and non-PIE;
+ * cached under a name made from its source, so an edit rebuilds it. */
 export function privcalls(): Promise<string> {
-  return cached('privcalls', async (tmp) => {
-    await execa('gcc', ['-static', '-no-pie', '-O1', '-o', tmp, join(REPO, 'test/fixtures/privcalls.c')]);
+  const src = join(REPO, 'test/fixtures/privcalls.c');
+  const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 12);
+  return cached(`privcalls-${hash}`, async (tmp) => {
+    await execa('gcc', ['-static', '-no-pie', '-O1', '-o', tmp, src]);
     await chmod(tmp, 0o755);
-  });
+  }, false);
 }
 
 /** The busybox tree, changed by EDIT, as a bare SquashFS (mksquashfs keeps FIFOs, sparse files, links). */
