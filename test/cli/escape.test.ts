@@ -8,11 +8,12 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { chown, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { busyboxSif } from '../helpers/images.js';
-import { craftedImage, plantFifo, plantLink, plantSparse, privcalls } from '../helpers/fixtures.js';
+import { execa } from 'execa';
+import { busyboxDir, busyboxSif } from '../helpers/images.js';
+import { craftedImage, plantFifo, plantLink, plantSparse, privcalls, slowdeath } from '../helpers/fixtures.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
-import { CTR_BIN } from '../helpers/paths.js';
-import { asNamed, asUser, ctr, ensureUser, OTHER_USER, userIds, userTmp } from '../helpers/user.js';
+import { CTR_BIN, LAUNCHER } from '../helpers/paths.js';
+import { asNamed, asUser, ctr, ensureUser, OTHER_USER, TEST_USER, userIds, userTmp } from '../helpers/user.js';
 
 /** The modes every case runs in: flags and environment. */
 const RANK = { SLURM_JOB_ID: '4242', SLURM_STEP_ID: '0' };
@@ -186,6 +187,23 @@ Escape('keyring :: --contain gives the container a session keyring of its own; o
   assert.is(plain.stdout, host.stdout, 'the default keeps the session keyring (Kerberos, AFS tokens)');
   assert.match(String(contained.stdout), /^keyring: \d+\n$/);
   assert.is.not(contained.stdout, host.stdout, '--contain: a new one');
+});
+
+Escape('init :: a launcher killed between forking init and init\'s PR_SET_PDEATHSIG leaves nothing running', async () => {
+  // slowdeath.so makes init sleep just before its prctl; the launcher is killed then.
+  // (A directory image: with a FUSE image the command would die with the server anyway.)
+  const d = await userTmp();
+  const plan = join(d, 'dir.plan');
+  assert.is((await ctr(['plan', '-o', plan, await busyboxDir()], { cwd: d })).exitCode, 0);
+  const run = asUser('env', [`LD_PRELOAD=${await slowdeath()}`, LAUNCHER, '--plan', plan, 'sleep', '30'], { cwd: '/' });
+  await new Promise((r) => setTimeout(r, 500));
+  const top = await execa('pgrep', ['-o', '-u', TEST_USER, '-f', `^${LAUNCHER} --plan`], { reject: false });
+  assert.ok(Number(top.stdout) > 0, 'the launcher is running');
+  process.kill(Number(top.stdout), 'SIGKILL');
+  await run;
+  await new Promise((r) => setTimeout(r, 2500)); // init wakes up and must see it is alone
+  assert.equal(await leftovers(0), [], 'neither init nor the command outlives the launcher');
+  await rm(d, { recursive: true });
 });
 
 Escape.run();

@@ -19,6 +19,16 @@ export function privcalls(): Promise<string> {
   }, false);
 }
 
+/** test/fixtures/slowdeath.c as a preload library (see there). */
+export function slowdeath(): Promise<string> {
+  const src = join(REPO, 'test/fixtures/slowdeath.c');
+  const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 12);
+  return cached(`slowdeath-${hash}.so`, async (tmp) => {
+    await execa('gcc', ['-shared', '-fPIC', '-O1', '-o', tmp, src, '-ldl']);
+    await chmod(tmp, 0o755);
+  }, false);
+}
+
 /** The busybox tree, changed by EDIT, as a bare SquashFS (mksquashfs keeps FIFOs, sparse files, links). */
 export function craftedImage(name: string, edit: (root: string) => Promise<void>): Promise<string> {
   return cached(`crafted-${name}.sqfs`, async (tmp) => {
