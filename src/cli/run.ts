@@ -118,8 +118,8 @@ async function showHelp(verb?: string): Promise<void> {
   await y.parseAsync();
 }
 
-/** The closest verb to WORD, if one is close enough to be what was meant. */
-function didYouMean(word: string): string | undefined {
+/** The closest of CHOICES to WORD, if one is close enough to be what was meant. */
+function didYouMean(word: string, choices: readonly string[] = VERBS): string | undefined {
   const distance = (a: string, b: string): number => {
     const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
@@ -132,10 +132,10 @@ function didYouMean(word: string): string | undefined {
     return d[a.length][b.length];
   };
   const w = word.toLowerCase();
-  const prefixed = VERBS.filter((v) => w.length >= 2 && v.startsWith(w));
+  const prefixed = choices.filter((v) => w.length >= 2 && v.startsWith(w));
   if (prefixed.length === 1) return prefixed[0];
   let best: string | undefined, bestD = Infinity;
-  for (const v of VERBS) {
+  for (const v of choices) {
     const dv = distance(w, v);
     if (dv < bestD) [best, bestD] = [v, dv];
   }
@@ -147,15 +147,21 @@ function unknownCommand(word: string): CtrError {
   return new CtrError(`unknown command '${word}'`, '', { hint: guess ? `did you mean ${guess}?` : 'see ctr --help' });
 }
 
-/** parseArgs' complaints in ctr's words (the hint as everywhere: see ctr --help). */
-function flagError(err: unknown): CtrError {
+/** parseArgs' complaints in ctr's words; an unknown option gets the closest of TABLE's. */
+function flagError(err: unknown, table: Record<string, Options>): CtrError {
   const hint = 'see ctr --help';
   const msg = (err as Error).message;
   const missing = /^Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(msg);
   if (missing) return new CtrError(`option ${missing[1]}`, 'needs a value', { hint });
+  const unknown = /^(?:Unknown option '|unknown option )(--[^'=\s]+)/.exec(msg);
+  if (unknown) {
+    const names = Object.keys(table).map((n) => `--${n}`);
+    const guess = didYouMean(unknown[1], names);
+    return new CtrError(`unknown option ${unknown[1]}`, '', { hint: guess ? `did you mean ${guess}?` : hint });
+  }
   if (err instanceof CtrError) return err;
-  const unknown = /^Unknown option '([^']+)'/.exec(msg);
-  if (unknown) return new CtrError(`unknown option ${unknown[1]}`, '', { hint });
+  const short = /^Unknown option '([^']+)'/.exec(msg);
+  if (short) return new CtrError(`unknown option ${short[1]}`, '', { hint });
   const noValue = /^Option '(?:-\w, )?(--[\w-]+)[^']*' does not take an argument/.exec(msg);
   if (noValue) return new CtrError(`option ${noValue[1]}`, 'takes no value', { hint });
   return new CtrError(msg.split('\n')[0].replace(/\.$/, ''), '', { hint });
@@ -171,7 +177,7 @@ async function otherVerb(verb: string, v: OtherVerb, args: string[]): Promise<nu
   try {
     ({ values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true }));
   } catch (err) {
-    throw flagError(err);
+    throw flagError(err, v.flags);
   }
   const usage = { hint: `usage: ctr ${v.usage}` };
   const missing = v.positionals[positionals.length];
@@ -229,7 +235,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseFlagsFast(table, flags);
   } catch (err) {
-    throw flagError(err);
+    throw flagError(err, table);
   }
   if (image === undefined) throw new CtrError('no image given', '', { hint: `usage: ctr ${v.usage}` });
   if (v.needsCommand && rest.length === 0) throw new CtrError('no command given', '', { hint: `usage: ctr ${v.usage}` });

@@ -122,6 +122,17 @@ Front('usage errors :: what is missing or extra, and the usage line', async () =
   failed(await ctr(['version', 'x']), "ctr: error: unexpected argument 'x'\nctr: hint: usage: ctr version\n", 'version x');
 });
 
+Front('unknown option :: the closest of the command\'s own options as a hint, whichever way ctr starts', async () => {
+  for (const [way, env] of WAYS) {
+    failed(await ctr(['exec', '--bnd', '/tmp', img, 'true'], { env }), 'ctr: error: unknown option --bnd\nctr: hint: did you mean --bind?\n', `${way} --bnd`);
+    failed(await ctr(['exec', '--envfile=x', img, 'true'], { env }), 'ctr: error: unknown option --envfile\nctr: hint: did you mean --env-file?\n', `${way} --envfile`);
+    failed(await ctr(['plan', '--outptu', 'x', img], { env }), 'ctr: error: unknown option --outptu\nctr: hint: did you mean --output?\n', `${way} --outptu`);
+    failed(await ctr(['exec', '--bogus', img, 'true'], { env }), 'ctr: error: unknown option --bogus\nctr: hint: see ctr --help\n', `${way} --bogus`);
+  }
+  failed(await ctr(['build', '--forse', 'a', 'b']), 'ctr: error: unknown option --forse\nctr: hint: did you mean --force?\n', 'build --forse');
+  failed(await ctr(['pull', '--arc', 'x', 'a', 'b']), 'ctr: error: unknown option --arc\nctr: hint: did you mean --arch?\n', 'pull --arc');
+});
+
 Front('--version :: ctr, the launcher build, libsquashfs, node and the start-up snapshot', async () => {
   const r = await ctr(['--version']);
   assert.is(r.stderr, '');
