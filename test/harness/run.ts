@@ -10,7 +10,7 @@
 import { execa } from 'execa';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { chmod, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { ensureTestUser, stageForUser } from '../helpers/user.js';
 import { REPO } from '../helpers/paths.js';
 
@@ -69,8 +69,9 @@ async function main(): Promise<number> {
     // child (ctr itself) would inherit it. The working directory is where the test user
     // can reach (ctr binds the cwd): the checkout, or its staged copy when the checkout
     // is private (a clone under /root).
+    // (uvu names the file as the pattern matched it: cli/front.test.js.)
     const res = await execa(join(REPO, 'node_modules/.bin/uvu'),
-      [dirname(file), `^${basename(file).replace(/\./g, '\\.')}$`, '--no-color'], {
+      [TESTS, `^${relative(TESTS, file).replace(/\./g, '\\.')}$`, '--no-color'], {
         cwd: root, reject: false, all: true, stdout: ['pipe', 'inherit'], stderr: ['pipe', 'inherit'], env,
       });
     const out = res.all ?? '';
