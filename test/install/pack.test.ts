@@ -98,4 +98,18 @@ Pack('build + exec :: a directory built into a SIF; busybox run through the snap
   assert.is(inspect.exitCode, 0, String(inspect.stderr));
 });
 
+Pack('without install scripts :: (npm --ignore-scripts, or an npm that holds them back) ctr still runs, from plain Node', async () => {
+  const bare = join(work, 'bare');
+  const r = await npm(['install', '-g', tarball, '--prefix', bare, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.all));
+  const bin = join(bare, 'bin/ctr');
+  const version = await asUser(bin, ['--version'], { cwd });
+  assert.match(String(version.stdout), /\nstart-up snapshot: not in use: not made \(npm run build makes it; an installed package makes it on install\)\n/);
+  const sif = await busyboxSif();
+  const exec = await asUser(bin, ['exec', '--debug', sif, '/bin/sh', '-c', 'echo ok'], { cwd });
+  assert.is(exec.stdout, 'ok\n', String(exec.stderr));
+  assert.match(String(exec.stderr), /started from plain Node/);
+  assert.is(exec.exitCode, 0);
+});
+
 Pack.run();
