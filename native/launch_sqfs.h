@@ -54,4 +54,13 @@ int sqd_check_tables(sqfs *fs, char *why, size_t why_len);
 /* Every directory and inode reachable from the root, through the readers above. */
 int sqd_walk(sqfs *fs, char *where, size_t where_len);
 
+
+/* launch_sqfs_serve.c: the image opened and checked by the launcher (one error line and
+ * exit 255 if it can't be), then served on the mounted FUSE descriptor by the child. */
+struct plan;
+sqfs_ll *sqd_open_image(const struct plan *p, int image_fd);
+void sqd_serve(sqfs_ll *ll, int fuse_fd) __attribute__((noreturn));
+/* launch_fuse.c */
+void drop_capabilities(void);
+
 #endif
