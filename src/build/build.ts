@@ -5,7 +5,7 @@
 // then packed. Nothing is left behind on failure or Ctrl-C: not the temporary tree,
 // not a partial OUT.
 import { execa } from 'execa';
-import { createReadStream, readFileSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
@@ -15,7 +15,7 @@ import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
 import { composeBuildPlan } from '../plan/build.js';
 import { runLauncher } from '../launch/launcher.js';
-import { chooseFakeroot, describeFakeroot, type FakerootChoice, type FakerootMode } from '../plan/fakeroot.js';
+import { APT_NO_SANDBOX, chooseFakeroot, describeFakeroot, type FakerootChoice, type FakerootMode } from '../plan/fakeroot.js';
 import { findSubIds } from '../host/subids.js';
 import { insideBuildNamespace, runInBuildNamespace } from './userns.js';
 import { userInfo } from 'node:os';
@@ -124,14 +124,18 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
     ...def.labels,
   };
   await writeSingularityDir(rootfs, def, labels);
+  // One id (the seccomp way, not inside a subordinate range): apt must not drop to _apt.
+  const apt = !insideBuildNamespace() && existsSync(join(rootfs, 'etc/apt/apt.conf.d'));
   if (def.sections.post) {
     progress('%post');
-    await inContainer('%post', rootfs, true, def.sections.post);
+    await inContainer('%post', rootfs, true, def.sections.post, apt);
   }
   if (def.sections.test) {
     progress('%test');
-    await inContainer('%test', rootfs, false, def.sections.test);
+    await inContainer('%test', rootfs, false, def.sections.test, apt);
   }
+  // The mount point of that file, empty, made in the tree: not part of the image.
+  if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
   progress('packing the root file system');
   // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
   await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace() });
@@ -145,9 +149,9 @@ function buildFakeroot(opts: BuildOptions): FakerootChoice {
 }
 
 /** %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live. */
-async function inContainer(section: string, rootfs: string, writable: boolean, script: string): Promise<void> {
+async function inContainer(section: string, rootfs: string, writable: boolean, script: string, aptNoSandbox: boolean): Promise<void> {
   const hostFiles = new Map([['/etc/resolv.conf', '/etc/resolv.conf'], ['/etc/hosts', '/etc/hosts']]);
-  const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {} });
+  const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {}, aptNoSandbox });
   const code = await runLauncher([...plan, '--', '/bin/sh', '-e', '-c', script]);
   if (interrupted) await new Promise(() => {}); // killed by Ctrl-C: the signal handler reports and exits
   if (code !== 0) throw new CtrError(`${section} failed`, `exit code ${code}`);

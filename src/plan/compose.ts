@@ -6,7 +6,7 @@ import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions } from './options.js';
-import { chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
+import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
 
 /** The --writable-tmpfs layer's size unless given: Apptainer's default (sessiondir max size). */
@@ -82,6 +82,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.passwdLine(`${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
     w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);
   }
+  if (fakeroot?.mode === 'seccomp') w.file(APT_NO_SANDBOX.path, APT_NO_SANDBOX.content);
   w.chdir(pwd);
   if (opts.contain) w.newKeyring();
   if (env.clean) w.clearenv();

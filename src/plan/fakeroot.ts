@@ -43,6 +43,14 @@ export function writeFakeroot(w: PlanWriter, choice: FakerootChoice): void {
   if (choice.mode === 'seccomp' || choice.fallback) w.fakeIds();
 }
 
+/**
+ * apt in the seccomp way: apt drops to _apt for downloads and then checks that the ids
+ * really changed (APT::Sandbox::Verify::IDs, on by default), which a faked setresuid
+ * can't pass ("Could not switch group"). With one id there is nobody to drop to, so apt
+ * is told to stay root, in a read-only file ctr mounts over the image's apt.conf.d.
+ */
+export const APT_NO_SANDBOX = { path: '/etc/apt/apt.conf.d/00ctr-fakeroot', content: 'APT::Sandbox::User "root";\n' };
+
 /** One line for --debug and the build's progress: which way, and why. */
 export function describeFakeroot(c: FakerootChoice): string {
   if (c.mode === 'subuid' && c.subids) {
