@@ -111,7 +111,20 @@ int sqd_stat(sqfs *fs, sqfs_inode *inode, struct stat *st)
    return 0;
 }
 
-int sqd_open(sqfs *fs, const sqfs_inode *dir, uint64_t offset, struct sqd_dir *d)
+static int name_order(const char *a, size_t alen, const char *b, size_t blen)
+{
+   int order = memcmp(a, b, alen < blen ? alen : blen);
+   return order ? order : (alen > blen) - (alen < blen);
+}
+
+/* Where to start reading a listing, for the entry named NAME or else the one at byte
+ * OFFSET. An extended directory's index (after its inode: the listing position, the
+ * metadata block and the first name of every header some 8 KiB apart) lets a lookup or
+ * a resumed listing start at the last header before it instead of at the beginning: a
+ * lookup in a directory of 2,500 entries reads ~100 of them instead of ~1,250. An index
+ * entry that is out of order or out of bounds ends the use of the index there. */
+static int dir_start(sqfs *fs, const sqfs_inode *dir, struct sqd_dir *d, const char *name, size_t len,
+                     uint64_t offset)
 {
    if (!S_ISDIR(dir->base.mode))
       return ENOTDIR;
@@ -121,6 +134,34 @@ int sqd_open(sqfs *fs, const sqfs_inode *dir, uint64_t offset, struct sqd_dir *d
    d->cur.offset = dir->xtra.dir.offset;
    /* The stored size counts 3 bytes more than the listing (for "." and ".."). */
    d->total = dir->xtra.dir.dir_size <= 3 ? 0 : dir->xtra.dir.dir_size - 3;
+   sqfs_md_cursor cur = dir->next;
+   uint64_t last_pos = 0, last_block = dir->xtra.dir.start_block;
+   for (unsigned i = 0; i < dir->xtra.dir.idx_count; i++) {
+      uint32_t x[3];
+      char first[SQD_NAME_MAX];
+      if (sqd_md_read(fs, &cur, x, sizeof(x)))
+         break;
+      uint64_t pos = le32toh(x[0]), block = le32toh(x[1]);
+      size_t n = (size_t)le32toh(x[2]) + 1;
+      if (pos <= last_pos || pos >= d->total || block < last_block || n > SQD_NAME_MAX ||
+          sqd_md_read(fs, &cur, first, n))
+         break;
+      if (name ? name_order(first, n, name, len) > 0 : pos > offset)
+         break;
+      last_pos = pos;
+      last_block = block;
+      d->cur.block = (sqfs_off_t)(fs->sb.directory_table_start + block);
+      d->cur.offset = (dir->xtra.dir.offset + pos) % MD_SIZE;
+      d->pos = pos;
+   }
+   return 0;
+}
+
+int sqd_open(sqfs *fs, const sqfs_inode *dir, uint64_t offset, struct sqd_dir *d)
+{
+   int err = dir_start(fs, dir, d, NULL, 0, offset);
+   if (err)
+      return err;
    /* Resuming: step over the entries before OFFSET, which must be where one began. */
    struct sqd_entry e;
    while (d->pos < offset) {
@@ -189,17 +230,16 @@ int sqd_lookup(sqfs *fs, const sqfs_inode *dir, const char *name, struct sqd_ent
 {
    struct sqd_dir d;
    size_t len = strlen(name);
-   int err = sqd_open(fs, dir, 0, &d), r;
+   if (len == 0 || len > SQD_NAME_MAX)
+      return S_ISDIR(dir->base.mode) ? 0 : -ENOTDIR;
+   int err = dir_start(fs, dir, &d, name, len, 0), r;
    if (err)
       return -err;
-   if (len == 0 || len > SQD_NAME_MAX)
-      return 0;
    while ((r = sqd_next(&d, e)) > 0) {
-      size_t n = e->name_len < len ? e->name_len : len;
-      int order = memcmp(e->name, name, n);
-      if (order == 0 && e->name_len == len)
+      int order = name_order(e->name, e->name_len, name, len);
+      if (order == 0)
          return 1;
-      if (order > 0 || (order == 0 && e->name_len > len))
+      if (order > 0)
          return 0;
    }
    return r;
