@@ -341,8 +341,8 @@ static bool ask_holder(const struct sockaddr_un *addr, socklen_t alen, struct re
    if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
       DIE("cannot identify the node's container holder");
    if (cr.uid != getuid())
-      DIE_HINT("--no-join runs this rank in a container of its own; tell your administrator",
-               "the node's join rendezvous %s is held by another user (uid %u)", addr->sun_path + 1, (unsigned)cr.uid);
+      die_errno(0, "--no-join runs this rank in a container of its own; tell your administrator",
+                "the node's join rendezvous %s is held by another user (uid %u)", addr->sun_path + 1, (unsigned)cr.uid);
    struct pollfd pf = { .fd = c, .events = POLLIN };
    int r;
    while ((r = poll(&pf, 1, JOIN_REPLY_MS)) < 0 && errno == EINTR)
@@ -408,6 +408,6 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          DIE_PLAIN("the container holder refused this process");
       usleep(1000u * (unsigned)(1 + attempt % 20)); /* a holder starting or leaving: again */
    }
-   DIE_HINT("another process may hold the rendezvous name; --no-join runs this rank in a container of its own",
-            "could not join the node's shared container within %d s", JOIN_DEADLINE_MS / 1000);
+   die_errno(0, "another process may hold the rendezvous name; --no-join runs this rank in a container of its own",
+             "could not join the node's shared container within %d s", JOIN_DEADLINE_MS / 1000);
 }

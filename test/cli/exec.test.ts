@@ -57,7 +57,7 @@ Exec('start-up snapshot :: bin/ctr starts exec from it; CTR_NO_SNAPSHOT=1 and ma
   assert.match(String(help.stdout), /Usage: ctr exec/);
   assert.is(help.exitCode, 0);
   const version = await ctr(['--version']);
-  assert.match(String(version.stdout), /^\d+\.\d+\.\d+\n$/);
+  assert.match(String(version.stdout), /^ctr \d+\.\d+\.\d+\n/);
 });
 
 Exec('launcher asks :: bin/ctr runs the launcher, which asks Node for the plan; no Node waits beside the container', async () => {

@@ -15,7 +15,7 @@ import { busyboxSif } from '../helpers/images.js';
 import { privcalls } from '../helpers/fixtures.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { LAUNCHER } from '../helpers/paths.js';
-import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
+import { asUser, ctr, TEST_USER, userIds, userTmp } from '../helpers/user.js';
 
 const AUDIT_ARCH_X86_64 = 0xc000003e, AUDIT_ARCH_I386 = 0x40000003, AUDIT_ARCH_AARCH64 = 0xc00000b7;
 const X32 = 0x40000000;
@@ -126,8 +126,8 @@ Seccomp('subuid :: chown to a system id is real: the host sees the subordinate i
     'touch /mnt/f && chown 42:43 /mnt/f && stat -c "%u %g" /mnt/f; cat /proc/self/uid_map | wc -l'], { cwd: '/' });
   assert.is(r.stderr, '');
   assert.is(r.stdout, '42 43\n2\n');
-  const sub = Number(/^ctrtest:(\d+):/m.exec(readFileSync('/etc/subuid', 'utf8'))![1]);
-  const subg = Number(/^ctrtest:(\d+):/m.exec(readFileSync('/etc/subgid', 'utf8'))![1]);
+  const sub = Number(new RegExp(`^${TEST_USER}:(\\d+):`, 'm').exec(readFileSync('/etc/subuid', 'utf8'))![1]);
+  const subg = Number(new RegExp(`^${TEST_USER}:(\\d+):`, 'm').exec(readFileSync('/etc/subgid', 'utf8'))![1]);
   const st = await stat(join(d, 'f'));
   assert.equal([st.uid, st.gid], [sub + 41, subg + 42], 'id 42 is the 42nd subordinate id');
   await execa('rm', ['-rf', d]);
@@ -141,7 +141,7 @@ Seccomp('fallback :: a plan whose subordinate ids newuidmap then refuses runs th
   const saved = readFileSync('/etc/subuid', 'utf8');
   try {
     // The site moved this user's range after the plan was made.
-    await writeFile('/etc/subuid', saved.replace(/^ctrtest:\d+:/m, 'ctrtest:300000:'));
+    await writeFile('/etc/subuid', saved.replace(new RegExp(`^${TEST_USER}:\\d+:`, 'm'), `${TEST_USER}:300000:`));
     const r = await asUser(plan, ['sh', '-c', 'wc -l < /proc/self/uid_map; touch /tmp/ctr-fallback; chown 42:42 /tmp/ctr-fallback && echo faked; rm -f /tmp/ctr-fallback'], { cwd: '/' });
     assert.match(String(r.stderr), /^ctr: note: fake root: newuidmap\/newgidmap refused the subordinate ids \(newuidmap: .+\); faking ids with seccomp instead\n$/);
     assert.is(String(r.stdout).replace(/^\s+/, ''), '1\nfaked\n');

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CTR_BIN, REPO } from './paths.js';
 
-export const TEST_USER = 'ctrtest';
+/** CTR_TEST_USER names another, for running some files beside a suite already running. */
+export const TEST_USER = process.env.CTR_TEST_USER ?? 'ctrtest';
 
 export async function ensureTestUser(): Promise<void> {
   const r = await execa('id', ['-u', TEST_USER], { reject: false });
