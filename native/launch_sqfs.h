@@ -51,8 +51,11 @@ int sqd_listxattr(sqfs *fs, sqfs_inode *inode, char *buf, size_t *size);
 int sqd_getxattr(sqfs *fs, sqfs_inode *inode, const char *name, char *buf, size_t *size);
 /* Every id and fragment entry readable (else WHY says which is not). */
 int sqd_check_tables(sqfs *fs, char *why, size_t why_len);
-/* Every directory and inode reachable from the root, through the readers above. */
-int sqd_walk(sqfs *fs, char *where, size_t where_len);
+/* ENAMETOOLONG (NAME set) for an xattr squashfuse_ll 0.1.105 can't look up safely. */
+int sqd_xattr_hazard(sqfs *fs, sqfs_inode *inode, char *name, size_t name_len);
+/* Every directory and inode reachable from the root, through the readers above; with
+ * XATTRS also their xattrs, through sqd_xattr_hazard. */
+int sqd_walk(sqfs *fs, bool xattrs, char *where, size_t where_len);
 
 
 /* launch_sqfs_serve.c: the image opened and checked by the launcher (one error line and

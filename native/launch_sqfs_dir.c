@@ -271,7 +271,7 @@ static bool refset_add(struct refset *s, uint64_t ref)
    return true;
 }
 
-int sqd_walk(sqfs *fs, char *where, size_t where_len)
+int sqd_walk(sqfs *fs, bool xattrs, char *where, size_t where_len)
 {
    struct refset seen = { NULL, 0, 0 };
    size_t n = 1, cap = 64;
@@ -292,9 +292,13 @@ int sqd_walk(sqfs *fs, char *where, size_t where_len)
          snprintf(where, where_len, "directory inode %#llx", (unsigned long long)ref);
          break;
       }
+      if (xattrs && (err = sqd_xattr_hazard(fs, &dir, where, where_len)))
+         break;
       while ((r = sqd_next(&d, &e)) > 0) {
          snprintf(where, where_len, "entry \"%s\" of directory inode %#llx", e.name, (unsigned long long)ref);
          if ((err = sqd_inode(fs, e.inode, &child)) || (err = sqd_stat(fs, &child, &st)))
+            break;
+         if (xattrs && !S_ISDIR(child.base.mode) && (err = sqd_xattr_hazard(fs, &child, where, where_len)))
             break;
          if ((child.base.inode_type - 1) % 7 + 1 != e.type) {
             err = EIO;

@@ -277,3 +277,32 @@ int sqd_check_tables(sqfs *fs, char *why, size_t why_len)
    return 0;
 }
 #endif
+
+#ifdef CTR_INPROCESS_FUSE
+/* For squashfuse_ll (CTR_FUSE=exec), whose 0.1.105 xattr lookup reads a stored name into
+ * a buffer the size of the name asked for whenever the prefix agrees (in its numbering,
+ * where security and trusted are swapped): a stored name longer than one asked for
+ * overflows its heap. The kernel asks for some on its own for every file: overlayfs for
+ * user.overlay.* (the shortest, overlay.nlink: 13 bytes past "user."), exec for
+ * security.capability (10 past the prefix, matched against trusted.* entries), and the
+ * server dies on a valid image at the first lookup. Names longer than those are refused
+ * here (NAME says which); a command that asks for a shorter name itself is not stopped. */
+int sqd_xattr_hazard(sqfs *fs, sqfs_inode *inode, char *name, size_t name_len)
+{
+   struct xa x;
+   char n[256];
+   size_t len;
+   unsigned type;
+   uint32_t vsize;
+   int err = xa_open(fs, inode, &x);
+   while (!err && x.left) {
+      if ((err = xa_next(&x, &type, n, &len)) || (err = xa_value(&x, type, NULL, &vsize)))
+         break;
+      if (((type & 0xff) == XATTR_USER && len > 13) || ((type & 0xff) == 1 && len > 10)) {
+         snprintf(name, name_len, "%s%s", (type & 0xff) == XATTR_USER ? "user." : "trusted.", n);
+         return ENAMETOOLONG;
+      }
+   }
+   return err;
+}
+#endif

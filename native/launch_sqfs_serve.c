@@ -300,8 +300,14 @@ sqfs_ll *sqd_open_image(const struct plan *p, int image_fd)
    if (sqd_inode(&ll->fs, ll->fs.sb.root_inode, &root) || !S_ISDIR(root.base.mode) || sqd_stat(&ll->fs, &root, &st))
       DIE_PLAIN("image %s: not a valid SquashFS (the root inode cannot be read as a directory)", p->image);
    /* squashfuse_ll parses directories with the overflow this server avoids: list every
-    * directory with the bounded reader first, and refuse the image on a bad entry. */
-   int err = p->squashfuse_exec ? sqd_walk(&ll->fs, where, sizeof(where)) : 0;
+    * directory with the bounded reader first, and refuse the image on a bad entry. It
+    * can't be made to read data blocks safely (it copies from short ones as if whole):
+    * those are not all decompressed here, which would cost a whole read of the image. */
+   int err = p->squashfuse_exec ? sqd_walk(&ll->fs, ll->fs.xattr_info.xattr_ids > 0, where, sizeof(where)) : 0;
+   if (err == ENAMETOOLONG)
+      die_errno(0, "run it with the built-in server (without CTR_FUSE=exec)",
+                "image %s: squashfuse_ll can't serve its xattr %s safely (libsquashfuse 0.1.105 overflows a "
+                "buffer looking up shorter names)", p->image, where);
    if (err)
       DIE_PLAIN("image %s: not a valid SquashFS (%s: %s)", p->image, where,
                 err == EIO ? "corrupt" : strerror(err));

@@ -3,10 +3,11 @@
 // it, reachable as /proc/PID/cwd), is not dumpable (its /proc entries are root's), and
 // holds no capability at all, for both the built-in server and squashfuse_ll.
 import { execa } from 'execa';
-import { lstat, readFile, readlink, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { busyboxSqfs } from '../helpers/images.js';
+import { busyboxSqfs, cached } from '../helpers/images.js';
 import { killUserProcesses, leftovers } from '../helpers/leftovers.js';
 import { ctr, userTmp } from '../helpers/user.js';
 
@@ -57,5 +58,34 @@ for (const [server, comm, env] of [['built in', 'ctr-fuse', {}], ['squashfuse_ll
     }
   });
 }
+
+/** A valid image whose files have xattr names longer than the ones the kernel asks for. */
+function longXattrs(): Promise<string> {
+  return cached('long-xattrs.sqfs', async (tmp) => {
+    const tree = `${tmp}.tree`;
+    await mkdir(join(tree, 'd'), { recursive: true });
+    // Mount points for the host's /usr (merged /usr: lib and lib64 are links), for Python.
+    await mkdir(join(tree, 'usr'));
+    for (const l of ['lib', 'lib64']) await symlink(`usr/${l}`, join(tree, l));
+    await writeFile(join(tree, 'd/f'), 'data\n');
+    await execa('setfattr', ['-n', 'user.xdg.referrer.url', '-v', 'https://example.com/', join(tree, 'd/f')]);
+    await execa('mksquashfs', [tree, tmp, '-noappend', '-all-root', '-xattrs', '-quiet', '-no-progress']);
+    await rm(tree, { recursive: true });
+    await chmod(tmp, 0o644);
+  });
+}
+
+// squashfuse_ll 0.1.105 overflows its heap when the overlay looks up user.overlay.* on a
+// file with a longer user.* name (SIGSEGV at the first lookup): refused before it starts.
+Server('squashfuse_ll :: an image with long xattr names is refused, the built-in server serves it', async () => {
+  const img = await longXattrs();
+  const sq = await ctr(['exec', img, '/d/f'], { env: { CTR_FUSE: 'exec' } });
+  assert.is(sq.exitCode, 255);
+  assert.match(String(sq.stderr), /^ctr: error: image .*: squashfuse_ll can't serve its xattr user\.xdg\.referrer\.url safely .*\nctr: hint: .*\n$/);
+  const py = 'import os; print(open("/d/f").read(), os.getxattr("/d/f", "user.xdg.referrer.url").decode())';
+  const bi = await ctr(['exec', '-B', '/usr', img, '/usr/bin/python3', '-c', py]);
+  assert.is(bi.stderr, '');
+  assert.is(bi.stdout, 'data\n https://example.com/\n');
+});
 
 Server.run();
