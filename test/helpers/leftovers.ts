@@ -9,16 +9,16 @@ import { TEST_USER } from './user.js';
  * PID 1, which on these machines reaps only now and then, and a zombie runs nothing and
  * holds no namespace or mount.
  */
-export async function userProcesses(): Promise<string[]> {
-  const r = await execa('ps', ['-u', TEST_USER, '-o', 'pid=,stat=,comm='], { reject: false });
+export async function userProcesses(user = TEST_USER): Promise<string[]> {
+  const r = await execa('ps', ['-u', user, '-o', 'pid=,stat=,comm='], { reject: false });
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l && !/^\d+\s+Z/.test(l));
 }
 
 /** Processes of the test user still alive after a grace period (PDEATHSIG is asynchronous). */
-export async function leftovers(graceMs = 3000): Promise<string[]> {
+export async function leftovers(graceMs = 3000, user = TEST_USER): Promise<string[]> {
   const until = Date.now() + graceMs;
   for (;;) {
-    const procs = await userProcesses();
+    const procs = await userProcesses(user);
     if (procs.length === 0 || Date.now() > until) return procs;
     await new Promise((r) => setTimeout(r, 50));
   }
