@@ -52,6 +52,8 @@ export function judge(what: string, exitCode: number | undefined, stderr: string
   // timeout is someone else's SIGKILL (another test's cleanup of the test user's processes).
   if (exitCode === 124 || (exitCode === 137 && seconds >= timeoutS)) return { cls: 'FAIL hang', detail };
   if (exitCode === 137) return { cls: 'FAIL killed from outside (rerun)', detail };
+  // `npm run build` elsewhere rewriting the start-up snapshot while ctr starts from it.
+  if (/Cannot open .*ctr\.blob/.test(stderr)) return { cls: 'FAIL killed from outside (rerun): snapshot rebuilt', detail };
   if (/Transport endpoint is not connected|Software caused connection abort/.test(stderr)) return { cls: 'FAIL server died under the command', detail };
   if (/core dumped|Segmentation fault|stack smashing|Aborted|double free|corrupted (size|top|double-linked|unsorted)|malloc\(\): |free\(\): |^\s+at .*\(|node:internal/m.test(stderr)) return { cls: 'FAIL crash or stack trace', detail };
   if (/killed by signal/.test(stderr)) return { cls: 'FAIL server killed by a signal', detail };
