@@ -154,7 +154,6 @@ Escape('join :: another user holding the rendezvous name gets one error line, no
   const squatter = asNamed(OTHER_USER, '/usr/bin/python3', ['-c',
     `import socket,time; s=socket.socket(socket.AF_UNIX); s.bind(b"\\0${name}"); s.listen(8); print("bound", flush=True); time.sleep(30)`]);
   await new Promise<void>((resolve) => squatter.stdout?.on('data', () => resolve()));
-  const t0 = Date.now();
   const r = await ctr(['exec', sif, 'echo', 'joined'], { cwd: '/', env: RANK, timeout: 30000 });
   squatter.kill('SIGKILL');
   await squatter.catch(() => undefined);
@@ -162,8 +161,8 @@ Escape('join :: another user holding the rendezvous name gets one error line, no
   assert.is(r.stderr, `ctr: error: the node's join rendezvous ${name} is held by another user (uid ${other.uid})\n` +
     'ctr: hint: --no-join runs this rank in a container of its own; tell your administrator\n');
   assert.is(r.exitCode, 255);
-  // Here 0.2 s; the bound only has to tell it from the 60 s join deadline on a loaded VM.
-  assert.ok(Date.now() - t0 < 20000, `at once, not after the join deadline (${Date.now() - t0} ms)`);
+  // (Before, every rank blocked for ever: the 30 s time-out would have left stderr empty.)
+
   assert.ok(uid !== other.uid);
 });
 
