@@ -116,6 +116,8 @@ void pidns_supervise(void);
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);
+extern pid_t g_fuse_server; /* the FUSE server mount_container started, if any */
+void fuse_server_reap(void); /* end it and reap it (a parent that outlives the container) */
 
 /* launch_sqfs_check.c: refuses (exit 255, one line) an image whose layout is not sane */
 void sqfs_check_image(const struct plan *p, int image_fd);

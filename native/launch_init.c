@@ -68,9 +68,12 @@ static int relay_until_exit(pid_t child, const sigset_t *set)
       if (sig == SIGCHLD) {
          int status;
          pid_t pid;
-         while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid == g_fuse_server)
+               g_fuse_server = 0; /* reaped here: don't signal its number later */
             if (pid == child)
                return status_code(status);
+         }
          continue;
       }
       if (si.si_code <= 0) /* sent with kill(2), not by the terminal */
@@ -95,7 +98,9 @@ void pidns_supervise(void)
    if (init > 0) {
       close(self);
       prctl(PR_SET_NAME, "ctr-launch");
-      _exit(relay_until_exit(init, &set));
+      int code = relay_until_exit(init, &set);
+      fuse_server_reap(); /* before we return: nothing of ours outlives ctr exec */
+      _exit(code);
    }
 
    /* init, PID 1 */

@@ -175,6 +175,7 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid)
       }
    }
    debug("holder: every rank has left; the container goes");
+   fuse_server_reap();
    _exit(0);
 }
 

@@ -30,7 +30,9 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/openat2.h>
 #include <unistd.h>
 
@@ -46,6 +48,21 @@
 #define WORK "/work"
 #define NEWROOT "/newroot"
 #define RUN "/run"
+
+pid_t g_fuse_server;
+
+/* The FUSE server dies with its parent (PDEATHSIG), but then waits as a zombie for PID 1
+ * to reap it; a parent that is still ours when the container ends (the supervising
+ * launcher, the join holder) ends it and reaps it first, so nothing of ctr is left. */
+void fuse_server_reap(void)
+{
+   if (g_fuse_server <= 0)
+      return;
+   kill(g_fuse_server, SIGKILL);
+   while (waitpid(g_fuse_server, NULL, 0) < 0 && errno == EINTR)
+      ;
+   g_fuse_server = 0;
+}
 
 static int pivot_root(const char *new_root, const char *put_old)
 {
@@ -386,6 +403,7 @@ void mount_container(const struct plan *p, int image_fd)
       free(src);
    }
    pid_t server = p->image_is_dir ? 0 : fuse_mount_squashfs(p, SCRATCH_BASE IMG, image_fd);
+   g_fuse_server = server;
    close(image_fd);
    /* An exec'd squashfuse_ll still needs the host's root (its libraries), so wait for it
     * before pivoting; the built-in server needs no path, so pivot while it starts. */

@@ -9,7 +9,7 @@ import { constants as os } from 'node:os';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { CTR_BIN } from '../helpers/paths.js';
-import { asUser, ctr } from '../helpers/user.js';
+import { asUser, ctr, TEST_USER } from '../helpers/user.js';
 
 /**
  * The pid of the process named COMM below ROOT (the runuser that ctr() started), waiting
@@ -51,6 +51,15 @@ Cleanup.after.each(async () => {
   await killUserProcesses();
   assert.equal(left, [], 'processes left behind');
   assert.equal(await hostMounts(), mountsBefore, 'host mounts changed');
+});
+
+Cleanup('normal exit :: not even a zombie FUSE server, right after return (ps with no wait)', async () => {
+  for (let i = 0; i < 5; i++) {
+    const r = await ctr(['exec', sif, 'true']);
+    assert.is(r.exitCode, 0);
+    const ps = await execa('ps', ['-u', TEST_USER, '-o', 'pid=,stat=,comm='], { reject: false });
+    assert.is(ps.stdout.trim(), '', `round ${i}`);
+  }
 });
 
 Cleanup('normal exit :: nothing left', async () => {
