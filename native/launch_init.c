@@ -23,6 +23,7 @@
  * by their host PIDs. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -81,6 +82,26 @@ static int relay_until_exit(pid_t child, const sigset_t *set)
    }
 }
 
+/* /proc of this namespace instead of the host's: ps and /proc/PID agree with getpid(),
+ * and nothing of the host's /proc is left under it to be uncovered. The kernel lets a user
+ * namespace mount a proc only while a whole one is already in view ("mount too
+ * revealing"), which the host's, bound at /proc by the plan, is: so the new one is made
+ * detached first (fsmount, where that check is made), the host's is then unmounted, and
+ * the new one put in its place. */
+static void fresh_proc(void)
+{
+   int fs = fsopen("proc", FSOPEN_CLOEXEC), mnt = -1;
+   if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+       (mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)) < 0)
+      DIE("cannot mount /proc for the container's PID namespace");
+   close(fs);
+   if (umount2("/proc", MNT_DETACH) < 0)
+      DIE("cannot unmount the host's /proc");
+   if (move_mount(mnt, "", AT_FDCWD, "/proc", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      DIE("cannot mount /proc for the container's PID namespace");
+   close(mnt);
+}
+
 void pidns_supervise(void)
 {
    sigset_t set = relayed_set(), old;
@@ -113,9 +134,7 @@ void pidns_supervise(void)
       _exit(EXIT_LAUNCH_FAILED);
    close(self);
    prctl(PR_SET_NAME, "ctr-init");
-   /* /proc of this namespace, over the host's: ps and /proc/PID agree with getpid(). */
-   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-      DIE("cannot mount /proc for the container's PID namespace");
+   fresh_proc();
    pid_t cmd = fork();
    if (cmd < 0)
       DIE("cannot fork the command");
