@@ -155,6 +155,8 @@ void write_file(const char *path, const char *content, size_t len);
  * block), at most CAP bytes, else one error line about WHAT. */
 char *read_bounded(int fd, size_t cap, const char *what, size_t *len);
 char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
+/* A small kernel file (/proc/...) into BUF, NUL-terminated: its length, or -1. */
+ssize_t read_small(const char *path, char *buf, size_t size);
 void mkdir_p(const char *path, mode_t mode);
 bool path_exists(const char *path);
 bool is_dir(const char *path);

@@ -284,14 +284,8 @@ static bool holder_or_keeper(pid_t pid, pid_t holder)
       return true;
    char path[64], buf[512];
    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
+   if (read_small(path, buf, sizeof(buf)) <= 0)
       return false;
-   ssize_t n = read(fd, buf, sizeof(buf) - 1);
-   close(fd);
-   if (n <= 0)
-      return false;
-   buf[n] = '\0';
    char *r = strrchr(buf, ')');
    int ppid;
    return r && sscanf(r + 1, " %*c %d", &ppid) == 1 && ppid == holder;

@@ -136,6 +136,20 @@ char *read_fd(int fd, const char *what, size_t *len)
    return buf;
 }
 
+ssize_t read_small(const char *path, char *buf, size_t size)
+{
+   int fd = open(path, O_RDONLY | O_CLOEXEC);
+   if (fd < 0)
+      return -1;
+   ssize_t n;
+   do
+      n = read(fd, buf, size - 1);
+   while (n < 0 && errno == EINTR);
+   close(fd);
+   buf[n > 0 ? n : 0] = '\0';
+   return n;
+}
+
 char *read_bounded(int fd, size_t cap, const char *what, size_t *len)
 {
    struct stat st;

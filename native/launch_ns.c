@@ -45,17 +45,10 @@
  * the initial namespace (where everything is mapped and nothing needs nesting). */
 unsigned long ns_id_range(const char *which)
 {
-   char path[32];
+   char path[32], buf[4096];
    snprintf(path, sizeof(path), "/proc/self/%s_map", which);
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
+   if (read_small(path, buf, sizeof(buf)) <= 0)
       return 0;
-   char buf[1024];
-   ssize_t n = read(fd, buf, sizeof(buf) - 1);
-   close(fd);
-   if (n <= 0)
-      return 0;
-   buf[n] = '\0';
    unsigned long next = 0;
    for (char *l = buf; *l; ) {
       unsigned long in, out, count;
@@ -101,14 +94,9 @@ static char *identity_of(const char *which)
 {
    char path[32], buf[4096];
    snprintf(path, sizeof(path), "/proc/self/%s_map", which);
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
-      return NULL;
-   ssize_t n = read(fd, buf, sizeof(buf) - 1);
-   close(fd);
+   ssize_t n = read_small(path, buf, sizeof(buf));
    if (n <= 0)
       return NULL;
-   buf[n] = '\0';
    char *out = xcalloc(1, (size_t)n * 2 + 1), *o = out;
    for (char *l = buf; *l; ) {
       unsigned long in, host, count;
@@ -194,14 +182,9 @@ static bool mapper_finish(struct mapper *m, char *why, size_t len)
 
 static bool map_written(const char *which)
 {
-   char path[32], c;
+   char path[32], buf[8];
    snprintf(path, sizeof(path), "/proc/self/%s_map", which);
-   int fd = open(path, O_RDONLY | O_CLOEXEC);
-   if (fd < 0)
-      return false;
-   bool yes = read(fd, &c, 1) == 1;
-   close(fd);
-   return yes;
+   return read_small(path, buf, sizeof(buf)) > 0;
 }
 
 /* The single mapping, for whichever of the two maps is not written yet. */
