@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { CtrError, describeSystemError } from '../errors.js';
-import { decompress } from './decompress.js';
-import { tarEntries } from './tar.js';
+import { decompress } from '../stream/decompress.js';
+import { tarEntries } from '../stream/tar.js';
 
 export async function extractArchive(archive: string, dir: string, what: string): Promise<void> {
   const src = createReadStream(archive, { highWaterMark: 1 << 20 });
@@ -21,7 +21,7 @@ export async function extractArchive(archive: string, dir: string, what: string)
   } catch (err) {
     throw new CtrError(what, `${archive}: ${describeSystemError(err)}`);
   }
-  for await (const e of tarEntries(decompress(src, archive), archive)) {
+  for await (const e of tarEntries(decompress(src, `cannot read ${archive}`), `cannot read ${archive}`)) {
     const parts = e.header.name.split('/').filter((p) => p && p !== '.');
     if (parts.includes('..') || parts.length === 0) continue;
     const to = join(dir, ...parts);

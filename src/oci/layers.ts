@@ -13,7 +13,8 @@
 //   parents       missing parent directories are created (0755); a symlink met on the way
 //                 is followed inside the tree, as extracting onto a real directory would.
 import { CtrError } from '../errors.js';
-import type { TarHeader } from './tar.js';
+import { makedev } from '../stream/makedev.js';
+import type { TarHeader } from '../stream/tar.js';
 
 export type InodeType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
 
@@ -40,11 +41,6 @@ export function splitTarPath(name: string, what: string): string[] {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw new CtrError(`cannot apply ${what}`, `entry ${JSON.stringify(name)} leads outside the image`);
   return parts;
-}
-
-/** Linux's makedev(), as stat.rdev holds it. */
-export function makedev(major: number, minor: number): number {
-  return ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & 0xfff00) << 12)) >>> 0;
 }
 
 export class RootfsTree {
@@ -84,7 +80,7 @@ export class RootfsTree {
         if (old?.type === 'dir') Object.assign(old, { mode, mtime: e.mtime });
         else parent.children!.set(name, { ...base, type: 'dir', children: new Map() });
         return;
-      case 'file': case 'contiguous-file':
+      case 'file': case 'contiguous-file': case 'unknown': // a type flag tar-stream does not know: its data, as a file
         parent.children!.set(name, { ...base, type: 'file', size: e.size, from: { layer, index: e.index } });
         return;
       case 'symlink':

@@ -14,7 +14,7 @@ import { CtrError } from '../errors.js';
 import { SquashfsWriter, type WriterOptions } from '../squashfs/write.js';
 import type { Inode } from './layers.js';
 import { RootfsTree } from './layers.js';
-import { tarEntries, type TarHeader } from './tar.js';
+import { tarEntries, type TarHeader } from '../stream/tar.js';
 import type { FetchedImage } from './source.js';
 
 const label = (i: number, n: number) => `layer ${i + 1}/${n}`;
@@ -23,7 +23,7 @@ export async function readLayers(img: FetchedImage): Promise<RootfsTree> {
   const tree = new RootfsTree();
   for (let i = 0; i < img.layerCount; i++) {
     const headers: TarHeader[] = [];
-    for await (const e of tarEntries(img.openLayer(i), label(i, img.layerCount))) headers.push(e.header);
+    for await (const e of tarEntries(img.openLayer(i), `cannot read ${label(i, img.layerCount)}`)) headers.push(e.header);
     tree.applyLayer(i, headers, label(i, img.layerCount));
   }
   return tree;
@@ -63,7 +63,7 @@ export async function writeRootfs(tree: RootfsTree, img: FetchedImage, out: stri
       const want = wanted.get(layer)!;
       let left = want.size;
       const what = label(layer, img.layerCount);
-      for await (const e of tarEntries(img.openLayer(layer), what)) {
+      for await (const e of tarEntries(img.openLayer(layer), `cannot read ${what}`)) {
         const w = want.get(e.header.index);
         if (!w) continue;
         await writer.add({ path: w.path, type: 'file', mode: w.inode.mode, mtime: w.inode.mtime, uid: 0, gid: 0, data: e.data });

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { CtrError, describeSystemError } from '../errors.js';
 import type { Credentials } from './auth.js';
 import { BlobCache, verified } from './cache.js';
-import { decompress } from './decompress.js';
+import { decompress } from '../stream/decompress.js';
 import { extractArchive } from './archive.js';
 import {
   hostPlatform, parseConfig, parseManifest, parsePlatform, platformName, selectPlatform,
@@ -81,7 +81,7 @@ export async function fetchImage(reference: string, opts: FetchOptions = {}): Pr
   const { config, layers } = got;
   const openLayer = (i: number): Readable => {
     const l = layers[i];
-    let tar = decompress(l.open(), l.label);
+    let tar = decompress(l.open(), `cannot read ${l.label}`);
     if (l.diffId) tar = verified(tar, l.diffId, undefined, { what, label: `${l.label} (uncompressed)` });
     return Readable.from(tar, { objectMode: false });
   };

@@ -14,7 +14,7 @@ import { containerFiles } from '../../src/oci/container.js';
 import { RootfsTree } from '../../src/oci/layers.js';
 import { parseManifest, selectPlatform, type ImageIndex } from '../../src/oci/manifest.js';
 import { parseReference } from '../../src/oci/reference.js';
-import type { TarHeader } from '../../src/oci/tar.js';
+import type { TarHeader } from '../../src/stream/tar.js';
 
 const message = (fn: () => unknown) => {
   try {
