@@ -1,8 +1,8 @@
 // zstd decompression through the system's libzstd (the one libsquashfs already loads), by
 // koffi: ZSTD_decompressStream() over native in/out buffers that live as long as the
 // stream. Each input chunk is decompressed on the calling thread; the stream stays async,
-// yielding between output buffers. Native zstd is about ten times faster than fzstd (pure
-// JS) was, and a pull decompresses each layer twice.
+// yielding between output buffers. Several times faster than fzstd (pure JS) was (see the
+// commit that added this), and a pull decompresses each layer twice.
 import koffi from 'koffi';
 import { CtrError } from '../errors.js';
 
