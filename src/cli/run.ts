@@ -11,6 +11,7 @@ import type { FakerootMode } from '../plan/fakeroot.js';
 import { CtrError, EXIT_CTR_FAILURE } from '../errors.js';
 import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import type { Action } from '../plan/options.js';
+import { withSiteSettings } from './site.js';
 
 const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean }> = {
   exec: { usage: 'exec [flags] IMAGE COMMAND [ARG...]', describe: 'run a command in a container', needsCommand: true },
@@ -79,6 +80,17 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       const { pullCommand } = await import('./commands/pull.js');
       await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force) });
     },
+  },
+};
+
+OTHER_VERBS.cache = {
+  usage: 'cache list|clean [--days N]',
+  describe: 'list the blob cache ($CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr), or remove all of it or what is unused for N days',
+  positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)' }],
+  flags: { days: { type: 'string', describe: 'clean: only blobs unused for more than N days' } },
+  async run(f, [sub]) {
+    const { cacheCommand } = await import('./commands/cache.js');
+    cacheCommand(sub, f.days as string | undefined);
   },
 };
 
@@ -239,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (image === undefined) throw new CtrError('no image given', '', { hint: `usage: ctr ${v.usage}` });
   if (v.needsCommand && rest.length === 0) throw new CtrError('no command given', '', { hint: `usage: ctr ${v.usage}` });
-  const opts = toLaunchOptions(parsed);
+  const opts = withSiteSettings(toLaunchOptions(parsed));
   if (verb === 'plan') {
     const { writePlan } = await import('./commands/plan.js');
     await writePlan(parsed.output as string, parsed.action as Action, image, rest, opts);

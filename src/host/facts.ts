@@ -23,7 +23,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
 
   const realpaths = new Map<string, string>();
   const exists = new Set<string>();
-  const optional = [...HOST_FILES, '/tmp', '/var/tmp', home];
+  const optional = [...HOST_FILES, '/tmp', '/var/tmp', home, ...parseBinds(opts.siteBind ?? []).map((b) => b.src)];
   for (const p of optional) {
     try {
       realpaths.set(p, realpathSync.native(p));

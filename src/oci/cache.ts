@@ -1,5 +1,5 @@
-// The blob cache: content-addressed files under $XDG_CACHE_HOME/ctr/blobs/sha256/HEX
-// (default ~/.cache/ctr). A blob is streamed to a temporary file beside its final name,
+// The blob cache: content-addressed files under $CTR_CACHEDIR/blobs/sha256/HEX (default
+// $XDG_CACHE_HOME/ctr, or ~/.cache/ctr). A blob is streamed to a temporary file beside its final name,
 // hashed as it goes, and renamed into place only when its sha256 and size match, so the
 // cache never holds a half-written or corrupt blob under a digest name.
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +9,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
 
+/** $CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr (default ~/.cache/ctr). */
 export function defaultCacheDir(): string {
+  if (process.env.CTR_CACHEDIR) return process.env.CTR_CACHEDIR;
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'ctr');
 }

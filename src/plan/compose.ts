@@ -46,6 +46,10 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (!opts.contain && !opts.pwd && host.cwd !== '/' && !coveredBy(mounts, host.cwd)) {
     mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
   }
+  // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
+  for (const b of parseBinds(opts.siteBind ?? [])) {
+    if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+  }
   for (const b of parseBinds(opts.bind)) {
     mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }

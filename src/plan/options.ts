@@ -6,6 +6,8 @@ export type Action = 'exec' | 'run' | 'shell';
 
 export interface LaunchOptions {
   bind: string[];
+  /** The site config's binds (cli/site.ts): skipped where the source is missing. */
+  siteBind?: string[];
   writableTmpfs: boolean;
   cleanenv: boolean;
   env: string[];
