@@ -79,10 +79,11 @@ Xattr('the images carry security.selinux on their files', async () => {
 });
 
 // The built-in server only: squashfuse_ll (CTR_FUSE=exec) is Debian's 0.1.105 as it is.
-for (const fakeroot of [false, true]) {
-  Xattr(`--writable-tmpfs${fakeroot ? ' --fakeroot' : ''} :: writes to image files copy them up`, async () => {
-    const img = fakeroot ? await rootImage() : await userImage();
-    const r = await ctr(['exec', ...(fakeroot ? ['--fakeroot'] : []), '--writable-tmpfs', img, 'sh', '-c', WRITES]);
+// Both ways of being root (plan/fakeroot.ts) as well as the plain user.
+for (const fakeroot of [[], ['--fakeroot', '--fakeroot-mode', 'subuid'], ['--fakeroot', '--fakeroot-mode', 'seccomp']]) {
+  Xattr(`--writable-tmpfs${fakeroot.length ? ` ${fakeroot.join(' ')}` : ''} :: writes to image files copy them up`, async () => {
+    const img = fakeroot.length ? await rootImage() : await userImage();
+    const r = await ctr(['exec', ...fakeroot, '--writable-tmpfs', img, 'sh', '-c', WRITES]);
     assert.is(r.stderr, '');
     assert.is(r.stdout, 'x\ny\nb\nu\nv\ncopied-up\n');
     assert.is(r.exitCode, 0);
