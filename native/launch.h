@@ -154,6 +154,9 @@ void write_file(const char *path, const char *content, size_t len);
 /* A file of image content: regular (not a FIFO or device: opened O_NONBLOCK, it can't
  * block), at most CAP bytes, else one error line about WHAT. */
 char *read_bounded(int fd, size_t cap, const char *what, size_t *len);
+/* FD to its end, NUL-terminated, starting with a buffer of HINT bytes; NULL (nothing
+ * kept) past CAP bytes, so the caller says why in its own words. */
+char *read_capped(int fd, size_t cap, size_t hint, const char *what, size_t *len);
 char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
 /* A small kernel file (/proc/...) into BUF, NUL-terminated: its length, or -1. */
 ssize_t read_small(const char *path, char *buf, size_t size);

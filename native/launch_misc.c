@@ -159,8 +159,16 @@ char *read_bounded(int fd, size_t cap, const char *what, size_t *len)
       DIE_PLAIN("cannot read %s: not a regular file", what);
    if ((unsigned long long)st.st_size > cap)
       DIE_PLAIN("cannot read %s: larger than %zu MiB", what, cap >> 20);
-   /* Never more than CAP + 1 bytes, whatever the file does meanwhile. */
-   size_t n = 0, want = (size_t)st.st_size + 1;
+   char *buf = read_capped(fd, cap, (size_t)st.st_size + 1, what, len);
+   if (!buf)
+      DIE_PLAIN("cannot read %s: larger than %zu MiB", what, cap >> 20);
+   return buf;
+}
+
+char *read_capped(int fd, size_t cap, size_t hint, const char *what, size_t *len)
+{
+   /* Never more than CAP + 1 bytes, whatever the file or pipe does meanwhile. */
+   size_t n = 0, want = hint < 1 ? 1 : hint > cap + 1 ? cap + 1 : hint;
    char *buf = xcalloc(1, want + 1);
    for (;;) {
       ssize_t r = read(fd, buf + n, want - n);
@@ -171,9 +179,11 @@ char *read_bounded(int fd, size_t cap, const char *what, size_t *len)
       if (r == 0)
          break;
       n += (size_t)r;
-      if (n == want) { /* grew since fstat */
-         if (want > cap)
-            DIE_PLAIN("cannot read %s: larger than %zu MiB", what, cap >> 20);
+      if (n == want) {
+         if (want > cap) {
+            free(buf);
+            return NULL;
+         }
          want = want * 2 > cap + 1 ? cap + 1 : want * 2;
          buf = realloc(buf, want + 1);
          if (!buf)

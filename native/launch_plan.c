@@ -37,29 +37,9 @@
 /* Read FD to its end, refusing more than PLAN_MAX_BYTES rather than allocating it. */
 static char *read_plan_fd(int fd, const char *what, size_t *len)
 {
-   size_t cap = 1 << 16, n = 0;
-   char *buf = malloc(cap + 1);
-   for (;;) {
-      if (!buf)
-         DIE_PLAIN("launch plan: %s: out of memory", what);
-      if (n == cap) {
-         if (cap > PLAN_MAX_BYTES)
-            DIE_PLAIN("launch plan: %s: over the limit of %u MiB", what, PLAN_MAX_BYTES >> 20);
-         cap *= 2;
-         buf = realloc(buf, cap + 1);
-         continue;
-      }
-      ssize_t r = read(fd, buf + n, cap - n);
-      if (r < 0 && errno == EINTR)
-         continue;
-      if (r < 0)
-         DIE("launch plan: cannot read %s", what);
-      if (r == 0)
-         break;
-      n += (size_t)r;
-   }
-   buf[n] = '\0';
-   *len = n;
+   char *buf = read_capped(fd, PLAN_MAX_BYTES, 1 << 16, what, len);
+   if (!buf)
+      DIE_PLAIN("launch plan: %s: over the limit of %u MiB", what, PLAN_MAX_BYTES >> 20);
    return buf;
 }
 

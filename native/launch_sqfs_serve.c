@@ -226,6 +226,19 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
    list_dir(req, ino, size, off, true);
 }
 
+/* The end of getxattr and listxattr: the error, the size asked for (no buffer), or the
+ * bytes; BUF is freed. */
+static void reply_xattr(fuse_req_t req, int err, char *buf, size_t size)
+{
+   if (err)
+      fuse_reply_err(req, err);
+   else if (!buf)
+      fuse_reply_xattr(req, size);
+   else
+      fuse_reply_buf(req, buf, size);
+   free(buf);
+}
+
 /* The root is an overlay (launch_mount.c), which looks up its own user.overlay.* xattrs
  * on every directory and file it meets: one GETXATTR round trip each, doubling the cost
  * of a cold walk. An image without xattrs (most are) answers ENOSYS once, and the kernel
@@ -240,13 +253,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
       err = ENOMEM;
    if (!err)
       err = sqd_getxattr(&ll->fs, &inode, name, buf, &size);
-   if (err)
-      fuse_reply_err(req, err);
-   else if (!buf)
-      fuse_reply_xattr(req, size);
-   else
-      fuse_reply_buf(req, buf, size);
-   free(buf);
+   reply_xattr(req, err, buf, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -259,13 +266,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
       err = ENOMEM;
    if (!err)
       err = sqd_listxattr(&ll->fs, &inode, buf, &size);
-   if (err)
-      fuse_reply_err(req, err);
-   else if (!buf)
-      fuse_reply_xattr(req, size);
-   else
-      fuse_reply_buf(req, buf, size);
-   free(buf);
+   reply_xattr(req, err, buf, size);
 }
 
 /* libsquashfuse keeps one decompressed data block and three fragment blocks. Page faults
