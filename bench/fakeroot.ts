@@ -14,7 +14,7 @@ const SUBUID_USER = process.env.CTR_TEST_USER ?? 'ctrtest';
 const NOSUB_USER = 'ctrnosub';
 const rounds = process.argv.includes('--full') ? 3 : 1;
 
-// The same Debian image the fake-root build test makes (test/build/fakeroot.test.ts).
+// The same Debian image the fake-root build test makes (test/builder/fakeroot.test.ts).
 const debian = join(CACHE, 'debian-bookworm-minbase.sif');
 if (!existsSync(debian)) {
   const tar = `${debian}.tar`;

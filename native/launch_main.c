@@ -34,7 +34,7 @@ int main(int argc, char **argv)
    sigprocmask(SIG_SETMASK, &none, NULL);
    signal(SIGCHLD, SIG_DFL);
 
-   /* ctr build over a subordinate id range runs itself so (src/build/userns.ts). */
+   /* ctr build over a subordinate id range runs itself so (src/builder/userns.ts). */
    if (p.host_root) {
       ns_enter(&p);
       planner_reap();

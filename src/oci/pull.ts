@@ -6,8 +6,8 @@
 // being downloaded.
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { checkOutput, sifIdentity } from '../build/pack.js';
-import { progress } from '../build/progress.js';
+import { checkOutput, sifIdentity } from '../builder/pack.js';
+import { progress } from '../builder/progress.js';
 import { sourceDateEpoch } from '../files.js';
 import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { encodePlanFile } from '../../src/launch/plan-file.js';
-import { composeBuildPlan } from '../../src/plan/build.js';
+import { composeBuildPlan } from '../../src/plan/build-plan.js';
 import { composePlan } from '../../src/plan/compose.js';
 import { PLAN_VERSION, PLAN_WORDS, PlanWriter, type PlanWordId } from '../../src/plan/words.js';
 import { REPO } from '../helpers/paths.js';

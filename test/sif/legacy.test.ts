@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readSif, primaryPartition } from '../../src/sif/read.js';
 import { writeSif, defFileObject, labelsObject, partitionObject } from '../../src/sif/write.js';
 import { DataType } from '../../src/sif/format.js';
-import { packSif } from '../../src/build/pack.js';
+import { packSif } from '../../src/builder/pack.js';
 import { busyboxSqfs } from '../helpers/images.js';
 import { ctr } from '../helpers/user.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeSquashfsFromTar } from '../../src/build/tar.js';
+import { writeSquashfsFromTar } from '../../src/builder/tar.js';
 import { CtrError } from '../../src/errors.js';
 import { decompress } from '../../src/stream/decompress.js';
 import { tarEntries } from '../../src/stream/tar.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeSquashfsFromTar } from '../../src/build/tar.js';
+import { writeSquashfsFromTar } from '../../src/builder/tar.js';
 import { SquashfsReader } from '../../src/squashfs/read.js';
 import { devParts, makedev } from '../../src/stream/makedev.js';
 import { scratch } from './helpers.js';

@@ -1,6 +1,6 @@
 // ctr build [--force] [--compress NAME[:LEVEL]] OUT SOURCE
 import { CtrError } from '../../errors.js';
-import { build, BuildRanElsewhere, DEFAULT_COMPRESSOR, DEFAULT_LEVEL } from '../../build/build.js';
+import { build, BuildRanElsewhere, DEFAULT_COMPRESSOR, DEFAULT_LEVEL } from '../../builder/build.js';
 import type { CompressorName } from '../../squashfs/structs.js';
 import type { FakerootMode } from '../../plan/fakeroot.js';
 
@@ -13,7 +13,7 @@ export async function buildCommand(out: string, source: string, force: boolean, 
   try {
     await build(out, source, { force, noHttps, fakerootMode, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
   } catch (err) {
-    // The build ran in its user namespace (build/userns.ts) and said what went wrong.
+    // The build ran in its user namespace (builder/userns.ts) and said what went wrong.
     if (err instanceof BuildRanElsewhere) process.exit(err.code);
     throw err;
   }

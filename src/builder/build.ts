@@ -13,7 +13,7 @@ import { CtrError, describeSystemError } from '../errors.js';
 import { readHead, sourceDateEpoch } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
-import { composeBuildPlan } from '../plan/build.js';
+import { composeBuildPlan } from '../plan/build-plan.js';
 import { runLauncher } from '../launch/launcher.js';
 import { APT_NO_SANDBOX, chooseFakeroot, describeFakeroot, type FakerootChoice, type FakerootMode } from '../plan/fakeroot.js';
 import { findSubIds } from '../host/subids.js';
