@@ -21,16 +21,25 @@ export class CtrError extends Error {
 /** ctr's own failures exit 255, as Apptainer's do; 126/127 and 128+N belong to the command. */
 export const EXIT_CTR_FAILURE = 255;
 
-/** `fs` errors carry a code; turn the common ones into words a user reads. */
+/**
+ * `fs` errors carry a code; say the common ones in glibc's words, as strerror() does on
+ * the launcher's side, in Slurm's logs and in the container's own tools, so one failure
+ * reads the same whichever side of ctr reports it.
+ */
 export function describeSystemError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  switch (e?.code) {
-    case 'ENOENT': return 'no such file or directory';
-    case 'EACCES': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'not a directory';
-    case 'ENOSPC': return 'no space left on device';
-    case 'EEXIST': return 'file exists';
-    default: return e?.message ?? String(err);
-  }
+  return (e?.code && STRERROR[e.code]) || (e?.message ?? String(err));
 }
+
+/** glibc's strerror() for the codes ctr's TypeScript side reports itself. */
+export const STRERROR: Readonly<Record<string, string>> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ENOSPC: 'No space left on device',
+  EEXIST: 'File exists',
+  ELOOP: 'Too many levels of symbolic links',
+  EROFS: 'Read-only file system',
+};

@@ -9,7 +9,7 @@ import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs
 import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
-import { CtrError, describeSystemError } from '../errors.js';
+import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { readHead, sourceDateEpoch } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
@@ -174,7 +174,7 @@ async function realpaths(m: Map<string, string>): Promise<Map<string, string>> {
 /** A full disk, wherever it struck (SquashFS writer, SIF writer), said in one plain line. */
 function diskFull(err: unknown, out: string): CtrError | undefined {
   for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.code === 'ENOSPC') return new CtrError(`cannot write ${out}`, 'no space left on device', { cause: err });
+    if (e.code === 'ENOSPC') return new CtrError(`cannot write ${out}`, STRERROR.ENOSPC, { cause: err });
   }
   return undefined;
 }

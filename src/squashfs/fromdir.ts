@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CtrError, describeSystemError } from '../errors.js';
+import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { type Node, SquashfsWriter, type TreeEntry, type WriterOptions } from './write.js';
 
 export interface FromDirOptions extends WriterOptions {
@@ -32,7 +32,7 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
   } catch (err) {
     throw fail(dir, err);
   }
-  if (!rootSt.isDirectory()) throw new CtrError(`cannot read ${dir}`, 'not a directory');
+  if (!rootSt.isDirectory()) throw new CtrError(`cannot read ${dir}`, STRERROR.ENOTDIR);
 
   const root = path.resolve(dir);
   const keep = opts.keepOwnership === true;

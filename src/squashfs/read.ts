@@ -192,7 +192,7 @@ export class SquashfsReader {
     const where = `/${splitPath(path).join('/')}`;
     return this.withInode(path, (inode) => {
       const t = decodeInode(inode).stat.type;
-      if (t !== 'dir') throw new CtrError(`cannot list ${where} in ${this.image}`, 'not a directory');
+      if (t !== 'dir') throw new CtrError(`cannot list ${where} in ${this.image}`, 'Not a directory');
       this.ck(L.sqfs_dir_reader_open_dir(this.dirRd, inode, 0), `cannot list ${where} in ${this.image}`);
       const result: T[] = [];
       const out: (bigint | null)[] = [null];
@@ -226,7 +226,7 @@ export class SquashfsReader {
     const where = `/${splitPath(path).join('/')}`;
     return this.withInode(path, (inode) => {
       const { stat } = decodeInode(inode);
-      if (stat.type !== 'file') throw new CtrError(`cannot read ${where} in ${this.image}`, stat.type === 'dir' ? 'is a directory' : 'not a regular file');
+      if (stat.type !== 'file') throw new CtrError(`cannot read ${where} in ${this.image}`, stat.type === 'dir' ? 'Is a directory' : 'not a regular file');
       const buf = Buffer.allocUnsafe(stat.size);
       let off = 0;
       while (off < stat.size) {

@@ -43,7 +43,7 @@ Errors.after(() => fs.rmSync(ctx.dir, { recursive: true, force: true }));
 
 Errors('source :: a missing source is named', async () => {
   const r = await ctrUser(['build', ctx.out, `${ctx.dir}/nonexistent`]);
-  assert.is(r.stderr, `ctr: error: build source ${ctx.dir}/nonexistent: no such file or directory\n`);
+  assert.is(r.stderr, `ctr: error: build source ${ctx.dir}/nonexistent: No such file or directory\n`);
   assert.is(r.code, 255);
   assertClean(ctx.dir, []);
 });
@@ -57,7 +57,7 @@ Errors('source :: an unreadable file inside a directory source is named', async 
   await execa('chown', ['-R', `${uid}:${gid}`, src]);
   fs.chmodSync(path.join(src, 'sub/secret'), 0o000);
   const r = await ctrUser(['build', ctx.out, src]);
-  assert.is(r.stderr, `ctr: error: cannot read ${src}/sub/secret: permission denied\n`);
+  assert.is(r.stderr, `ctr: error: cannot read ${src}/sub/secret: Permission denied\n`);
   assert.is(r.code, 255);
   assertClean(ctx.dir, []);
   fs.rmSync(src, { recursive: true, force: true });
@@ -76,7 +76,7 @@ Errors('tarball :: an unreadable tarball', async () => {
   await execa('tar', ['-C', await busyboxDir(), '-cf', p, '.']);
   fs.chmodSync(p, 0o000);
   const r = await ctrUser(['build', ctx.out, p]);
-  assert.is(r.stderr, `ctr: error: build source ${p}: permission denied\n`);
+  assert.is(r.stderr, `ctr: error: build source ${p}: Permission denied\n`);
   assert.is(r.code, 255);
   assertClean(ctx.dir, []);
   fs.rmSync(p);
@@ -143,7 +143,7 @@ Errors('output :: a full disk is reported and the partial image removed', async 
   await execa('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0777', 'tmpfs', mnt]);
   try {
     const r = await ctrUser(['build', `${mnt}/out.sif`, src]);
-    assert.is(r.stderr, `ctr: error: cannot write ${mnt}/out.sif: no space left on device\n`);
+    assert.is(r.stderr, `ctr: error: cannot write ${mnt}/out.sif: No space left on device\n`);
     assert.is(r.code, 255);
     assert.equal(files(mnt), []);
   } finally {
@@ -200,7 +200,7 @@ Errors('interrupt :: SIGINT during %post exits 130 and leaves nothing', async ()
 
 Errors('as root :: a missing source is reported the same way', async () => {
   const r = await ctrRoot(['build', ctx.out, '/nonexistent-source']);
-  assert.is(r.stderr, 'ctr: error: build source /nonexistent-source: no such file or directory\n');
+  assert.is(r.stderr, 'ctr: error: build source /nonexistent-source: No such file or directory\n');
   assert.is(r.code, 255);
 });
 

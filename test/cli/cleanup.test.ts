@@ -132,7 +132,7 @@ for (const m of MODES) {
 
 Cleanup('failed launch :: a missing bind source leaves nothing', async () => {
   const r = await ctr(['exec', '-B', '/nonexistent-ctr-src', sif, 'true']);
-  assert.is(r.stderr, 'ctr: error: bind source /nonexistent-ctr-src: no such file or directory\n');
+  assert.is(r.stderr, 'ctr: error: bind source /nonexistent-ctr-src: No such file or directory\n');
   assert.is(r.exitCode, 255);
 });
 

@@ -50,14 +50,14 @@ Errors.after(async () => {
 
 Errors('image :: missing', async () => {
   const p = join(work, 'missing.sif');
-  failed(await ctr(['exec', p, 'true']), `ctr: error: image ${p}: no such file or directory\n`);
+  failed(await ctr(['exec', p, 'true']), `ctr: error: image ${p}: No such file or directory\n`);
 });
 
 Errors('image :: unreadable (mode 000, owned by root)', async () => {
   const p = join(work, 'unreadable.sif');
   await copyFile(sif, p);
   await chmod(p, 0o000);
-  failed(await ctr(['exec', p, 'true']), `ctr: error: image ${p}: permission denied\n`);
+  failed(await ctr(['exec', p, 'true']), `ctr: error: image ${p}: Permission denied\n`);
 });
 
 Errors('image :: neither SIF nor SquashFS', async () => {
@@ -135,7 +135,7 @@ Errors('image :: SIF for another architecture', async () => {
 
 Errors('bind :: missing source', async () => {
   failed(await ctr(['exec', '-B', '/nonexistent-ctr-src:/data', sif, 'true']),
-    'ctr: error: bind source /nonexistent-ctr-src: no such file or directory\n');
+    'ctr: error: bind source /nonexistent-ctr-src: No such file or directory\n');
 });
 
 Errors('bind :: bad mode', async () => {
@@ -178,7 +178,7 @@ Errors('host :: a removed working directory is named; with --pwd it does not mat
   const gone = await userTmp();
   const script = `cd ${gone} && rmdir ${gone} && ${process.execPath} ${CTR_MAIN} exec`;
   const r = await asUser('sh', ['-c', `${script} ${sif} true`], { cwd: '/' });
-  assert.is(r.stderr, 'ctr: error: current directory: no such file or directory (was it removed?)\n' +
+  assert.is(r.stderr, 'ctr: error: current directory: No such file or directory (was it removed?)\n' +
     'ctr: hint: cd somewhere that exists, or give --pwd\n');
   assert.is(r.exitCode, 255);
   const gone2 = await userTmp();

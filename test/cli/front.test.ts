@@ -28,13 +28,13 @@ Node('--env-file missing :: ctr\'s own one-line error, exit 255, whichever way c
   for (const [way, env] of WAYS) {
     for (const args of [['--env-file', '/nonexistent'], ['--env-file=/nonexistent']]) {
       const r = await ctr(['exec', ...args, sif, 'true'], { env });
-      assert.is(r.stderr, 'ctr: error: env file /nonexistent: no such file or directory\n', `${way} ${args.join(' ')}`);
+      assert.is(r.stderr, 'ctr: error: env file /nonexistent: No such file or directory\n', `${way} ${args.join(' ')}`);
       assert.is(r.stdout, '');
       assert.is(r.exitCode, 255);
     }
   }
   const plan = await ctr(['plan', '-o', join(tmp, 'x.plan'), '--env-file', '/nonexistent', sif]);
-  assert.is(plan.stderr, 'ctr: error: env file /nonexistent: no such file or directory\n');
+  assert.is(plan.stderr, 'ctr: error: env file /nonexistent: No such file or directory\n');
   assert.is(plan.exitCode, 255);
 });
 

@@ -197,7 +197,7 @@ corrupt('readSif :: truncated file names the image in the message', async () => 
 
 corrupt('readSif :: missing file', async () => {
   const err = await whyOfAsync(readSif('/nonexistent/x.sif'));
-  assert.is(err.message, 'image /nonexistent/x.sif: no such file or directory');
+  assert.is(err.message, 'image /nonexistent/x.sif: No such file or directory');
 });
 
 corrupt.run();

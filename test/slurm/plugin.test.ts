@@ -91,7 +91,7 @@ Plugin('failure :: a missing image fails in srun before any task starts', async 
   const r = await srun(slurm, ['-n2', '--ctr-image=/nonexistent/image.sif', 'true'], { cwd: work });
   assert.is(r.exitCode, 1);
   assert.equal(errLines(r.stderr), [
-    'ctr: error: image /nonexistent/image.sif: no such file or directory',
+    'ctr: error: image /nonexistent/image.sif: No such file or directory',
     'srun: error: ctr: could not plan the container for this step (ctr plan exited 255); no task was started',
     'srun: error: spank: required plugin ctr_spank.so: init_post_opt() failed with rc=-1',
     'srun: error: Plugin stack post-option processing failed.',
@@ -101,7 +101,7 @@ Plugin('failure :: a missing image fails in srun before any task starts', async 
 Plugin('failure :: a bad bind fails in srun before any task starts', async () => {
   const r = await srun(slurm, ['-n2', `--ctr-image=${sif}`, '--ctr-bind=/nonexistent:/data', 'true'], { cwd: work });
   assert.is(r.exitCode, 1);
-  assert.is(errLines(r.stderr)[0], 'ctr: error: bind source /nonexistent: no such file or directory');
+  assert.is(errLines(r.stderr)[0], 'ctr: error: bind source /nonexistent: No such file or directory');
 });
 
 /** Run srun where PRIVATE (a tmpfs) exists for srun but not on the node: a path that is not shared. */

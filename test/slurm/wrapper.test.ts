@@ -55,7 +55,7 @@ Wrapper('errors :: no image, and a missing image, fail before srun', async () =>
   assert.is(r.stderr, 'ctr-srun: error: no image given (--ctr-image=IMAGE or CTR_IMAGE)\n');
   assert.is(r.exitCode, 255);
   r = await ctrSrun(slurm, ['--ctr-image=/nonexistent.sif', '-n1', 'true'], { cwd: work });
-  assert.is(r.stderr, 'ctr: error: image /nonexistent.sif: no such file or directory\n');
+  assert.is(r.stderr, 'ctr: error: image /nonexistent.sif: No such file or directory\n');
   assert.is(r.exitCode, 255);
 });
 

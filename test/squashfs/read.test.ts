@@ -123,16 +123,16 @@ reader('offset :: a mksquashfs image behind a prefix opens with {offset}', async
 reader('errors :: missing paths, wrong types and non-images are named', () => {
   const r = SquashfsReader.open(ctx.gen);
   try {
-    assert.is(errorOf(() => r.stat('etc/nope')), `cannot find /etc/nope in ${ctx.gen}: no such file or directory`);
-    assert.is(errorOf(() => r.readFile('etc')), `cannot read /etc in ${ctx.gen}: is a directory`);
-    assert.is(errorOf(() => r.readdir('hello.txt')), `cannot list /hello.txt in ${ctx.gen}: not a directory`);
+    assert.is(errorOf(() => r.stat('etc/nope')), `cannot find /etc/nope in ${ctx.gen}: No such file or directory`);
+    assert.is(errorOf(() => r.readFile('etc')), `cannot read /etc in ${ctx.gen}: Is a directory`);
+    assert.is(errorOf(() => r.readdir('hello.txt')), `cannot list /hello.txt in ${ctx.gen}: Not a directory`);
     assert.is(errorOf(() => r.readlink('hello.txt')), `cannot read link /hello.txt in ${ctx.gen}: not a symbolic link`);
     assert.match(errorOf(() => r.stat('hello.txt/x')), `cannot find /hello.txt/x in ${ctx.gen}`);
   } finally {
     r.close();
   }
   const missing = path.join(ctx.dir, 'missing.sqfs');
-  assert.is(errorOf(() => SquashfsReader.open(missing)), `cannot open SquashFS image ${missing}: no such file or directory`);
+  assert.is(errorOf(() => SquashfsReader.open(missing)), `cannot open SquashFS image ${missing}: No such file or directory`);
   const empty = path.join(ctx.dir, 'empty.sqfs');
   fs.writeFileSync(empty, '');
   assert.match(errorOf(() => SquashfsReader.open(empty)), `cannot open SquashFS image ${empty}:`);

@@ -183,7 +183,7 @@ fromDir('errors :: a source file that cannot be read is named', async () => {
     assert.unreachable('add() should have thrown');
   } catch (err) {
     assert.instance(err, CtrError);
-    assert.is((err as Error).message, `cannot read ${missing}: no such file or directory`);
+    assert.is((err as Error).message, `cannot read ${missing}: No such file or directory`);
   } finally {
     w.close();
   }
@@ -196,7 +196,7 @@ fromDir('errors :: a source that is not a directory', async () => {
     assert.unreachable('should have thrown');
   } catch (err) {
     assert.instance(err, CtrError);
-    assert.is((err as Error).message, `cannot read ${f}: not a directory`);
+    assert.is((err as Error).message, `cannot read ${f}: Not a directory`);
   }
 });
 

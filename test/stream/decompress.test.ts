@@ -62,7 +62,7 @@ Dec('errors :: a source error names the stream, a CtrError passes through', asyn
     throw err;
   }
   const enoent = Object.assign(new Error('ENOENT: x'), { code: 'ENOENT' });
-  assert.is(await whyOf(collect(decompress(failing(enoent), 'cannot read layer 1/1'))), 'cannot read layer 1/1: no such file or directory');
+  assert.is(await whyOf(collect(decompress(failing(enoent), 'cannot read layer 1/1'))), 'cannot read layer 1/1: No such file or directory');
   assert.is(await whyOf(collect(decompress(failing(new CtrError('blob', 'cut')), 'w'))), 'blob: cut');
 });
 
