@@ -146,7 +146,21 @@ void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define DIE(...) die_errno(errno, NULL, __VA_ARGS__)
 #define DIE_HINT(hint, ...) die_errno(errno, hint, __VA_ARGS__)
 #define DIE_PLAIN(...) die_errno(0, NULL, __VA_ARGS__)
-#define T_(x) do { if (!(x)) DIE("%s (%s:%d)", #x, __FILE__, __LINE__); } while (0)
+
+/* In a job, lines say "node NODE rank N: " after the level (call first thing in main). */
+void report_init(void);
+
+/* A child's failure, told to its parent over a pipe: once a child has called
+ * child_report_in_child(), its die_*() lines go up the pipe instead of to stderr, and the
+ * parent, when it sees the child gone, says in one line what really failed (instead of
+ * blaming what it saw fail next). child_report_done(): the child is past its set-up. */
+struct child_report { int rd, wr; };
+extern int g_report_fd;
+void child_report_open(struct child_report *r);
+void child_report_in_child(struct child_report *r);
+void child_report_in_parent(struct child_report *r);
+void child_report_done(struct child_report *r);
+const char *child_report_read(struct child_report *r); /* the child's words, or NULL */
 
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);

@@ -58,12 +58,15 @@ void drop_capabilities(void)
    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
    memset(none, 0, sizeof(none));
    if (syscall(SYS_capset, &hdr, none) < 0)
-      _exit(EXIT_LAUNCH_FAILED);
+      DIE("cannot drop the FUSE server's capabilities");
 }
 
 #ifdef CTR_INPROCESS_FUSE
 #include "launch_sqfs.h"
 #endif
+
+/* The server's set-up failures, read by fuse_wait_ready() (one server per launcher). */
+static struct child_report g_fuse_report = { -1, -1 };
 
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
 {
@@ -84,19 +87,23 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
     * pivot away from the host's root while it starts. */
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
    pid_t parent = getpid();
+   child_report_open(&g_fuse_report);
    pid_t pid = fork();
    if (pid < 0)
       DIE("cannot fork the FUSE server");
    if (pid == 0) {
+      child_report_in_child(&g_fuse_report); /* fuse_wait_ready() says why we failed */
       /* Out of the host's tree at once: the launcher's pivots move a process whose cwd
        * is the old root along into the container, one whose cwd is elsewhere on the host
        * keeps it, reachable through /proc/PID/cwd. Not dumpable: its memory and
        * descriptors are not for the command to read. */
       if (chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
-         _exit(EXIT_LAUNCH_FAILED);
+         DIE("cannot leave the host's tree");
       /* The server must never outlive whoever runs the container. */
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED);
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+         DIE("cannot set the parent-death signal");
+      if (getppid() != parent)
+         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
@@ -112,20 +119,20 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
          sqd_serve(ll, fuse_fd);
 #endif
       if (!p->squashfuse)
-         die_code(EXIT_LAUNCH_FAILED, "cannot mount image %s: squashfuse_ll not found, and this launcher has "
-                  "no built-in FUSE server (install squashfuse, or build with libsquashfuse-dev)", p->image);
+         die_code(EXIT_LAUNCH_FAILED, "squashfuse_ll not found, and this launcher has no built-in FUSE server "
+                  "(install squashfuse, or build with libsquashfuse-dev)");
       if (fcntl(fuse_fd, F_SETFD, 0) < 0 || fcntl(image_fd, F_SETFD, 0) < 0)
-         _exit(EXIT_LAUNCH_FAILED);
+         DIE("cannot pass descriptors to %s", p->squashfuse);
       char offset[64], image[64], dev[64];
       snprintf(offset, sizeof(offset), "offset=%llu", p->offset);
       snprintf(image, sizeof(image), "/proc/self/fd/%d", image_fd);
       snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
       char *argv[] = { "squashfuse_ll", "-f", "-o", offset, image, dev, NULL };
       drop_capabilities(); /* it mounts nothing either: libfuse takes /dev/fd/N as is */
-      execv(p->squashfuse, argv);
-      fprintf(stderr, "ctr: error: cannot run %s: %m\n", p->squashfuse);
-      _exit(EXIT_LAUNCH_FAILED);
+      execv(p->squashfuse, argv); /* the report pipe is O_CLOEXEC: it closes here */
+      DIE("cannot run %s", p->squashfuse);
    }
+   child_report_in_parent(&g_fuse_report);
    close(fuse_fd);
    if (nul >= 0)
       close(nul);
@@ -152,11 +159,16 @@ void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t pid)
    struct stat st;
    if (stat(mnt, &st) < 0) {
       int err = errno, status;
+      const char *why = child_report_read(&g_fuse_report);
+      if (why)
+         DIE_PLAIN("cannot mount image %s: the FUSE server failed: %s", p->image, why);
       if (waitpid(pid, &status, WNOHANG) == pid)
          DIE_PLAIN("cannot mount image %s: the FUSE server %s %d (is the SquashFS valid?)",
                    p->image, WIFSIGNALED(status) ? "was killed by signal" : "exited with",
                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
       die_errno(err, NULL, "cannot mount image %s", p->image);
    }
+   close(g_fuse_report.rd);
+   g_fuse_report.rd = -1;
    debug("FUSE server answering");
 }

@@ -25,6 +25,7 @@ int image_open(const struct plan *p)
 
 int main(int argc, char **argv)
 {
+   report_init();
    struct plan p;
    plan_parse(&p, argc, argv);
 

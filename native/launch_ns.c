@@ -83,8 +83,7 @@ static void helper_exec(const char *prog, pid_t target, unsigned long own, unsig
    snprintf(d, sizeof(d), "%lu", count);
    char *argv[] = { (char *)prog, t, "0", b, "1", "1", c, d, NULL };
    execv(prog, argv);
-   fprintf(stderr, "cannot run %s: %s\n", prog, strerror(errno));
-   _exit(127);
+   DIE("cannot run %s", prog);
 }
 
 /* Our own map's ids, each extent again as one line "ID ID COUNT": a child's extent must
@@ -115,10 +114,8 @@ static void helper_write(pid_t target, const char *which, const char *map)
    char path[48];
    snprintf(path, sizeof(path), "/proc/%d/%s_map", (int)target, which);
    int fd = open(path, O_WRONLY | O_CLOEXEC);
-   if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map)) {
-      fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-      _exit(1);
-   }
+   if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+      DIE("cannot write %s", path);
    close(fd);
 }
 
@@ -138,7 +135,9 @@ static void mapper_start(struct mapper *m, const struct plan *p, bool nested)
    if (m->pid == 0) {
       close(go[1]);
       close(err[0]);
+      /* Our failures and newuidmap's own words go up the pipe: mapper_finish() says them. */
       dup2(err[1], 2);
+      g_report_fd = err[1];
       char c;
       if (read(go[0], &c, 1) != 1)
          _exit(1); /* the launcher died or gave up */

@@ -85,7 +85,7 @@ static char **planner_words(int argc, char **argv, int *n)
       char fd[16];
       snprintf(fd, sizeof(fd), "%d", fds[1]);
       if (setenv("CTR_PLAN_FD", fd, 1) < 0 || fcntl(fds[1], F_SETFD, 0) < 0)
-         _exit(EXIT_LAUNCH_FAILED);
+         DIE("cannot pass the plan descriptor to node");
       /* node --snapshot-blob BLOB -- ROOT CTR-ARGS...: without "--", Node 20 acts on
        * some of its own options even after the script (`ctr exec --env-file F` would
        * have Node read F); Node drops the "--", so process.argv is [node, ROOT, ...]. */
@@ -96,8 +96,7 @@ static char **planner_words(int argc, char **argv, int *n)
       nargv[3] = "--";
       memcpy(nargv + 4, argv + 4, (size_t)(argc - 4) * sizeof(char *));
       execv(argv[2], nargv);
-      fprintf(stderr, "ctr: error: cannot run node (%s): %s\n", argv[2], strerror(errno));
-      _exit(EXIT_LAUNCH_FAILED);
+      DIE("cannot run node (%s)", argv[2]);
    }
    close(fds[1]);
    size_t len;

@@ -341,8 +341,11 @@ void sqd_serve(sqfs_ll *ll, int fuse_fd)
    char dev[32];
    snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd); /* libfuse takes the open device */
    if (!se || fuse_session_mount(se, dev) != 0)
-      _exit(EXIT_LAUNCH_FAILED);
+      DIE_PLAIN("cannot start the FUSE session on %s", dev);
    drop_capabilities();
+   /* Serving: what fails from now on is libfuse's to say, on our stderr. */
+   close(g_report_fd);
+   g_report_fd = -1;
    _exit(fuse_session_loop(se) < 0 ? EXIT_LAUNCH_FAILED : 0);
 }
 #endif

@@ -2,6 +2,8 @@
 // the top-level handler prints `ctr: error: <what>: <why>` (plus a hint line when there is
 // one) and exits with `exitCode`. Anything else is a bug and is printed with its stack.
 
+import { hostname } from 'node:os';
+
 export class CtrError extends Error {
   readonly what: string;
   readonly why: string;
@@ -43,3 +45,21 @@ export const STRERROR: Readonly<Record<string, string>> = {
   ELOOP: 'Too many levels of symbolic links',
   EROFS: 'Read-only file system',
 };
+
+/** The variables a job launcher sets to a process's rank, in the launcher's order (launch_misc.c). */
+const RANK_VARIABLES = ['SLURM_PROCID', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'] as const;
+
+/**
+ * In a job, "node NODE rank N: ", put after the level of every line (`ctr: error: node n3
+ * rank 17: ...`): 1,000 ranks share one log. Outside a job, nothing.
+ */
+export function reportWhere(env: NodeJS.ProcessEnv = process.env): string {
+  const rank = RANK_VARIABLES.map((v) => env[v]).find((v) => v);
+  if (!rank) return '';
+  return `node ${(env.SLURMD_NODENAME || hostname()).slice(0, 64)} rank ${rank.slice(0, 16)}: `;
+}
+
+/** `ctr: error: WHERE<message>`, and its hint line: how every failure is printed. */
+export function errorLines(message: string, hint?: string): string {
+  return `ctr: error: ${reportWhere()}${message}\n${hint ? `ctr: hint: ${hint}\n` : ''}`;
+}

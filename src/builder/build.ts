@@ -9,7 +9,7 @@ import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs
 import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
-import { CtrError, describeSystemError, STRERROR } from '../errors.js';
+import { CtrError, describeSystemError, errorLines, STRERROR } from '../errors.js';
 import { readHead, sourceDateEpoch } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
@@ -213,7 +213,7 @@ class Cleanup {
     interrupted = true;
     killDescendants(process.pid);
     void this.run().finally(() => {
-      process.stderr.write(`ctr: error: build interrupted (${sig})\n`);
+      process.stderr.write(`${errorLines(`build interrupted (${sig})`)}`);
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });
   };

@@ -8,7 +8,7 @@
 import type { Argv, Options } from 'yargs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { FakerootMode } from '../plan/fakeroot.js';
-import { CtrError, EXIT_CTR_FAILURE } from '../errors.js';
+import { CtrError, errorLines, EXIT_CTR_FAILURE } from '../errors.js';
 import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import type { Action } from '../plan/options.js';
 import { withSiteSettings } from './site.js';
@@ -267,11 +267,10 @@ export async function runCli(argv: string[]): Promise<void> {
     process.exitCode = await main(argv);
   } catch (err) {
     if (err instanceof CtrError) {
-      process.stderr.write(`ctr: error: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`ctr: hint: ${err.hint}\n`);
+      process.stderr.write(errorLines(err.message, err.hint));
       process.exitCode = err.exitCode;
     } else {
-      process.stderr.write(`ctr: error: internal error (a bug; please report it): ${(err as Error)?.stack ?? err}\n`);
+      process.stderr.write(errorLines(`internal error (a bug; please report it): ${(err as Error)?.stack ?? err}`));
       process.exitCode = EXIT_CTR_FAILURE;
     }
   }

@@ -8,6 +8,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkOutput, sifIdentity } from '../builder/pack.js';
 import { progress } from '../builder/progress.js';
+import { errorLines } from '../errors.js';
 import { sourceDateEpoch } from '../files.js';
 import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
@@ -96,7 +97,7 @@ function addContainerFiles(tree: RootfsTree, img: FetchedImage, epoch: number | 
 function onSignal(out: string): () => void {
   const handler = (sig: NodeJS.Signals) => {
     for (const p of [join(dirname(out), `.${basename(out)}.${process.pid}.tmp`), ...inFlight]) rmSync(p, { force: true });
-    process.stderr.write(`\nctr: error: pull interrupted (${sig})\n`);
+    process.stderr.write(`\n${errorLines(`pull interrupted (${sig})`)}`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', handler);

@@ -223,4 +223,30 @@ Errors('host :: user namespaces disabled', async () => {
   failed(r, `ctr: error: cannot create a user namespace: No space left on device\n${USERNS_HINT}`);
 });
 
+// In a job, every line says where it comes from (issue 12): the planner's lines and the
+// launcher's alike, from the rank variables a job launcher sets.
+const RANK_ENV = { PMI_RANK: '5', SLURMD_NODENAME: 'n7' };
+
+Errors('in a job :: the planner\'s line names the node and the rank', async () => {
+  failed(await ctr(['exec', '/nonexistent.sif', 'true'], { env: RANK_ENV }),
+    'ctr: error: node n7 rank 5: image /nonexistent.sif: No such file or directory\n');
+});
+
+Errors('in a job :: the launcher\'s line names the node and the rank (SLURM_PROCID first)', async () => {
+  failed(await ctr(['exec', '--no-join', '--pwd', '/no/such/dir', sif, 'true'], { env: { ...RANK_ENV, SLURM_PROCID: '2' } }),
+    'ctr: error: node n7 rank 2: cannot change to directory /no/such/dir inside the container: No such file or directory\n');
+});
+
+Errors('child failure :: a FUSE server that cannot start says why, in the parent\'s one line', async () => {
+  // A plan whose squashfuse_ll is missing: the server's exec fails in the child. Before,
+  // the child's line came first and the parent then blamed the image.
+  const plan = join(work, 'nofuse.plan');
+  const made = await ctr(['plan', '-o', plan, sif, 'true'], { env: { CTR_FUSE: 'exec' } });
+  assert.is(made.exitCode, 0, String(made.stderr));
+  const words = (await readFile(plan, 'latin1')).split('\0').map((w) => (w.endsWith('/squashfuse_ll') ? '/nonexistent/squashfuse_ll' : w));
+  await writeFile(plan, words.join('\0'), 'latin1');
+  failed(await asUser(plan, [], { env: { CTR_FUSE: 'exec' } }),
+    `ctr: error: cannot mount image ${sif}: the FUSE server failed: cannot run /nonexistent/squashfuse_ll: No such file or directory\n`);
+});
+
 Errors.run();
