@@ -61,6 +61,7 @@ struct plan {
    bool writable_image;      /* directory image mounted read-write (building) */
    bool writable_tmpfs;
    bool pid_ns;              /* a PID namespace with an init, unless under a job launcher */
+   bool pid_ns_in_step;      /* ... and under one too: the plan runs no rank */
    struct bind *binds;
    size_t n_binds;
    const char *chdir;

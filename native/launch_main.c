@@ -50,8 +50,9 @@ int main(int argc, char **argv)
    /* The planner (--ask) exited while the container was built; reaped now, before the
     * command starts, so that it is not the command's child (nor the PID namespace's). */
    planner_reap();
-   /* Not for ranks under a job launcher, even unjoined: see launch_init.c. */
-   if (joined == JOIN_NO_STEP && p.pid_ns)
+   /* Not for ranks under a job launcher, even unjoined: see launch_init.c. A build's
+    * %post in a job step is no rank: its PID namespace is how nothing of it survives. */
+   if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
       pidns_supervise();
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)

@@ -235,6 +235,9 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_PID_NS:
       p->pid_ns = true;
       break;
+   case PW_PID_NS_IN_STEP:
+      p->pid_ns_in_step = true;
+      break;
    case PW_BIND:
       b = add_bind(p, BIND_DIR_OR_FILE, nonempty(id, a[1]));
       b->src = nonempty(id, a[0]);

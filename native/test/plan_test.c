@@ -185,7 +185,7 @@ static void golden(void)
    CHECK(rest == n + 1 && !strcmp(v[rest], "cmd"), "golden: command at %d", rest);
    CHECK(p.n_words == n, "golden: %d plan words, not %d", p.n_words, n);
    CHECK(!strcmp(p.image, "/rootfs") && p.image_is_dir && p.offset == 4096, "golden: image");
-   CHECK(p.writable_image && p.map_root && p.fake_ids && p.writable_tmpfs && p.pid_ns && p.clearenv && p.debug,
+   CHECK(p.writable_image && p.map_root && p.fake_ids && p.writable_tmpfs && p.pid_ns && p.pid_ns_in_step && p.clearenv && p.debug,
          "golden: flags");
    CHECK(p.tmpfs_size == 1073741824ULL, "golden: tmpfs size %llu", p.tmpfs_size);
    CHECK(!strcmp(p.newuidmap, "/usr/bin/newuidmap") && !strcmp(p.newgidmap, "/usr/bin/newgidmap") &&

@@ -5,12 +5,14 @@
 // then packed. Nothing is left behind on failure or Ctrl-C: not the temporary tree,
 // not a partial OUT.
 import { execa } from 'execa';
-import { createReadStream, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir, endianness } from 'node:os';
-import { CtrError, describeSystemError, errorLines, STRERROR } from '../errors.js';
-import { readHead, sourceDateEpoch } from '../files.js';
+import { CtrError, describeSystemError, STRERROR } from '../errors.js';
+import { Cleanup } from '../host/cleanup.js';
+import { isSquashfs } from '../squashfs/superblock.js';
+import { readHead, sourceDateEpoch, tempBeside } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
 import { composeBuildPlan } from '../plan/build-plan.js';
@@ -60,14 +62,15 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   const epoch = sourceDateEpoch();
   const arch = goArchFromNode(process.arch, endianness()) ?? process.arch;
   const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
-  const cleanup = new Cleanup(out);
+  const cleanup = new Cleanup('build');
+  cleanup.file(() => [tempBeside(out)]);
   try {
     if (st.isDirectory()) {
       progress(`packing ${source}`);
       await packSif(source, out, { ...opts, epoch, arch });
     } else {
       const head = await readHead(source, 4096, `build source ${source}`);
-      if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
+      if (isSquashfs(head)) {
         progress(`wrapping SquashFS ${source}`);
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (tarCompression(head)) {
@@ -101,7 +104,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
 
 async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {
   const rootfs = await mkdtemp(join(process.env.CTR_BUILD_TMPDIR ?? tmpdir(), 'ctr-build-'));
-  cleanup.dirs.push(rootfs);
+  cleanup.dir(rootfs);
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
   await bootstrap(def, rootfs, { noHttps: opts.noHttps });
@@ -128,11 +131,11 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   const apt = !insideBuildNamespace() && existsSync(join(rootfs, 'etc/apt/apt.conf.d'));
   if (def.sections.post) {
     progress('%post');
-    await inContainer('%post', rootfs, true, def.sections.post, apt);
+    await inContainer('%post', rootfs, true, def.sections.post, apt, cleanup);
   }
   if (def.sections.test) {
     progress('%test');
-    await inContainer('%test', rootfs, false, def.sections.test, apt);
+    await inContainer('%test', rootfs, false, def.sections.test, apt, cleanup);
   }
   // The mount point of that file, empty, made in the tree: not part of the image.
   if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
@@ -149,11 +152,11 @@ function buildFakeroot(opts: BuildOptions): FakerootChoice {
 }
 
 /** %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live. */
-async function inContainer(section: string, rootfs: string, writable: boolean, script: string, aptNoSandbox: boolean): Promise<void> {
+async function inContainer(section: string, rootfs: string, writable: boolean, script: string, aptNoSandbox: boolean, cleanup: Cleanup): Promise<void> {
   const hostFiles = new Map([['/etc/resolv.conf', '/etc/resolv.conf'], ['/etc/hosts', '/etc/hosts']]);
   const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {}, aptNoSandbox });
   const code = await runLauncher([...plan, '--', '/bin/sh', '-e', '-c', script]);
-  if (interrupted) await new Promise(() => {}); // killed by Ctrl-C: the signal handler reports and exits
+  if (cleanup.interrupted) await new Promise(() => {}); // killed by Ctrl-C: the signal handler reports and exits
   if (code !== 0) throw new CtrError(`${section} failed`, `exit code ${code}`);
 }
 
@@ -179,64 +182,3 @@ function diskFull(err: unknown, out: string): CtrError | undefined {
   return undefined;
 }
 
-let interrupted = false;
-
-/** SIGKILL every process below `root` (a snapshot of /proc, parents alive, so none escapes by re-parenting). */
-function killDescendants(root: number): void {
-  for (let round = 0; round < 2; round++) {
-    const children = new Map<number, number[]>();
-    for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-      } catch { /* gone */ }
-    }
-    const found: number[] = [];
-    for (let todo = [root]; todo.length;) {
-      const kids = children.get(todo.pop()!) ?? [];
-      found.push(...kids);
-      todo.push(...kids);
-    }
-    for (const pid of found) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  }
-}
-
-/** Temporary trees and the partial output, removed at the end and on Ctrl-C/SIGTERM. */
-class Cleanup {
-  dirs: string[] = [];
-  private readonly onSignal = (sig: NodeJS.Signals) => {
-    // %post/%test run with no PID namespace: the launcher has become the section's shell,
-    // which outlives a relayed SIGINT while its child runs. Kill the whole tree first.
-    interrupted = true;
-    killDescendants(process.pid);
-    void this.run().finally(() => {
-      process.stderr.write(`${errorLines(`build interrupted (${sig})`)}`);
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    });
-  };
-
-  constructor(private readonly out: string) {
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
-  }
-
-  /** Another process (the build in its namespace) does the work and the clean-up. */
-  disarm(): void {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
-  }
-
-  async run(): Promise<void> {
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
-    for (const d of this.dirs.splice(0)) {
-      // %post may leave read-only directories; make them writable to remove them.
-      await execa('chmod', ['-R', 'u+rwX', d], { reject: false });
-      await rm(d, { recursive: true, force: true });
-    }
-    await rm(join(dirname(this.out), `.${basename(this.out)}.${process.pid}.tmp`), { force: true });
-  }
-}

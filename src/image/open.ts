@@ -8,7 +8,7 @@ import { CtrError, describeSystemError } from '../errors.js';
 import { readHead } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { primaryPartition, readSif } from '../sif/read.js';
-import { checkSquashfsSuperblock, SQUASHFS_SUPERBLOCK_SIZE } from './squashfs-superblock.js';
+import { checkSquashfsSuperblock, isSquashfs, SUPERBLOCK_SIZE } from '../squashfs/superblock.js';
 
 export interface ImageRef {
   kind: 'sif' | 'squashfs' | 'dir';
@@ -29,7 +29,7 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
   } catch (err) {
     throw new CtrError(what, describeSystemError(err));
   }
-  const head = await readHead(path, Math.max(SIF_MAGIC_AT + 10, SQUASHFS_SUPERBLOCK_SIZE), what);
+  const head = await readHead(path, Math.max(SIF_MAGIC_AT + 10, SUPERBLOCK_SIZE), what);
   if (head.subarray(SIF_MAGIC_AT, SIF_MAGIC_AT + 9).toString('latin1') === 'SIF_MAGIC') {
     const sif = await readSif(path);
     const part = primaryPartition(sif, arg);
@@ -40,7 +40,7 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
     await checkSquashfsSuperblock(path, part.offset, part.size, what);
     return { kind: 'sif', path, offset: part.offset };
   }
-  if (head.subarray(0, 4).toString('latin1') === 'hsqs') {
+  if (isSquashfs(head)) {
     const { size } = statSync(path);
     await checkSquashfsSuperblock(path, 0, size, what);
     return { kind: 'squashfs', path, offset: 0 };

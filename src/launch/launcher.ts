@@ -3,7 +3,7 @@
 // (plain Node; runLauncher). Either way the launcher becomes the command (execve), so
 // the command's exit status, stdio and terminal are its own; in the second, Node stays
 // to relay signals sent to it (kill, Slurm) and to pass the status on.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,14 @@ export function sendPlan(fd: number, args: string[]): number {
   return 0;
 }
 
+/** The launchers runLauncher() started that have not exited yet. */
+const running = new Set<ChildProcess>();
+
+/** SIGKILL every launcher still running: with a PID namespace, all its processes go too. */
+export function killLaunchers(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
 /** Run the launcher with ARGS; resolves to the exit status ctr should give (128+N for a signal). */
 export function runLauncher(args: string[]): Promise<number> {
   const launcher = launcherPath();
@@ -85,6 +93,7 @@ export function runLauncher(args: string[]): Promise<number> {
     // MPICH's Hydra names no job: the launcher recognises the ranks of one step by their
     // common parent, which is ours, not Node's.
     const child = spawn(launcher, args, { stdio: inheritedStdio(), env: { ...process.env, CTR_PARENT_PID: String(process.ppid) } });
+    running.add(child);
     // From a terminal, Ctrl-C already reaches the command (same process group); relaying
     // it too would deliver it twice. A SIGINT sent with kill(1) in a batch job is relayed.
     const handlers = RELAYED.map((sig) => {
@@ -95,7 +104,10 @@ export function runLauncher(args: string[]): Promise<number> {
       process.on(sig, h);
       return [sig, h] as const;
     });
-    const done = () => handlers.forEach(([sig, h]) => process.off(sig, h));
+    const done = () => {
+      running.delete(child);
+      handlers.forEach(([sig, h]) => process.off(sig, h));
+    };
     child.on('error', (err: NodeJS.ErrnoException) => {
       done();
       reject(new CtrError(`cannot run launcher ${launcher}`, err.code === 'ENOENT' ? 'not found (run npm run build)' : err.message));

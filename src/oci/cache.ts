@@ -8,6 +8,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
+import { tempBeside } from '../files.js';
 
 /** $CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr (default ~/.cache/ctr). */
 export function defaultCacheDir(): string {
@@ -69,7 +70,7 @@ export class BlobCache {
     } catch (err) {
       throw new CtrError(`cannot create the blob cache ${this.dir}`, describeSystemError(err), { cause: err });
     }
-    const tmp = `${final}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const tmp = tempBeside(final, `${process.pid}.${randomBytes(4).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o644).catch((err) => {
       throw new CtrError(`cannot write to the blob cache ${this.dir}`, describeSystemError(err), { cause: err });
     });

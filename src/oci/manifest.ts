@@ -1,5 +1,7 @@
 // Manifests, image indexes and image configs: validation and platform selection. Pure:
 // bytes in, checked objects out. Both OCI and Docker v2 schema 2 media types are accepted.
+import { endianness } from 'node:os';
+import { archVariant, goArchFromNode, normalizeArch } from '../arch.js';
 import { CtrError } from '../errors.js';
 
 export const MEDIA = {
@@ -98,24 +100,17 @@ export function parseConfig(bytes: Uint8Array): ImageConfig {
   return doc;
 }
 
-/** Go's GOARCH names, from Node's (`x64` → `amd64`), with the variant that usually goes with them. */
-export function hostPlatform(nodeArch: string = process.arch): Platform {
-  const map: Record<string, Platform> = {
-    x64: { os: 'linux', architecture: 'amd64' },
-    arm64: { os: 'linux', architecture: 'arm64', variant: 'v8' },
-    arm: { os: 'linux', architecture: 'arm', variant: 'v7' },
-    ia32: { os: 'linux', architecture: '386' },
-    ppc64: { os: 'linux', architecture: 'ppc64le' },
-    s390x: { os: 'linux', architecture: 's390x' },
-    riscv64: { os: 'linux', architecture: 'riscv64' },
-  };
-  return map[nodeArch] ?? { os: 'linux', architecture: nodeArch };
+/** The platform to pull for a machine of Node's ARCH (or any other naming: see arch.ts). */
+export function hostPlatform(nodeArch: string = process.arch, endian: 'LE' | 'BE' = endianness()): Platform {
+  const architecture = goArchFromNode(nodeArch, endian) ?? normalizeArch(nodeArch) ?? nodeArch;
+  const variant = archVariant(architecture);
+  return { os: 'linux', architecture, ...(variant ? { variant } : {}) };
 }
 
 /** `--arch` values: Go names, Node names, and `arm/v7`-style variants. */
 export function parsePlatform(arch: string): Platform {
   const [a, variant] = arch.split('/');
-  const base = hostPlatform(a === 'aarch64' ? 'arm64' : a === 'x86_64' ? 'x64' : a);
+  const base = hostPlatform(a);
   return variant ? { ...base, variant } : base;
 }
 

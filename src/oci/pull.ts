@@ -4,12 +4,11 @@
 // written straight at its offset inside the SIF. OUT appears only when complete: writeSif
 // writes a temporary file beside it and renames it; Ctrl-C removes that file and any blob
 // being downloaded.
-import { closeSync, openSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 import { checkOutput, sifIdentity } from '../builder/pack.js';
 import { progress } from '../builder/progress.js';
-import { errorLines } from '../errors.js';
-import { sourceDateEpoch } from '../files.js';
+import { Cleanup } from '../host/cleanup.js';
+import { sourceDateEpoch, tempBeside } from '../files.js';
 import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
 import type { CompressorName } from '../squashfs/structs.js';
@@ -34,7 +33,8 @@ const STANDARD_DIRS: Array<[string, number]> = [
 export async function pullToSif(ref: string, out: string, opts: PullOptions = {}): Promise<void> {
   await checkOutput(out, !!opts.force);
   const epoch = sourceDateEpoch();
-  const stop = onSignal(out);
+  const cleanup = new Cleanup('pull');
+  cleanup.file(() => [tempBeside(out), ...inFlight]);
   try {
     const img = await fetchImage(ref, opts);
     try {
@@ -69,7 +69,7 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
       await img.close();
     }
   } finally {
-    stop();
+    cleanup.disarm();
   }
 }
 
@@ -91,19 +91,4 @@ function addContainerFiles(tree: RootfsTree, img: FetchedImage, epoch: number | 
   if (!tree.has('singularity')) tree.put('singularity', { type: 'symlink', mode: 0o777, mtime, size: 0, target: '.singularity.d/runscript' });
   if (f.skippedEnv.length) progress(`ENV entries that sh can't export were left out: ${f.skippedEnv.join(' ')}`);
   return f.labels;
-}
-
-/** On SIGINT/SIGTERM: remove the partial SIF and blobs being downloaded, then exit 130/143. */
-function onSignal(out: string): () => void {
-  const handler = (sig: NodeJS.Signals) => {
-    for (const p of [join(dirname(out), `.${basename(out)}.${process.pid}.tmp`), ...inFlight]) rmSync(p, { force: true });
-    process.stderr.write(`\n${errorLines(`pull interrupted (${sig})`)}`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
 }

@@ -8,7 +8,7 @@ import { PlanWriter } from './words.js';
 export function composeBuildPlan(rootfs: string, opts: { writable: boolean; hostFiles: Map<string, string>; env: Record<string, string>; aptNoSandbox?: boolean }): string[] {
   // Root over the ids of the namespace ctr build runs in: nested over its subordinate
   // range there (the launcher sees it), else one id with the privileged calls faked.
-  const w = new PlanWriter().imageDir(rootfs).mapRoot().fakeIds().pidNs();
+  const w = new PlanWriter().imageDir(rootfs).mapRoot().fakeIds().pidNs().pidNsInStep();
   if (opts.writable) w.writable();
   w.bind('/proc', '/proc', 'rw').bind('/sys', '/sys', 'rw').bind('/dev', '/dev', 'rw');
   w.tmpfs('/tmp', '1777');

@@ -78,6 +78,10 @@ export class PlanWriter {
   pidNs(): this {
     return this.emit('PID_NS');
   }
+  /** The PID namespace inside a job step too: for plans that run no rank. */
+  pidNsInStep(): this {
+    return this.emit('PID_NS_IN_STEP');
+  }
   /** An optional bind is skipped when SRC is missing. */
   bind(src: string, dst: string, mode: BindMode, opts: { optional?: boolean } = {}): this {
     return this.emit('BIND', src, dst, opts.optional ? `${mode}?` : mode);

@@ -135,54 +135,8 @@ export function sbomFormatName(t: number): string {
   return SBOM_FORMAT_NAMES[t] ?? 'unknown';
 }
 
-/**
- * Architecture codes: a two-digit ASCII string (plus NUL) in the header and in partition
- * descriptors, named after Go's GOARCH values. "00" means unknown.
- */
-const ARCH_CODES: Record<string, string> = {
-  '386': '01', amd64: '02', arm: '03', arm64: '04', ppc64: '05', ppc64le: '06',
-  mips: '07', mipsle: '08', mips64: '09', mips64le: '10', s390x: '11', riscv64: '12',
-};
-const ARCH_BY_CODE: Record<string, string> = Object.fromEntries(
-  Object.entries(ARCH_CODES).map(([name, code]) => [code, name]),
-);
-export const ARCH_UNKNOWN_CODE = '00';
-
-/** Go arch name ('amd64') → SIF code ('02'), or undefined when SIF has no code for it. */
-export function archCode(goArch: string): string | undefined {
-  return ARCH_CODES[goArch];
-}
-/** SIF code ('02') → Go arch name ('amd64'); 'unknown' as the reference tool says. */
-export function archFromCode(code: string): string {
-  return ARCH_BY_CODE[code] ?? 'unknown';
-}
-
-/**
- * Node's `process.arch` → Go's GOARCH. Node says 'ppc64' on both endiannesses (Linux ppc64 is
- * little-endian in practice), so the caller passes the endianness (`os.endianness()`).
- */
-export function goArchFromNode(nodeArch: string, endianness: 'LE' | 'BE' = 'LE'): string | undefined {
-  switch (nodeArch) {
-    case 'x64': return 'amd64';
-    case 'ia32': return '386';
-    case 'arm': return 'arm';
-    case 'arm64': return 'arm64';
-    case 'ppc64': return endianness === 'LE' ? 'ppc64le' : 'ppc64';
-    case 'mips': return 'mips';
-    case 'mipsel': return 'mipsle';
-    case 'mips64': return 'mips64';
-    case 'mips64el': return 'mips64le';
-    case 's390x': return 's390x';
-    case 'riscv64': return 'riscv64';
-    default: return undefined;
-  }
-}
-
-/** Accept either naming: a Go arch name passes through, a Node one is translated. */
-export function normalizeArch(arch: string): string | undefined {
-  if (ARCH_CODES[arch]) return arch;
-  return goArchFromNode(arch);
-}
+// Architectures: one table for SIF, OCI and the host (src/arch.ts).
+export { ARCH_UNKNOWN_CODE, archCode, archFromCode, goArchFromNode, normalizeArch } from '../arch.js';
 
 /** Round `offset` up to a multiple of `alignment` (0 or 1: no alignment). */
 export function alignUp(offset: number, alignment: number): number {

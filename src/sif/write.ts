@@ -16,8 +16,8 @@
 
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
+import { tempBeside } from '../files.js';
 import {
   ARCH_UNKNOWN_CODE, DEFAULTS, DESCRIPTOR, DataType, EXTRA, FsType, GROUP_MASK, HEADER, PartType,
   SIF_MAGIC, SIF_VERSION, alignUp, archCode, normalizeArch, uuidToBytes,
@@ -255,7 +255,7 @@ export async function writeSif(out: string, objects: SifObjectInput[], opts: Sif
   // Fix id and time once, and check the header inputs before writing gigabytes of data.
   opts = { ...opts, id: opts.id ?? randomUUID(), time: opts.time ?? new Date() };
   encodeSifMetadata(planLayout([], opts), opts, [], out);
-  const tmp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
+  const tmp = tempBeside(out);
   let fh: FileHandle | undefined;
   try {
     // w+: a SquashFS written in place reads its own blocks back (deduplication).

@@ -9,6 +9,7 @@ import { OffsetFile } from './file.js';
 import { compressorReadOptions, destroy, nativeView, sqfs } from './lib.js';
 import * as S from './structs.js';
 import { splitPath } from './tree.js';
+import { SUPERBLOCK as SUPER } from './superblock.js';
 
 export type ImageEntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
@@ -39,7 +40,6 @@ const TYPE_BY_INODE: Record<number, ImageEntryType> = {
   8: 'dir', 9: 'file', 10: 'symlink', 11: 'block', 12: 'char', 13: 'fifo', 14: 'socket',
 };
 
-const SUPER = { blockSize: 12, compressionId: 20, flags: 24 } as const;
 const READ_CHUNK = 1 << 24;
 
 /** Decode the parts of a native sqfs_inode_generic_t we report. */
@@ -116,9 +116,9 @@ export class SquashfsReader {
     this.superPtr = koffi.alloc(S.sqfs_super_t, 1) as bigint;
     this.ck(L.sqfs_super_read(this.superPtr, fh), what);
     const sv = nativeView(this.superPtr, koffi.sizeof(S.sqfs_super_t));
-    const blockSize = sv.getUint32(SUPER.blockSize, true);
+    const blockSize = sv.getUint32(SUPER.block_size, true);
     const cfg = Buffer.alloc(koffi.sizeof(S.sqfs_compressor_config_t));
-    this.ck(L.sqfs_compressor_config_init(cfg, sv.getUint16(SUPER.compressionId, true), blockSize, S.SQFS_COMP_FLAG_UNCOMPRESS), what);
+    this.ck(L.sqfs_compressor_config_init(cfg, sv.getUint16(SUPER.compression_id, true), blockSize, S.SQFS_COMP_FLAG_UNCOMPRESS), what);
     const out: (bigint | null)[] = [null];
     this.ck(L.sqfs_compressor_create(cfg, out), `${what}: compressor`);
     this.cmp = out[0]!;

@@ -1,25 +1,11 @@
 // Struct layouts and constants from libsquashfs 1.2.0's headers (/usr/include/sqfs/*.h).
-// Only the structs we read or fill field by field are declared; everything else stays an
-// opaque handle. `checkLayouts()` compares koffi's idea of each layout with the numbers
+// Only the structs we read or fill field by field are declared; every other object is a
+// `void *` handle (a BigInt) in lib.ts's table. `checkLayouts()` compares koffi's idea of each layout with the numbers
 // the C compiler gives for the installed header, so a header change fails loudly at load
 // instead of corrupting memory.
 
 import koffi, { type TypeObject } from 'koffi';
-
-// Opaque handles: never dereferenced on the JS side.
-export const sqfs_file_t = koffi.opaque('sqfs_file_t');
-export const sqfs_compressor_t = koffi.opaque('sqfs_compressor_t');
-export const sqfs_block_writer_t = koffi.opaque('sqfs_block_writer_t');
-export const sqfs_block_processor_t = koffi.opaque('sqfs_block_processor_t');
-export const sqfs_frag_table_t = koffi.opaque('sqfs_frag_table_t');
-export const sqfs_id_table_t = koffi.opaque('sqfs_id_table_t');
-export const sqfs_meta_writer_t = koffi.opaque('sqfs_meta_writer_t');
-export const sqfs_dir_writer_t = koffi.opaque('sqfs_dir_writer_t');
-export const sqfs_dir_reader_t = koffi.opaque('sqfs_dir_reader_t');
-export const sqfs_data_reader_t = koffi.opaque('sqfs_data_reader_t');
-export const sqfs_xattr_writer_t = koffi.opaque('sqfs_xattr_writer_t');
-export const sqfs_inode_generic_t = koffi.opaque('sqfs_inode_generic_t');
-export const sqfs_dir_entry_t = koffi.opaque('sqfs_dir_entry_t');
+import { SUPERBLOCK, SUPERBLOCK_SIZE } from './superblock.js';
 
 /** sqfs_object_t + sqfs_file_t's vtable (io.h): every libsquashfs object starts with destroy/copy. */
 export const sqfs_file_vtable = koffi.struct('sqfs_file_vtable', {
@@ -96,7 +82,7 @@ export const sqfs_inode_base = koffi.struct('sqfs_inode_base', {
   data: koffi.array('uint64_t', 5),
 });
 
-/** Byte offsets inside sqfs_inode_generic_t used by the DataView accessors in inode.ts. */
+/** Byte offsets inside sqfs_inode_generic_t used by the DataView accessors in read.ts. */
 export const INODE = {
   type: 0, mode: 2, uidIdx: 4, gidIdx: 6, modTime: 8, inodeNumber: 12,
   payloadUsed: 20, data: 24, extra: 64, size: 64,
@@ -104,7 +90,7 @@ export const INODE = {
 
 /** Sizes and offsets that gcc reports for the installed 1.2.0 header (x86_64 and aarch64 LP64). */
 const EXPECTED: [TypeObject, number, Record<string, number>][] = [
-  [sqfs_super_t, 96, { root_inode_ref: 32, export_table_start: 88 }],
+  [sqfs_super_t, SUPERBLOCK_SIZE, SUPERBLOCK], // the on-disk layout (superblock.ts)
   [sqfs_compressor_config_t, 32, { level: 8, opt: 16 }],
   [sqfs_block_processor_desc_t, 56, { cmp: 16, uncmp: 48 }],
   [sqfs_file_vtable, 48, { get_size: 32, truncate: 40 }],
@@ -133,14 +119,12 @@ export type CompressorName = 'gzip' | 'xz' | 'lzo' | 'lz4' | 'zstd';
 export const SQFS_COMP_FLAG_UNCOMPRESS = 0x8000;
 export const SQFS_FLAG_COMPRESSOR_OPTIONS = 0x0400;
 export const SQFS_META_WRITER_KEEP_IN_MEMORY = 0x01;
-export const SQFS_FILE_OPEN_READ_ONLY = 0x01;
 
 export const INODE_TYPE = {
   DIR: 1, FILE: 2, SLINK: 3, BDEV: 4, CDEV: 5, FIFO: 6, SOCKET: 7,
   EXT_DIR: 8, EXT_FILE: 9, EXT_SLINK: 10, EXT_BDEV: 11, EXT_CDEV: 12, EXT_FIFO: 13, EXT_SOCKET: 14,
 } as const;
 
-export const S_IFMT = 0o170000;
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFDIR = 0o040000;

@@ -21,6 +21,7 @@ import { OffsetFile } from './file.js';
 import { compressorWriteOptions, destroy, memcpy, nativeView, sqfs } from './lib.js';
 import * as S from './structs.js';
 import { EntryType, Node, NodeType, Tree, badName, numberInodes, pathOf, splitPath } from './tree.js';
+import { SUPERBLOCK as SUPER } from './superblock.js';
 
 export type { EntryType, Node } from './tree.js';
 export type CompressorName = S.CompressorName;
@@ -87,8 +88,6 @@ const isStream = (d: FileData): d is AsyncIterable<Uint8Array> =>
 
 const clampTime = (t: number) => Math.min(0xffffffff, Math.max(0, Math.floor(t)));
 
-// Offsets inside sqfs_super_t (checked against the header by structs.ts).
-const SUPER = { inodeCount: 4, flags: 24, rootInodeRef: 32, bytesUsed: 40, inodeTableStart: 64, dirTableStart: 72 } as const;
 
 export class SquashfsWriter {
   private readonly lib = sqfs();
@@ -450,8 +449,8 @@ export class SquashfsWriter {
       // Where each inode went, by inode number: (meta block offset << 16) | offset in the block.
       // Below 2^53 (block offsets are byte counts), so plain doubles, not BigInt.
       const refs = new Float64Array(order.length + 1);
-      this.superView.setUint32(SUPER.inodeCount, order.length, true);
-      this.superView.setBigUint64(SUPER.inodeTableStart, BigInt(this.file.imageSize), true);
+      this.superView.setUint32(SUPER.inode_count, order.length, true);
+      this.superView.setBigUint64(SUPER.inode_table_start, BigInt(this.file.imageSize), true);
 
       const pos = this.posView, posBlock = this.posPtr, posOffset = this.posPtr + 8n;
       for (const n of order) {
@@ -484,8 +483,8 @@ export class SquashfsWriter {
       }
       this.ck(L.sqfs_meta_writer_flush(this.im), `${what}: inode table`);
       this.ck(L.sqfs_meta_writer_flush(this.dm), `${what}: directory table`);
-      this.superView.setBigUint64(SUPER.rootInodeRef, BigInt(refs[this.tree.root.inodeNum]), true);
-      this.superView.setBigUint64(SUPER.dirTableStart, BigInt(this.file.imageSize), true);
+      this.superView.setBigUint64(SUPER.root_inode_ref, BigInt(refs[this.tree.root.inodeNum]), true);
+      this.superView.setBigUint64(SUPER.directory_table_start, BigInt(this.file.imageSize), true);
       this.ck(L.sqfs_meta_write_write_to_file(this.dm), `${what}: directory table`);
 
       const fh = this.file.handle;
@@ -493,7 +492,7 @@ export class SquashfsWriter {
       this.ck(L.sqfs_id_table_write(this.ids, fh, this.superPtr, this.cmp), `${what}: id table`);
       this.ck(L.sqfs_xattr_writer_flush(this.xwr, fh, this.superPtr, this.cmp), `${what}: xattr table`);
       const used = this.file.imageSize;
-      this.superView.setBigUint64(SUPER.bytesUsed, BigInt(used), true);
+      this.superView.setBigUint64(SUPER.bytes_used, BigInt(used), true);
       this.ck(L.sqfs_super_write(this.superPtr, fh), `${what}: super block`);
       const padded = Math.ceil(used / DEV_BLOCK_SIZE) * DEV_BLOCK_SIZE;
       if (padded > used) this.file.writeAt(used, new Uint8Array(padded - used));

@@ -172,31 +172,34 @@ Errors('definition :: a failing %post gives its exit code and leaves nothing', a
   assertClean(ctx.dir, []);
 });
 
-Errors('interrupt :: SIGINT during %post exits 130 and leaves nothing', async () => {
-  const p = writeDef('slow.def', 'Bootstrap: busybox\n\n%post\n    sleep 60\n');
-  const child = execa('runuser', ['-u', TEST_USER, '--', '/usr/bin/env', '-u', 'FORCE_COLOR', process.execPath, CTR_MAIN, 'build', ctx.out, p],
-    { reject: false, stripFinalNewline: false, detached: true });
-  sessions.add(child.pid!);
-  // Wait for %post's sleep, then Ctrl-C ctr itself (the node process, not runuser).
-  let ctrPid: number | undefined;
-  for (let i = 0; i < 200 && !ctrPid; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    const ps = await execa('ps', ['-s', String(child.pid), '-o', 'pid=,args='], { reject: false });
-    const lines = ps.stdout.split('\n').map((l) => l.trim());
-    if (lines.some((l) => / sleep 60$/.test(l))) {
-      // ctr itself: node running main.js (runuser's and env's own lines name it too).
-      const line = lines.find((l) => l.split(/\s+/)[1] === process.execPath && l.includes(' build '));
-      ctrPid = line ? Number(line.split(/\s+/)[0]) : undefined;
+for (const step of [false, true]) {
+  Errors(`interrupt :: SIGINT during %post exits 130 and leaves nothing${step ? ' (in a job step: %post is no rank, it keeps its PID namespace)' : ''}`, async () => {
+    const p = writeDef('slow.def', 'Bootstrap: busybox\n\n%post\n    sleep 60\n');
+    const stepEnv = step ? ['SLURM_JOB_ID=4242', 'SLURM_STEP_ID=0'] : [];
+    const child = execa('runuser', ['-u', TEST_USER, '--', '/usr/bin/env', '-u', 'FORCE_COLOR', ...stepEnv, process.execPath, CTR_MAIN, 'build', ctx.out, p],
+      { reject: false, stripFinalNewline: false, detached: true });
+    sessions.add(child.pid!);
+    // Wait for %post's sleep, then Ctrl-C ctr itself (the node process, not runuser).
+    let ctrPid: number | undefined;
+    for (let i = 0; i < 200 && !ctrPid; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const ps = await execa('ps', ['-s', String(child.pid), '-o', 'pid=,args='], { reject: false });
+      const lines = ps.stdout.split('\n').map((l) => l.trim());
+      if (lines.some((l) => / sleep 60$/.test(l))) {
+        // ctr itself: node running main.js (runuser's and env's own lines name it too).
+        const line = lines.find((l) => l.split(/\s+/)[1] === process.execPath && l.includes(' build '));
+        ctrPid = line ? Number(line.split(/\s+/)[0]) : undefined;
+      }
     }
-  }
-  assert.ok(ctrPid, '%post started');
-  process.kill(ctrPid!, 'SIGINT');
-  const r = await child;
-  assert.is(r.stderr, 'ctr: error: build interrupted (SIGINT)\n');
-  assert.is(r.exitCode, 130);
-  assert.equal(await ownLeftovers(), [], 'launcher or %post still running');
-  assertClean(ctx.dir, []);
-});
+    assert.ok(ctrPid, '%post started');
+    process.kill(ctrPid!, 'SIGINT');
+    const r = await child;
+    assert.is(r.stderr, 'ctr: error: build interrupted (SIGINT)\n');
+    assert.is(r.exitCode, 130);
+    assert.equal(await ownLeftovers(), [], 'launcher or %post still running');
+    assertClean(ctx.dir, []);
+  });
+}
 
 Errors('as root :: a missing source is reported the same way', async () => {
   const r = await ctrRoot(['build', ctx.out, '/nonexistent-source']);

@@ -49,7 +49,7 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
   const w = new PlanWriter()
     .image('/i.sif', 4096).imageDir('/rootfs').writable().squashfuse('/usr/bin/squashfuse_ll').mapRoot()
     .subids({ newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap', uidStart: 100000, uidCount: 65536, gidStart: 100000, gidCount: 65536 })
-    .fakeIds().hostRoot().writableTmpfs().writableTmpfsSize(1 << 30).pidNs()
+    .fakeIds().hostRoot().writableTmpfs().writableTmpfsSize(1 << 30).pidNs().pidNsInStep()
     .bind('/a', '/b', 'ro').bind('/c', '/d', 'rw', { optional: true }).tmpfs('/tmp', '1777').file('/etc/x', 'content')
     .passwdLine('u:x:1:1::/h:/bin/sh').groupLine('g:x:1:u').chdir('/').clearenv().keepenv('TERM').unsetenv('PATH')
     .setenv('A', '1').envOverride('B', '2').envPrefix('CTRENV_').action('run').join('on').joinTag('t').joinCount(2).newKeyring().debug();
