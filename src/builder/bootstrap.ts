@@ -7,8 +7,8 @@ import { openImage } from '../image/open.js';
 import { SquashfsReader } from '../squashfs/read.js';
 import type { Definition } from './definition.js';
 import { extractImage } from './extract.js';
+import { STANDARD_DIRS } from '../image/layout.js';
 
-const STANDARD_DIRS = ['proc', 'sys', 'dev', 'tmp', 'root', 'etc', 'home', 'var/tmp', 'opt', 'mnt'];
 
 export interface BootstrapOptions {
   /** Plain HTTP to the registry (Bootstrap: docker), as `ctr build --no-https`. */
@@ -73,9 +73,10 @@ async function busybox(dir: string): Promise<void> {
 }
 
 async function standardDirs(dir: string): Promise<void> {
-  for (const d of STANDARD_DIRS) await mkdir(join(dir, d), { recursive: true });
-  await chmod(join(dir, 'tmp'), 0o1777);
-  await chmod(join(dir, 'var/tmp'), 0o1777);
+  for (const [d, mode] of STANDARD_DIRS) {
+    await mkdir(join(dir, d), { recursive: true });
+    await chmod(join(dir, d), mode); // past the umask: /tmp is 1777
+  }
 }
 
 async function localImage(from: string, dir: string): Promise<void> {

@@ -8,6 +8,7 @@ import { closeSync, openSync } from 'node:fs';
 import { checkOutput, sifIdentity } from '../builder/pack.js';
 import { progress } from '../builder/progress.js';
 import { Cleanup } from '../host/cleanup.js';
+import { singularityDir, STANDARD_DIRS } from '../image/layout.js';
 import { sourceDateEpoch, tempBeside } from '../files.js';
 import { DataType, FsType, PartType, normalizeArch } from '../sif/format.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
@@ -26,9 +27,6 @@ export interface PullOptions extends FetchOptions {
   level?: number;
 }
 
-const STANDARD_DIRS: Array<[string, number]> = [
-  ['proc', 0o755], ['sys', 0o755], ['dev', 0o755], ['tmp', 0o1777], ['var/tmp', 0o1777], ['home', 0o755], ['root', 0o700], ['etc', 0o755],
-];
 
 export async function pullToSif(ref: string, out: string, opts: PullOptions = {}): Promise<void> {
   await checkOutput(out, !!opts.force);
@@ -82,13 +80,16 @@ function addContainerFiles(tree: RootfsTree, img: FetchedImage, epoch: number | 
   const file = (text: string, mode: number) => ({ type: 'file' as const, mode, mtime, size: Buffer.byteLength(text), bytes: Buffer.from(text) });
   for (const [p, mode] of STANDARD_DIRS) if (!tree.has(p)) tree.put(p, dir(mode));
   if (f.workdir && !tree.has(f.workdir)) tree.put(f.workdir, dir());
-  for (const d of ['.singularity.d', '.singularity.d/env', '.singularity.d/actions', '.singularity.d/libs']) {
-    if (!tree.has(d)) tree.put(d, dir());
+  for (const e of singularityDir({ runscript: f.runscript, env: { '10-docker2singularity.sh': f.env }, labels: f.labels })) {
+    // The image's own /singularity or /environment (a file, or a link somewhere) stays.
+    if (e.type === 'dir') {
+      if (!tree.has(e.path)) tree.put(e.path, dir(e.mode));
+    } else if (e.type === 'file') {
+      tree.put(e.path, file(e.content, e.mode));
+    } else if (!tree.has(e.path)) {
+      tree.put(e.path, { type: 'symlink', mode: 0o777, mtime, size: 0, target: e.target });
+    }
   }
-  tree.put('.singularity.d/runscript', file(f.runscript, 0o755));
-  tree.put('.singularity.d/env/10-docker2singularity.sh', file(f.env, 0o755));
-  tree.put('.singularity.d/labels.json', file(f.labelsJson, 0o644));
-  if (!tree.has('singularity')) tree.put('singularity', { type: 'symlink', mode: 0o777, mtime, size: 0, target: '.singularity.d/runscript' });
   if (f.skippedEnv.length) progress(`ENV entries that sh can't export were left out: ${f.skippedEnv.join(' ')}`);
   return f.labels;
 }
