@@ -5,8 +5,9 @@
  * plan computed once still gives each rank of a job its own PMI/PMIx variables.
  *
  * Images from Apptainer/Singularity keep their environment in shell scripts, the files
- * /.singularity.d/env/NN-name.sh. When an image has them they are sourced by the image's
- * own /bin/sh, and the overrides (--env, APPTAINERENV_*) exported after them, exactly
+ * /.singularity.d/env/NN-name.sh. Scripts made only of plain assignments are applied here,
+ * with shell semantics and no shell (launch_envscript.c); any other is sourced by the
+ * image's own /bin/sh. Either way the overrides (--env, APPTAINERENV_*) come after them,
  * the precedence Apptainer gives. Images without them are exec'd directly. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# The code's own checks first: a lint error or a type error fails CI before any test runs.
+npm run -s lint
+npm run -s typecheck
 npm test

@@ -7,6 +7,7 @@ import { openImage } from '../image/open.js';
 import { SquashfsReader } from '../squashfs/read.js';
 import type { Definition } from './definition.js';
 import { extractImage } from './extract.js';
+import { progress } from './progress.js';
 import { STANDARD_DIRS } from '../image/layout.js';
 
 
@@ -87,7 +88,8 @@ async function localImage(from: string, dir: string): Promise<void> {
   }
   const reader = SquashfsReader.open(img.path, { offset: img.offset });
   try {
-    await extractImage(reader, dir);
+    const { skipped } = await extractImage(reader, dir);
+    if (skipped.length) progress(`left out of ${from} (devices, FIFOs, sockets): ${skipped.slice(0, 5).join(' ')}${skipped.length > 5 ? ` and ${skipped.length - 5} more` : ''}`);
   } finally {
     reader.close();
   }

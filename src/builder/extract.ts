@@ -1,6 +1,7 @@
 // Unpack a SquashFS image into a directory through libsquashfs (no mount, no root):
-// regular files, directories, symlinks and hard links with their modes and times.
-// Device nodes can't be made without privilege; they are skipped with a note.
+// regular files (a hard link becomes a copy), directories and symlinks, with their modes
+// and times. Device nodes, FIFOs and sockets are left out and returned, for the caller
+// to name.
 import { chmod, lutimes, mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SquashfsReader } from '../squashfs/read.js';

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { CtrError } from '../errors.js';
 import { basicAuth, credentialsFor, parseChallenge, type Challenge, type Credentials } from './auth.js';
-import { BlobCache, DigestMismatch, TruncatedBlob } from './cache.js';
+import { type BlobCache, DigestMismatch, TruncatedBlob } from './cache.js';
 import { MANIFEST_ACCEPT } from './manifest.js';
 import { registryHost } from './reference.js';
 

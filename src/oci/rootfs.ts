@@ -51,7 +51,10 @@ export async function writeRootfs(tree: RootfsTree, img: FetchedImage, out: stri
         case 'file':
           if (inode.from && inode.size > 0) {
             let m = wanted.get(inode.from.layer);
-            if (!m) wanted.set(inode.from.layer, m = new Map());
+            if (!m) {
+              m = new Map();
+              wanted.set(inode.from.layer, m);
+            }
             m.set(inode.from.index, { path, inode });
           } else {
             await writer.add({ ...base, type: 'file', ...(inode.bytes ? { data: inode.bytes } : {}) });

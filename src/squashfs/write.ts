@@ -20,7 +20,7 @@ import { SQFS_ERROR_UNSUPPORTED, check, checkPtr } from './errors.js';
 import { OffsetFile } from './file.js';
 import { compressorWriteOptions, destroy, memcpy, nativeView, sqfs } from './lib.js';
 import * as S from './structs.js';
-import { EntryType, Node, NodeType, Tree, badName, numberInodes, pathOf, splitPath } from './tree.js';
+import { type EntryType, Node, type NodeType, Tree, badName, numberInodes, pathOf, splitPath } from './tree.js';
 import { SUPERBLOCK as SUPER } from './superblock.js';
 
 export type { EntryType, Node } from './tree.js';

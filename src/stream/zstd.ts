@@ -36,7 +36,8 @@ function zstd(): ZstdLib {
   }
   const lib: Record<string, (...args: any[]) => any> = {};
   for (const [name, [ret, args]] of Object.entries(TABLE)) lib[name] = handle.func(name, ret, args as unknown as string[]);
-  return (loaded = lib as ZstdLib);
+  loaded = lib as ZstdLib;
+  return loaded;
 }
 
 const IN_SIZE = 1 << 20;

@@ -60,7 +60,10 @@ async function makeData(dir: string, xattrs: boolean): Promise<void> {
   for (let i = 0; i < BIG_DIR_FILES; i++) await writeFile(join(data, 'big', `${String(i).padStart(5, '0')}-${'n'.repeat(144)}`), `entry ${i}\n`);
   await mkdir(join(data, 'files'));
   let seed = 7;
-  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff));
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed & 0xff;
+  }));
   for (const n of [0, 1, 4095, 4096, 131072 + 7, 3 * 1024 * 1024 + 3]) await writeFile(join(data, 'files', `size-${n}`), bytes(n));
   await writeFile(join(data, 'files', 'ro'), 'read only\n');
   await chmod(join(data, 'files', 'ro'), 0o444);

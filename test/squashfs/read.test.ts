@@ -4,7 +4,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CtrError } from '../../src/errors.js';
-import { ImageStat, SquashfsReader } from '../../src/squashfs/read.js';
+import { type ImageStat, SquashfsReader } from '../../src/squashfs/read.js';
 import { LONG_NAME, bytes, makeSourceTree, run, scratch } from './fixture.js';
 
 // Helpers
