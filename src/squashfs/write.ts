@@ -22,53 +22,16 @@ import { compressorWriteOptions, destroy, memcpy, nativeView, sqfs } from './lib
 import * as S from './structs.js';
 import { type EntryType, Node, type NodeType, Tree, badName, numberInodes, pathOf, splitPath } from './tree.js';
 import { SUPERBLOCK as SUPER } from './superblock.js';
+import { type FileData, isStream, type TreeEntry, type WriterOptions } from './entry.js';
+import { InodeSlots } from './slots.js';
+import { deviceInode, setCommonFields, symlinkInode, TYPE_BITS } from './inodes.js';
 
 export type { EntryType, Node } from './tree.js';
 export type CompressorName = S.CompressorName;
 
-/** File contents: bytes, a file to read, an open descriptor (read from its current position), or a stream. */
-export type FileData = Uint8Array | { path: string; size?: number } | { fd: number; size?: number } | AsyncIterable<Uint8Array>;
-
-export interface TreeEntry {
-  /** Path inside the image; '' or '/' is the root. Missing parent directories are created (0755). */
-  path: string;
-  type: EntryType;
-  /** Permission bits; file-type bits are ignored. */
-  mode: number;
-  uid?: number;
-  gid?: number;
-  /** Seconds since the epoch; ignored when the writer has a fixed `mtime`. */
-  mtime?: number;
-  /** Symlink target, or for 'hardlink' the image path of the inode to link to. */
-  target?: string;
-  /** Device number for 'char'/'block' (as in stat.rdev). */
-  rdev?: number;
-  /** Contents of a 'file' (none: empty file). */
-  data?: FileData;
-  /** Extended attributes, full names ('user.foo', 'security.capability'). */
-  xattrs?: Record<string, Uint8Array | string>;
-}
-
-export interface WriterOptions {
-  /** Byte offset inside the output file where the image starts (to write inside a SIF). */
-  offset?: number;
-  compressor: CompressorName;
-  /** Compression level; the library's default when absent (gzip 9, xz 6, zstd 15). */
-  level?: number;
-  /** Data block size in bytes, a power of two from 4 KiB to 1 MiB; default 128 KiB as gensquashfs. */
-  blockSize?: number;
-  /** Compression threads; default os.availableParallelism(). */
-  workers?: number;
-  /**
-   * Fixed timestamp for every inode and the super block (reproducible builds). Defaults to
-   * SOURCE_DATE_EPOCH when that is set; otherwise entries keep their own mtimes and the
-   * super block gets the current time.
-   */
-  mtime?: number;
-}
+export type { FileData, TreeEntry, WriterOptions } from './entry.js';
 
 const DEV_BLOCK_SIZE = 4096;
-const SLOTS_PER_CHUNK = 1024;
 const READ_CHUNK = 1 << 20;
 /**
  * Blocks queued for the compressor threads. gensquashfs allows 10 per thread; the main
@@ -79,12 +42,6 @@ const READ_CHUNK = 1 << 20;
 const backlogFor = (workers: number, blockSize: number) =>
   Math.max(10 * workers, Math.min(64 * workers, Math.floor((64 << 20) / blockSize)));
 
-const TYPE_BITS: Record<NodeType, number> = {
-  file: S.S_IFREG, dir: S.S_IFDIR, symlink: S.S_IFLNK, char: S.S_IFCHR, block: S.S_IFBLK, fifo: S.S_IFIFO, socket: S.S_IFSOCK,
-};
-
-const isStream = (d: FileData): d is AsyncIterable<Uint8Array> =>
-  !(d instanceof Uint8Array) && typeof (d as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function';
 
 const clampTime = (t: number) => Math.min(0xffffffff, Math.max(0, Math.floor(t)));
 
@@ -107,9 +64,7 @@ export class SquashfsWriter {
   private dirwr = 0n;
   private xwr = 0n;
   /** Inode slots for the block processor: native arrays of pointers, with a view on each. */
-  private slotChunks: bigint[] = [];
-  private slotViews: BigUint64Array[] = [];
-  private slotCount = 0;
+  private readonly slots = new InodeSlots();
   private idIndex = new Map<number, number>();
   private readBuf = Buffer.allocUnsafeSlow(READ_CHUNK);
   /** Native scratch for sqfs_meta_writer_get_position (u64 block, u32 offset), and its view. */
@@ -341,7 +296,7 @@ export class SquashfsWriter {
     }
     try {
       const node = this.tree.attach(typeof dir === 'function' ? dir() : dir, n);
-      node.slot = this.newSlot();
+      node.slot = this.slots.add();
       this.beginFile(node);
       if (data instanceof Uint8Array) this.append(node, data, data.length);
       else if (fd >= 0) this.copyFrom(node, fd, size, 'path' in data! ? data.path : (where ?? pathOf(node)));
@@ -357,7 +312,7 @@ export class SquashfsWriter {
     const where = '/' + parts.join('/');
     if (parts.length === 0) throw new CtrError(`cannot add ${e.path} to the image`, 'the root must be a directory');
     const node = this.tree.attach(this.tree.parentFor(parts, e.path), this.baseNode(e, parts[parts.length - 1], 'file', where));
-    node.slot = this.newSlot();
+    node.slot = this.slots.add();
     this.beginFile(node);
     for await (const chunk of data) this.append(node, chunk, chunk.length);
     this.ck(this.lib.sqfs_block_processor_end_file(this.proc), () => `cannot write ${pathOf(node)} to the image`);
@@ -365,7 +320,7 @@ export class SquashfsWriter {
 
   private beginFile(node: Node): void {
     const i = node.slot;
-    const addr = this.slotChunks[Math.floor(i / SLOTS_PER_CHUNK)] + BigInt((i % SLOTS_PER_CHUNK) * 8);
+    const addr = this.slots.address(i);
     this.ck(this.lib.sqfs_block_processor_begin_file(this.proc, addr, null, 0), () => `cannot write ${pathOf(node)} to the image`);
   }
 
@@ -393,23 +348,6 @@ export class SquashfsWriter {
       this.append(node, buf, n);
     }
     if (left > 0 && left !== Infinity) throw new CtrError(`cannot read ${src}`, 'file shrank while it was being read');
-  }
-
-  private newSlot(): number {
-    const i = this.slotCount++;
-    if ((i % SLOTS_PER_CHUNK) === 0) {
-      const chunk = koffi.alloc('void *', SLOTS_PER_CHUNK) as bigint;
-      const view = new BigUint64Array(koffi.view(chunk, 8 * SLOTS_PER_CHUNK));
-      view.fill(0n);
-      this.slotChunks.push(chunk);
-      this.slotViews.push(view);
-    }
-    return i;
-  }
-
-  /** The inode the block processor made for slot `i` (0n: none yet). */
-  private slotInode(i: number): bigint {
-    return this.slotViews[Math.floor(i / SLOTS_PER_CHUNK)][i % SLOTS_PER_CHUNK];
   }
 
   private addXattrs(xattrs: Record<string, Uint8Array | string>, where: string): number {
@@ -460,17 +398,7 @@ export class SquashfsWriter {
           // Inodes in native memory are copied out, edited and copied back (no view per inode).
           const b = native ? this.inodeBuf : inode;
           if (native) memcpy(b, inode, S.INODE.size);
-          b.writeUInt16LE(TYPE_BITS[n.type] | n.mode, S.INODE.mode);
-          b.writeUInt16LE(this.idx(n.uid, what), S.INODE.uidIdx);
-          b.writeUInt16LE(this.idx(n.gid, what), S.INODE.gidIdx);
-          b.writeUInt32LE(n.mtime, S.INODE.modTime);
-          b.writeUInt32LE(n.inodeNum, S.INODE.inodeNumber);
-          if (n.type === 'dir') {
-            // libsquashfs 1.2.0 counts every entry as a link; store 2 + subdirectories as
-            // Linux and mksquashfs do (find's leaf optimisation relies on it).
-            const ext = b.readUInt16LE(S.INODE.type) === S.INODE_TYPE.EXT_DIR;
-            b.writeUInt32LE(n.nlink, S.INODE.data + (ext ? 0 : 4));
-          }
+          setCommonFields(b, n, this.idx(n.uid, what), this.idx(n.gid, what));
           if (native) memcpy(inode, b, S.INODE.size);
           if (n.xattrIdx !== undefined) this.ck(L.sqfs_inode_set_xattr_index(inode, n.xattrIdx), () => `${what}: ${pathOf(n)}`);
           L.sqfs_meta_writer_get_position_raw(this.im, posBlock, posOffset);
@@ -511,10 +439,9 @@ export class SquashfsWriter {
   private makeInode(n: Node, kids: Node[] | undefined, refs: Float64Array): bigint | Buffer {
     const L = this.lib;
     const what = () => `cannot write ${pathOf(n)} to the image`;
-    const nlinkOff = S.INODE.data; // nlink is the first member of dev/ipc/slink
     switch (n.type) {
       case 'file': {
-        const p = this.slotInode(n.slot);
+        const p = this.slots.inode(n.slot);
         if (!p) throw new CtrError(what(), 'the block processor produced no inode');
         if (n.nlink > 1) {
           this.ck(L.sqfs_inode_make_extended(p), what);
@@ -532,25 +459,10 @@ export class SquashfsWriter {
         const parentIno = n.parent ? n.parent.inodeNum : 0;
         return checkPtr(L.sqfs_dir_writer_create_inode(this.dirwr, 0, S.NO_XATTR, parentIno), what());
       }
-      case 'symlink': {
-        const target = Buffer.from(n.target!);
-        const b = Buffer.alloc(S.INODE.size + target.length);
-        b.writeUInt16LE(S.INODE_TYPE.SLINK, S.INODE.type);
-        b.writeUInt32LE(target.length, S.INODE.payloadUsed - 4);
-        b.writeUInt32LE(target.length, S.INODE.payloadUsed);
-        b.writeUInt32LE(n.nlink, nlinkOff);
-        b.writeUInt32LE(target.length, nlinkOff + 4);
-        target.copy(b, S.INODE.extra);
-        return b;
-      }
-      default: {
-        const b = Buffer.alloc(S.INODE.size);
-        const type = { char: S.INODE_TYPE.CDEV, block: S.INODE_TYPE.BDEV, fifo: S.INODE_TYPE.FIFO, socket: S.INODE_TYPE.SOCKET }[n.type as 'char'];
-        b.writeUInt16LE(type, S.INODE.type);
-        b.writeUInt32LE(n.nlink, nlinkOff);
-        if (n.type === 'char' || n.type === 'block') b.writeUInt32LE(Number(BigInt(n.rdev ?? 0) & 0xffffffffn), nlinkOff + 4);
-        return b;
-      }
+      case 'symlink':
+        return symlinkInode(n);
+      default:
+        return deviceInode(n);
     }
   }
 
@@ -560,15 +472,7 @@ export class SquashfsWriter {
     const L = this.lib;
     destroy(this.proc); // first: it references cmp, blkwr, frag, the file and the slots
     this.proc = 0n;
-    // Inodes the block processor handed out through the slots are ours to free.
-    for (let i = 0; i < this.slotCount; i++) {
-      const p = this.slotInode(i);
-      if (p) L.sqfs_free(p);
-    }
-    this.slotViews = [];
-    for (const c of this.slotChunks) koffi.free(c);
-    this.slotChunks = [];
-    this.slotCount = 0;
+    this.slots.free((p) => L.sqfs_free(p));
     if (this.posPtr) koffi.free(this.posPtr);
     this.posPtr = 0n;
     destroy(this.dirwr);
