@@ -242,8 +242,10 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
       DIE("cannot fork the container holder");
    if (mid == 0) {
       pid_t h = fork();
+      if (h < 0)
+         DIE("cannot fork the container holder"); /* still on the rank's stderr */
       if (h != 0)
-         _exit(h < 0 ? EXIT_LAUNCH_FAILED : 0);
+         _exit(0);
       close(ready[0]);
       keep_only_fds(lfd, ready[1]);
       setsid(); /* signals aimed at the rank's process group are not for the holder */
