@@ -148,7 +148,7 @@ void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define DIE_HINT(hint, ...) die_errno(errno, hint, __VA_ARGS__)
 #define DIE_PLAIN(...) die_errno(0, NULL, __VA_ARGS__)
 
-/* In a job, lines say "node NODE rank N: " after the level (call first thing in main). */
+/* In a job, lines say "node NODE rank N pid P: " after the level (call first in main). */
 void report_init(void);
 
 /* A child's failure, told to its parent over a pipe: once a child has called

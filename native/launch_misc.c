@@ -17,8 +17,9 @@
 int g_debug = 0;
 int g_report_fd = -1;
 
-/* In a job, every line says where it comes from: 1,000 ranks share one log. Taken once at
- * start-up, before the command's environment replaces ours. */
+/* In a job, every line says where it comes from (1,000 ranks share one log): "node NODE
+ * rank N pid P: " after the level. Taken once at start-up, before the command's
+ * environment replaces ours. */
 static char g_where[160];
 
 void report_init(void)
@@ -33,7 +34,7 @@ void report_init(void)
    struct utsname u;
    if (!node || !*node)
       node = uname(&u) == 0 ? u.nodename : "?";
-   snprintf(g_where, sizeof(g_where), "node %.64s rank %.16s: ", node, rank);
+   snprintf(g_where, sizeof(g_where), "node %.64s rank %.16s", node, rank);
 }
 
 static void vreport(const char *level, int err, const char *fmt, va_list ap)
@@ -52,7 +53,10 @@ static void vreport(const char *level, int err, const char *fmt, va_list ap)
       (void)n;
       return;
    }
-   fprintf(stderr, "ctr: %s: %s%s\n", level, g_where, line);
+   if (g_where[0]) /* the pid at the time: a child's own */
+      fprintf(stderr, "ctr: %s: %s pid %d: %s\n", level, g_where, (int)getpid(), line);
+   else
+      fprintf(stderr, "ctr: %s: %s\n", level, line);
 }
 
 void die_errno(int err, const char *hint, const char *fmt, ...)

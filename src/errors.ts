@@ -50,13 +50,13 @@ export const STRERROR: Readonly<Record<string, string>> = {
 const RANK_VARIABLES = ['SLURM_PROCID', 'PMIX_RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'] as const;
 
 /**
- * In a job, "node NODE rank N: ", put after the level of every line (`ctr: error: node n3
- * rank 17: ...`): 1,000 ranks share one log. Outside a job, nothing.
+ * In a job, "node NODE rank N pid P: ", put after the level of every line (`ctr: error:
+ * node n3 rank 17 pid 4242: ...`): 1,000 ranks share one log. Outside a job, nothing.
  */
 export function reportWhere(env: NodeJS.ProcessEnv = process.env): string {
   const rank = RANK_VARIABLES.map((v) => env[v]).find((v) => v);
   if (!rank) return '';
-  return `node ${(env.SLURMD_NODENAME || hostname()).slice(0, 64)} rank ${rank.slice(0, 16)}: `;
+  return `node ${(env.SLURMD_NODENAME || hostname()).slice(0, 64)} rank ${rank.slice(0, 16)} pid ${process.pid}: `;
 }
 
 /** `ctr: error: WHERE<message>`, and its hint line: how every failure is printed. */

@@ -227,14 +227,16 @@ Errors('host :: user namespaces disabled', async () => {
 // launcher's alike, from the rank variables a job launcher sets.
 const RANK_ENV = { PMI_RANK: '5', SLURMD_NODENAME: 'n7' };
 
-Errors('in a job :: the planner\'s line names the node and the rank', async () => {
-  failed(await ctr(['exec', '/nonexistent.sif', 'true'], { env: RANK_ENV }),
-    'ctr: error: node n7 rank 5: image /nonexistent.sif: No such file or directory\n');
+Errors('in a job :: the planner\'s line names the node, the rank and its pid', async () => {
+  const r = await ctr(['exec', '/nonexistent.sif', 'true'], { env: RANK_ENV });
+  assert.match(String(r.stderr), /^ctr: error: node n7 rank 5 pid \d+: image \/nonexistent\.sif: No such file or directory\n$/);
+  assert.is(r.exitCode, 255);
 });
 
-Errors('in a job :: the launcher\'s line names the node and the rank (SLURM_PROCID first)', async () => {
-  failed(await ctr(['exec', '--no-join', '--pwd', '/no/such/dir', sif, 'true'], { env: { ...RANK_ENV, SLURM_PROCID: '2' } }),
-    'ctr: error: node n7 rank 2: cannot change to directory /no/such/dir inside the container: No such file or directory\n');
+Errors('in a job :: the launcher\'s line names the node, the rank (SLURM_PROCID first) and its pid', async () => {
+  const r = await ctr(['exec', '--no-join', '--pwd', '/no/such/dir', sif, 'true'], { env: { ...RANK_ENV, SLURM_PROCID: '2' } });
+  assert.match(String(r.stderr), /^ctr: error: node n7 rank 2 pid \d+: cannot change to directory \/no\/such\/dir inside the container: No such file or directory\n$/);
+  assert.is(r.exitCode, 255);
 });
 
 Errors('child failure :: a FUSE server that cannot start says why, in the parent\'s one line', async () => {
