@@ -41,7 +41,7 @@ enum action { ACTION_EXEC, ACTION_RUN, ACTION_SHELL };
 enum join { JOIN_OFF, JOIN_AUTO, JOIN_ON };
 
 struct env_op {
-   char op;             /* 'k' keep (with clearenv), 'u' unset, 's' set, 'o' override */
+   char op;             /* 'k' keep (with clearenv), 'u' unset, 's' set, 'o' override, 'p' prepend */
    const char *name;
    const char *value;
 };

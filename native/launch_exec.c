@@ -29,12 +29,42 @@ extern char **environ;
 static char **overrides;  /* "NAME=VALUE", applied after the image's env scripts */
 static size_t n_overrides;
 
+static char **prepends;   /* "NAME=VALUE": VALUE put first on NAME, after the overrides */
+static size_t n_prepends;
+
 static void add_override(const char *name, const char *value)
 {
    overrides = realloc(overrides, (n_overrides + 1) * sizeof(char *));
    if (!overrides)
       DIE_PLAIN("out of memory");
    overrides[n_overrides++] = xasprintf("%s=%s", name, value);
+}
+
+static void add_prepend(const char *name, const char *value)
+{
+   prepends = realloc(prepends, (n_prepends + 1) * sizeof(char *));
+   if (!prepends)
+      DIE_PLAIN("out of memory");
+   prepends[n_prepends++] = xasprintf("%s=%s", name, value);
+}
+
+/* The direct path's prepends: VALUE, then the list NAME already holds (unless VALUE
+ * already leads it). */
+static void apply_prepends(void)
+{
+   for (size_t i = 0; i < n_prepends; i++) {
+      char *name = strndup(prepends[i], (size_t)(strchr(prepends[i], '=') - prepends[i]));
+      const char *value = prepends[i] + strlen(name) + 1, *old = getenv(name);
+      size_t vl = strlen(value);
+      if (!old || !*old)
+         setenv(name, value, 1);
+      else if (strncmp(old, value, vl) || (old[vl] && old[vl] != ':')) {
+         char *both = xasprintf("%s:%s", value, old);
+         setenv(name, both, 1);
+         free(both);
+      }
+      free(name);
+   }
 }
 
 void env_compose(const struct plan *p)
@@ -78,16 +108,24 @@ void env_compose(const struct plan *p)
          setenv(e->name, e->value, 1);
       else if (e->op == 'o')
          add_override(e->name, e->value);
+      else if (e->op == 'p')
+         add_prepend(e->name, e->value);
    }
 }
 
 /* Sourced by the image's /bin/sh: $1 is the number of overrides that follow, then the
- * command. A missing command is reported the way the direct path reports it. */
+ * number of prepends (NAME=VALUE; NAME checked by the plan parser, so eval only reads a
+ * variable), then the command. A missing command is reported the way the direct path
+ * reports it. */
 static const char WRAPPER[] =
    "__ctr_n=$1; shift\n"
    "for __ctr_f in " ENV_DIR "/*.sh; do [ -f \"$__ctr_f\" ] && [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
    "while [ \"$__ctr_n\" -gt 0 ]; do export \"$1\"; shift; __ctr_n=$((__ctr_n-1)); done\n"
-   "unset __ctr_n __ctr_f\n"
+   "__ctr_n=$1; shift\n"
+   "while [ \"$__ctr_n\" -gt 0 ]; do __ctr_k=${1%%=*}; __ctr_v=${1#*=}; eval \"__ctr_o=\\${$__ctr_k-}\";"
+   " case $__ctr_o in \"\") export \"$__ctr_k=$__ctr_v\" ;; \"$__ctr_v\"|\"$__ctr_v\":*) ;;"
+   " *) export \"$__ctr_k=$__ctr_v:$__ctr_o\" ;; esac; shift; __ctr_n=$((__ctr_n-1)); done\n"
+   "unset __ctr_n __ctr_f __ctr_k __ctr_v __ctr_o\n"
    "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
    " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
    "case $1 in */*) [ -f \"$1\" ] && [ -x \"$1\" ] ||"
@@ -154,7 +192,7 @@ void exec_command(const struct plan *p)
    char **argv = action_argv(p);
    if (need_shell_for_env_scripts()) {
       size_t n = count(argv);
-      char **w = xcalloc(n_overrides + n + 6, sizeof(char *));
+      char **w = xcalloc(n_overrides + n_prepends + n + 7, sizeof(char *));
       size_t k = 0;
       w[k++] = "/bin/sh";
       w[k++] = "-c";
@@ -163,6 +201,9 @@ void exec_command(const struct plan *p)
       w[k++] = xasprintf("%zu", n_overrides);
       for (size_t i = 0; i < n_overrides; i++)
          w[k++] = overrides[i];
+      w[k++] = xasprintf("%zu", n_prepends);
+      for (size_t i = 0; i < n_prepends; i++)
+         w[k++] = prepends[i];
       memcpy(w + k, argv, n * sizeof(char *));
       debug("exec via /bin/sh to source " ENV_DIR "/*.sh, then %s", argv[0]);
       install_filter(p);
@@ -171,6 +212,7 @@ void exec_command(const struct plan *p)
    }
    for (size_t i = 0; i < n_overrides; i++)
       putenv(overrides[i]);
+   apply_prepends();
    debug("exec %s", argv[0]);
    install_filter(p);
    execvp(argv[0], argv);

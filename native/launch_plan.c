@@ -180,6 +180,17 @@ static unsigned long long number(enum plan_word id, const char *s, int base, uns
    return x;
 }
 
+/* [A-Za-z_][A-Za-z0-9_]*: a name a shell can expand. */
+static bool env_name_ok(const char *s)
+{
+   if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+      return false;
+   for (s++; *s; s++)
+      if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+         return false;
+   return true;
+}
+
 /* --subids: each range inside the 32-bit id space, and not empty. */
 static void subids(struct plan *p, char **a)
 {
@@ -310,6 +321,12 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
       break;
    case PW_DEBUG:
       p->debug = g_debug = 1;
+      break;
+   case PW_ENV_PREPEND:
+      /* the name reaches the env-script wrapper's eval: a variable name, nothing else */
+      if (!env_name_ok(a[0]))
+         DIE_PLAIN("launch plan: --env-prepend: %.100s is not a variable name", a[0]);
+      add_env(p, 'p', a[0], a[1]);
       break;
    case PW_NONE:
    case PW_COUNT:

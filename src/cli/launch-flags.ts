@@ -26,6 +26,10 @@ export const LAUNCH_FLAGS = {
   'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
   'join-count': { type: 'string', describe: 'number of ranks expected on this node' },
   debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
+  nv: { type: 'boolean', default: false, describe: "bind the host's NVIDIA driver (libraries first on LD_LIBRARY_PATH, nvidia-smi, /dev/nvidia*)" },
+  nvccli: { type: 'boolean', default: false, describe: 'like --nv, with the files nvidia-container-cli lists' },
+  rocm: { type: 'boolean', default: false, describe: "bind the host's ROCm driver (libraries, rocm-smi, /dev/kfd, /dev/dri)" },
+  device: { type: 'string', array: true, default: [], describe: 'a CDI device VENDOR/CLASS=NAME (or =all) from /etc/cdi, /var/run/cdi (repeatable)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
@@ -46,6 +50,10 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     join: a['no-join'] ? 'off' : a.join || a['join-tag'] ? 'on' : 'auto',
     joinTag: a['join-tag'] as string | undefined,
     joinCount: a['join-count'] === undefined ? undefined : Number(a['join-count']),
+    nv: Boolean(a.nv),
+    nvccli: Boolean(a.nvccli),
+    rocm: Boolean(a.rocm),
+    device: ((a.device as string[]) ?? []).flatMap((d) => d.split(',')).filter((d) => d !== ''),
   };
 }
 

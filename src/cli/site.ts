@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { CtrError, describeSystemError } from '../errors.js';
 import { parseBinds } from '../plan/binds.js';
-import type { LaunchOptions } from '../plan/options.js';
+import type { GpuSite, LaunchOptions } from '../plan/options.js';
 import { parseSize } from '../plan/size.js';
 
 export const DEFAULT_CONFIG = '/etc/ctr/ctr.conf';
@@ -19,7 +19,13 @@ export interface SiteConfig {
   /** `bind = ...` lines: skipped where the source is missing on this node. */
   binds: string[];
   writableTmpfsSize?: number;
+  /** cdi-spec-dir, cdi-hooks, nv-list, rocm-list, nv-root, rocm-root. */
+  gpu: GpuSite;
 }
+
+/** Keys whose value is an absolute path, repeatable, and the GpuSite list they add to. */
+const GPU_PATH_KEYS = { 'cdi-spec-dir': 'cdiDirs', 'nv-list': 'nvLists', 'rocm-list': 'rocmLists', 'nv-root': 'nvRoots', 'rocm-root': 'rocmRoots' } as const;
+const KEYS = ['bind', 'writable-tmpfs-size', 'cdi-hooks', ...Object.keys(GPU_PATH_KEYS)];
 
 /** 1, true, yes (any case) are on; anything else, or unset, is off. */
 export function truthy(value: string | undefined): boolean {
@@ -28,7 +34,7 @@ export function truthy(value: string | undefined): boolean {
 
 /** Parse the config file's TEXT; errors name PATH and the line. Pure. */
 export function parseSiteConfig(text: string, path: string): SiteConfig {
-  const out: SiteConfig = { path, binds: [] };
+  const out: SiteConfig = { path, binds: [], gpu: { nvLists: [], rocmLists: [] } };
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].replace(/(^|\s)#.*$/, '').trim();
@@ -45,8 +51,15 @@ export function parseSiteConfig(text: string, path: string): SiteConfig {
         out.binds.push(value);
       } else if (key === 'writable-tmpfs-size') {
         out.writableTmpfsSize = parseSize(value, 'writable-tmpfs-size');
+      } else if (key === 'cdi-hooks') {
+        if (value !== 'error' && value !== 'skip') throw new CtrError(`cdi-hooks: ${JSON.stringify(value)} is not error or skip`, '');
+        out.gpu.cdiHooks = value;
+      } else if (key in GPU_PATH_KEYS) {
+        if (!value.startsWith('/')) throw new CtrError(`${key}: ${JSON.stringify(value)} is not an absolute path`, '');
+        const field = GPU_PATH_KEYS[key as keyof typeof GPU_PATH_KEYS];
+        (out.gpu[field] ??= []).push(value);
       } else {
-        throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: 'keys: bind, writable-tmpfs-size' });
+        throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: `keys: ${KEYS.join(', ')}` });
       }
     } catch (err) {
       if (err instanceof CtrError) throw fail(err.message);
@@ -63,7 +76,7 @@ export function readSiteConfig(env: NodeJS.ProcessEnv = process.env): SiteConfig
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { binds: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { binds: [], gpu: { nvLists: [], rocmLists: [] } };
     throw new CtrError(`config ${path}`, describeSystemError(err));
   }
   return parseSiteConfig(text, path);
@@ -82,6 +95,7 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     ...opts,
     bind: [...envBinds, ...opts.bind],
     ...(site.binds.length ? { siteBind: site.binds } : {}),
+    gpuSite: site.gpu,
     cleanenv: opts.cleanenv || truthy(first('APPTAINER_CLEANENV', 'SINGULARITY_CLEANENV')),
     contain: opts.contain || truthy(first('APPTAINER_CONTAIN', 'SINGULARITY_CONTAIN')),
     ...(home !== undefined && !opts.noHome ? { home } : {}),

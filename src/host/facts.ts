@@ -13,6 +13,7 @@ import { parseEnvFile } from '../plan/env.js';
 import { HOST_FILES } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions } from '../plan/options.js';
 import { findSubIds } from './subids.js';
+import { gatherGpuFacts } from './gpu.js';
 
 export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
   const info = userInfo();
@@ -51,6 +52,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     envFileLines = parseEnvFile(text, opts.envFile);
   }
 
+  const gpu = await gatherGpuFacts(opts, exists);
   return {
     uid: info.uid,
     gid: info.gid,
@@ -64,6 +66,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     exists,
     envFileLines,
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
+    ...(gpu ? { gpu } : {}),
   };
 }
 

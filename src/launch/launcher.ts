@@ -17,6 +17,12 @@ export function setInstallRoot(root: string): void {
   installRoot = root;
 }
 
+/** The data files that ship with ctr (data/: the GPU name lists). */
+export function dataDir(): string {
+  if (installRoot) return `${installRoot}/data`;
+  return fileURLToPath(new URL('../../../data', import.meta.url));
+}
+
 /** Whether this process started from the start-up snapshot (its entry sets the root). */
 export function fromSnapshot(): boolean {
   return installRoot !== undefined;

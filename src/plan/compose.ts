@@ -8,6 +8,7 @@ import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
+import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
 
 /** The --writable-tmpfs layer's size unless given: Apptainer's default (sessiondir max size). */
 export const DEFAULT_TMPFS_SIZE = 64 << 20;
@@ -17,7 +18,7 @@ export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
 /** --contain: device nodes bound into a fresh /dev. */
 const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
 
-type Mount =
+export type Mount =
   | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean }
   | { kind: 'tmpfs'; dst: string; mode: string };
 
@@ -50,13 +51,16 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   for (const b of parseBinds(opts.siteBind ?? [])) {
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }
+  // GPUs and CDI devices, before -B (a user's bind can still replace one).
+  const dev = deviceEdits(opts, host);
+  for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
   for (const b of parseBinds(opts.bind)) {
     mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }
 
   const env = composeEnv({
     cleanenv: opts.cleanenv,
-    overrides: [...host.envFileLines, ...splitEnvList(opts.env)],
+    overrides: [...dev.env, ...host.envFileLines, ...splitEnvList(opts.env)],
     home: home.dst,
     pwd,
     imagePath: image.path,
@@ -91,12 +95,14 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.contain) w.newKeyring();
   if (env.clean) w.clearenv();
   for (const p of env.prefixes) w.envPrefix(p);
+  if (env.clean) for (const name of dev.keep) env.ops.unshift({ op: 'keep', name });
   for (const e of env.ops) {
     if (e.op === 'keep') w.keepenv(e.name);
     else if (e.op === 'unset') w.unsetenv(e.name);
     else if (e.op === 'set') w.setenv(e.name, e.value);
     else w.envOverride(e.name, e.value);
   }
+  for (const p of dev.prepend) w.envPrepend(p.name, p.value);
   w.action(action);
   w.join(opts.join ?? 'auto');
   if (opts.joinTag) w.joinTag(opts.joinTag);
@@ -107,6 +113,15 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.debug) w.debug();
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
+}
+
+function deviceEdits(opts: LaunchOptions, host: HostFacts): DeviceEdits {
+  const g = host.gpu;
+  if (!g) return mergeEdits([]);
+  return mergeEdits([
+    ...g.drivers.map((d) => driverEdits(d, opts.contain, g.nvidiaVisible)),
+    ...(g.cdi ? [cdiEdits(g.cdi, opts.contain, (p) => host.exists.has(p))] : []),
+  ]);
 }
 
 function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {

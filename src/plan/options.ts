@@ -1,4 +1,6 @@
 // The options shared by `ctr exec`, `run`, `shell` and `plan`, as the planner sees them.
+import type { CdiSelection, HookPolicy } from '../gpu/cdi-resolve.js';
+import type { GpuDriver } from '../gpu/driver.js';
 import type { FakerootMode } from './fakeroot.js';
 import type { SubIds } from './words.js';
 
@@ -26,6 +28,26 @@ export interface LaunchOptions {
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
   joinCount?: number;
+  /** --device VENDOR/CLASS=NAME: CDI devices. */
+  device?: string[];
+  /** --nv, --nvccli, --rocm: the host's GPU driver. */
+  nv?: boolean;
+  nvccli?: boolean;
+  rocm?: boolean;
+  /** The site config's GPU and CDI settings (cli/site.ts). */
+  gpuSite?: GpuSite;
+}
+
+export interface GpuSite {
+  /** CDI spec directories, in rising priority; default /etc/cdi, /var/run/cdi. */
+  cdiDirs?: string[];
+  cdiHooks?: HookPolicy;
+  /** Name lists a site adds to the shipped ones. */
+  nvLists: string[];
+  rocmLists: string[];
+  /** Driver prefixes searched instead of the defaults. */
+  nvRoots?: string[];
+  rocmRoots?: string[];
 }
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */
@@ -47,4 +69,13 @@ export interface HostFacts {
   envFileLines: string[];
   /** With --fakeroot: the user's subordinate ids, or why there are none (host/subids.ts). */
   subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
+  /** With --nv/--rocm/--device: what was found (host/gpu.ts). */
+  gpu?: GpuFacts;
+}
+
+export interface GpuFacts {
+  drivers: GpuDriver[];
+  cdi?: CdiSelection;
+  /** The host's NVIDIA_VISIBLE_DEVICES. */
+  nvidiaVisible?: string;
 }

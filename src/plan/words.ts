@@ -142,6 +142,10 @@ export class PlanWriter {
   debug(): this {
     return this.emit('DEBUG');
   }
+  /** After the env scripts and overrides: VALUE first on the colon list NAME. */
+  envPrepend(name: string, value: string): this {
+    return this.emit('ENV_PREPEND', name, value);
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */

@@ -1,12 +1,16 @@
 // ctr --version / ctr version: what this ctr is made of, one `name: value` line each —
 // ctr's version, the launcher's build (its FUSE server: in process, or squashfuse_ll),
 // the libsquashfs it loads, the node it runs on, and whether bin/ctr starts the launch
-// commands from the start-up snapshot (the same test bin/ctr makes).
+// commands from the start-up snapshot (the same test bin/ctr makes), and which GPU
+// drivers --nv and --rocm would bind.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../../errors.js';
 import { launcherPath } from '../../launch/launcher.js';
+import { driverFound, type Vendor } from '../../gpu/driver.js';
+import { findVendorDriver } from '../../host/gpu.js';
+import { readSiteConfig } from '../site.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
 
@@ -63,6 +67,21 @@ function snapshot(): string {
   return `in use: exec, run, shell and plan start from ${dir}/ctr.blob`;
 }
 
+/** What --nv / --rocm would find here, in one line. */
+function gpuDriver(vendor: Vendor): string {
+  let d;
+  try {
+    d = findVendorDriver(vendor, readSiteConfig().gpu);
+  } catch (err) {
+    if (err instanceof CtrError) return `cannot tell: ${err.message}`;
+    throw err;
+  }
+  const where = `looked in ${d.searched.join(', ')}`;
+  if (!driverFound(d)) return `none found (${where})`;
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  return `found${d.version ? `, version ${d.version}` : ''}: ${n(d.libraries.length, 'library file')}, ${n(d.programs.length, 'program')}, ${n(d.devices.length, 'device node')} (${where})`;
+}
+
 export async function versionCommand(): Promise<void> {
   const lib = await import('../../squashfs/lib.js');
   process.stdout.write([
@@ -71,5 +90,7 @@ export async function versionCommand(): Promise<void> {
     `libsquashfs: ${libsquashfs(lib)}`,
     `node: ${process.version} (${process.execPath})`,
     `start-up snapshot: ${snapshot()}`,
+    `nvidia driver (--nv): ${gpuDriver('nvidia')}`,
+    `rocm driver (--rocm): ${gpuDriver('rocm')}`,
   ].join('\n') + '\n');
 }
