@@ -150,7 +150,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_SETENV] = { "A", "" },              [PW_ENV_OVERRIDE] = { "B", "2" },
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
-      [PW_JOIN_COUNT] = { "8" },
+      [PW_JOIN_COUNT] = { "8" },              [PW_ENV_PREPEND] = { "LD_LIBRARY_PATH", "/.singularity.d/libs" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -202,8 +202,8 @@ static void golden(void)
       CHECK(b[3].kind == BIND_FILE_MERGE && !strcmp(b[3].dst, "/etc/passwd"), "golden: passwd line");
       CHECK(b[4].kind == BIND_FILE_MERGE && !strcmp(b[4].dst, "/etc/group"), "golden: group line");
    }
-   CHECK(p.n_env == 4 && p.env[0].op == 'k' && p.env[1].op == 'u' && p.env[2].op == 's' && p.env[3].op == 'o',
-         "golden: env");
+   CHECK(p.n_env == 5 && p.env[0].op == 'k' && p.env[1].op == 'u' && p.env[2].op == 's' && p.env[3].op == 'o' &&
+         p.env[4].op == 'p' && !strcmp(p.env[4].name, "LD_LIBRARY_PATH"), "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
 }
@@ -225,6 +225,18 @@ static void modes(void)
       const char *w[] = { PV, "--image", "/i", "--bind", "/s", "/d", bad[i], NULL };
       char want[128];
       snprintf(want, sizeof(want), "--bind /s: bad mode \"%s\" (ro, rw, ro? or rw?)", bad[i]);
+      refused(bad[i], w, want);
+   }
+}
+
+/* --env-prepend's name reaches the env-script wrapper's eval: only a variable name. */
+static void prepend_names(void)
+{
+   static const char *const bad[] = { "", "1A", "A-B", "A;B", "$(x)", "A B", "A=B" };
+   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+      const char *w[] = { PV, "--image", "/i", "--env-prepend", bad[i], "/v", NULL };
+      char want[128];
+      snprintf(want, sizeof(want), "--env-prepend: %s is not a variable name", bad[i]);
       refused(bad[i], w, want);
    }
 }
@@ -428,6 +440,7 @@ int main(void)
    }
    golden();
    modes();
+   prepend_names();
    arities();
    numbers();
    structure();
