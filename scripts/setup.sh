@@ -33,13 +33,14 @@ if [ "$size" = test ]; then
   # (scripts/siftool.sh builds it with Go), mmdebstrap for `Bootstrap: debootstrap`, a
   # registry and skopeo/umoci for pulls, Slurm (with the SPANK plugin's headers) and
   # both MPIs for the Slurm and MPI tests.
+  # The CDI tests attach a loop device (losetup, from mount).
   # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
          mmdebstrap procps attr python3 zstd openssl bsdutils
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev
-         charliecloud-runtime bubblewrap hyperfine)
+         charliecloud-runtime bubblewrap hyperfine mount)
 fi
 
 missing=()

@@ -133,19 +133,22 @@ Front('unknown option :: the closest of the command\'s own options as a hint, wh
   failed(await ctr(['pull', '--arc', 'x', 'a', 'b']), 'ctr: error: unknown option --arc\nctr: hint: did you mean --arch?\n', 'pull --arc');
 });
 
-Front('--version :: ctr, the launcher build, libsquashfs, node and the start-up snapshot', async () => {
+Front('--version :: ctr, the launcher build, libsquashfs, node, the start-up snapshot and GPU drivers', async () => {
   const r = await ctr(['--version']);
   assert.is(r.stderr, '');
   assert.is(r.exitCode, 0);
   const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
   const lines = String(r.stdout).split('\n');
-  assert.is(lines.length, 6, String(r.stdout));
+  assert.is(lines.length, 8, String(r.stdout));
   assert.is(lines[0], `ctr ${version}`);
   assert.is(lines[1], `launcher: ctr-launch ${version}, plan version 1, FUSE server: in process (libsquashfuse; CTR_FUSE=exec runs squashfuse_ll) (${CTR_ROOT}/native/build/ctr-launch)`);
   assert.match(lines[2], /^libsquashfs: \/\S+\/libsquashfs\.so\.1[.\d]*( \(Debian libsquashfs1 \S+\))?$/);
   assert.match(lines[3], /^node: v\d+\.\d+\.\d+ \(\/\S+\)$/);
   assert.is(lines[4], `start-up snapshot: in use: exec, run, shell and plan start from ${CTR_ROOT}/dist/snapshot/ctr.blob`);
-  assert.is(lines[5], '');
+  // This host has no GPU (test/cli/nv.test.ts shows a driver found).
+  assert.is(lines[5], 'nvidia driver (--nv): none found (looked in the ld.so cache, /usr/local/nvidia/lib64, /usr/local/nvidia/lib)');
+  assert.is(lines[6], 'rocm driver (--rocm): none found (looked in the ld.so cache, /opt/rocm/lib, /opt/rocm/lib64)');
+  assert.is(lines[7], '');
   assert.is((await ctr(['version'])).stdout, r.stdout, 'ctr version says the same');
   const off = await ctr(['--version'], { env: { CTR_NO_SNAPSHOT: '1', CTR_LAUNCHER: '/nonexistent/ctr-launch' } });
   const offLines = String(off.stdout).split('\n');
