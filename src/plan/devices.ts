@@ -4,6 +4,7 @@
 import { CtrError } from '../errors.js';
 import type { CdiSelection } from '../gpu/cdi-resolve.js';
 import type { GpuDriver } from '../gpu/driver.js';
+import type { GpuFacts } from './options.js';
 
 /** Where the driver's libraries go inside: Apptainer's directory, first on LD_LIBRARY_PATH. */
 export const GPU_LIBS = '/.singularity.d/libs';
@@ -77,6 +78,17 @@ export function cdiEdits(sel: CdiSelection, contain: boolean, hostHas: (path: st
     out.env.push(...e.env);
   }
   return out;
+}
+
+/** What was found, for --debug. */
+export function describeGpu(g: GpuFacts | undefined): string[] {
+  if (!g) return [];
+  return [
+    ...g.drivers.map((d) => `${d.vendor} driver${d.version ? ` ${d.version}` : ''}: ${d.libraries.length} library files, ` +
+      `${d.programs.length} programs, ${d.files.length} other files, ${d.devices.length} device nodes (from ${d.searched.join(', ')})`),
+    ...(g.cdi ? [`CDI devices: ${g.cdi.devices.join(', ')}`] : []),
+    ...(g.cdi?.skippedHooks.map((h) => `CDI hook not run (cdi-hooks = skip): ${h}`) ?? []),
+  ];
 }
 
 export function mergeEdits(all: readonly DeviceEdits[]): DeviceEdits {

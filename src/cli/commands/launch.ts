@@ -4,6 +4,7 @@ import { openImage } from '../../image/open.js';
 import { gatherHostFacts } from '../../host/facts.js';
 import { composePlan } from '../../plan/compose.js';
 import { describeFakeroot } from '../../plan/fakeroot.js';
+import { describeGpu } from '../../plan/devices.js';
 import type { Action, LaunchOptions } from '../../plan/options.js';
 import { fromSnapshot, planDescriptor, runLauncher, sendPlan } from '../../launch/launcher.js';
 
@@ -16,6 +17,7 @@ export async function launch(action: Action, imageArg: string, command: string[]
     process.stderr.write(`ctr: debug: started from ${fromSnapshot() ? 'the start-up snapshot' : 'plain Node (no snapshot)'}` +
       `${fd !== undefined ? ', planning for the launcher that started it (--ask)' : ''}\n`);
     if (plan.fakeroot) process.stderr.write(`ctr: debug: ${describeFakeroot(plan.fakeroot)}\n`);
+    for (const line of describeGpu(host.gpu)) process.stderr.write(`ctr: debug: ${line}\n`);
     process.stderr.write(`ctr: debug: launch plan: ${JSON.stringify(plan.args)}\n`);
   }
   const words = [...plan.args, '--', ...command];
