@@ -46,6 +46,7 @@ struct ctr_opts {
    const char *home;
    bool writable_tmpfs;
    bool no_home;
+   bool nv;               /* --ctr-nv: ctr plan --nv */
    int stage;             /* -1 unset, 0 off, 1 on */
 };
 

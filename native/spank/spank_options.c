@@ -12,7 +12,7 @@
 struct ctr_opts g_opts = { .stage = -1 };
 struct ctr_conf g_conf = { .ctr = "ctr", .node = NULL, .stage_dir = "/tmp" };
 
-enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_STAGE };
+enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_NV, O_STAGE };
 
 static bool given[O_STAGE + 1];
 
@@ -56,6 +56,7 @@ static int set(int which, const char *arg)
    case O_WRITABLE_TMPFS: g_opts.writable_tmpfs = true; break;
    case O_HOME: g_opts.home = v; break;
    case O_NO_HOME: g_opts.no_home = true; break;
+   case O_NV: g_opts.nv = true; break;
    case O_STAGE:
       if ((g_opts.stage = yes_no(v)) < 0) {
          slurm_error("ctr: --ctr-stage takes yes or no, not \"%s\"", arg);
@@ -79,6 +80,7 @@ static struct spank_option options[] = {
    { "ctr-writable-tmpfs", NULL, "[ctr] a tmpfs overlay over the image (env CTR_WRITABLE_TMPFS=1)", 0, O_WRITABLE_TMPFS, cb },
    { "ctr-home", "SRC[:DST]", "[ctr] bind SRC as the home directory (env CTR_HOME)", 1, O_HOME, cb },
    { "no-ctr-home", NULL, "[ctr] do not bind the home directory (env CTR_NO_HOME=1)", 0, O_NO_HOME, cb },
+   { "ctr-nv", NULL, "[ctr] bind the NVIDIA driver, as ctr --nv (env CTR_NV=1)", 0, O_NV, cb },
    { "ctr-stage", "yes|no", "[ctr] copy the image to node-local storage first; default yes (env CTR_STAGE)", 1, O_STAGE, cb },
 };
 
@@ -111,6 +113,8 @@ int ctr_options_from_env(void)
       g_opts.writable_tmpfs = true;
    if (!given[O_NO_HOME] && (v = getenv("CTR_NO_HOME")) && yes_no(v) == 1)
       g_opts.no_home = true;
+   if (!given[O_NV] && (v = getenv("CTR_NV")) && yes_no(v) == 1)
+      g_opts.nv = true;
    return 0;
 }
 

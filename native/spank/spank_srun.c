@@ -49,6 +49,8 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, ctr_sprintf("--home=%s", g_opts.home));
    if (g_opts.no_home)
       rc |= add(a, "--no-home");
+   if (g_opts.nv)
+      rc |= add(a, "--nv");
    rc |= add(a, "--");
    rc |= add(a, g_opts.image);
    return rc;
