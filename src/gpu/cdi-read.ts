@@ -32,12 +32,25 @@ export async function readCdiSpecs(dirs: readonly string[]): Promise<FoundSpec[]
   return found;
 }
 
+/**
+ * Why a spec or name list can't be trusted, if it can't: another user could change what
+ * is bound into this user's containers. Root's or the user's own, and not writable by
+ * everyone; undefined when fine.
+ */
+export function untrusted(st: { uid: number; mode: number }, uid = process.getuid?.() ?? 0): string | undefined {
+  if (st.uid !== 0 && st.uid !== uid) return `owned by another user (uid ${st.uid})`;
+  if (st.mode & 0o002) return 'writable by every user';
+  return undefined;
+}
+
 async function parseSpecFile(file: string): Promise<unknown> {
   let text: string;
   try {
     const st = statSync(file);
     if (!st.isFile()) throw new CtrError(`CDI spec ${file}`, 'not a regular file');
     if (st.size > SPEC_MAX) throw new CtrError(`CDI spec ${file}`, `larger than ${SPEC_MAX >> 20} MiB`);
+    const why = untrusted(st);
+    if (why) throw new CtrError(`CDI spec ${file}`, why, { hint: 'a spec decides what is bound into containers: make it root\'s (or yours), not writable by others' });
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof CtrError) throw err;

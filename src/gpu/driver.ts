@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
+import { untrusted } from './cdi-read.js';
 import { entryFits, parseLdCache } from './ldcache.js';
 import { isLibraryFile, LIST_MAX, mergeNameLists, parseNameList, type NameList } from './liblist.js';
 
@@ -73,7 +74,10 @@ export function readNameLists(vendor: Vendor, s: DriverSettings): NameList {
   return mergeNameLists(files.map((f) => {
     let text: string;
     try {
-      if (statSync(f).size > LIST_MAX) throw new CtrError(`name list ${f}`, `larger than ${LIST_MAX >> 20} MiB`);
+      const st = statSync(f);
+      if (st.size > LIST_MAX) throw new CtrError(`name list ${f}`, `larger than ${LIST_MAX >> 20} MiB`);
+      const why = untrusted(st);
+      if (why) throw new CtrError(`name list ${f}`, why);
       text = readFileSync(f, 'utf8');
     } catch (err) {
       if (err instanceof CtrError) throw err;

@@ -135,6 +135,11 @@ Cdi('malformed specs :: the file and the problem, one line', async () => {
     assert.is(line.split('\n').length, 2, `${name}: one line: ${line}`);
     assert.is(r.exitCode, 255, name);
   }
+  // A spec anyone could have written decides nothing.
+  await writeFile(join(bad, 'open.json'), JSON.stringify({ cdiVersion: '0.5.0', kind: 'a.com/b', devices: [{ name: 'x', containerEdits: {} }] }));
+  await execa('chmod', ['666', join(bad, 'open.json')]);
+  const r = await ctr(['exec', '--device', 'a.com/b=x', sif, 'true'], { cwd: '/', env: { CTR_CONFIG: join(bad, 'ctr.conf') } });
+  assert.ok(String(r.stderr).startsWith(`ctr: error: CDI spec ${bad}/open.json: writable by every user\nctr: hint: `), String(r.stderr));
 });
 
 Cdi('hooks :: refused with a hint; cdi-hooks = skip runs the device without them', async () => {
