@@ -57,7 +57,7 @@ export function parseSiteConfig(text: string, path: string): SiteConfig {
       } else if (key in GPU_PATH_KEYS) {
         if (!value.startsWith('/')) throw new CtrError(`${key}: ${JSON.stringify(value)} is not an absolute path`, '');
         const field = GPU_PATH_KEYS[key as keyof typeof GPU_PATH_KEYS];
-        (out.gpu[field] ??= []).push(value);
+        out.gpu[field] = [...(out.gpu[field] ?? []), value];
       } else {
         throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: `keys: ${KEYS.join(', ')}` });
       }

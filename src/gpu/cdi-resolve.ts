@@ -47,7 +47,7 @@ export function selectCdiDevices(requests: readonly string[], found: readonly Fo
     const [, kind, name] = m;
     const devs = byKind.get(kind);
     const names = devs ? (devs.has(name) || name !== 'all' ? [name] : [...devs.keys()].sort()) : [];
-    if (!devs || !devs.has(names[0])) throw new CtrError(`--device ${req}`, `no CDI spec defines it; ${describeKinds(byKind, dirs)}`);
+    if (!devs?.has(names[0])) throw new CtrError(`--device ${req}`, `no CDI spec defines it; ${describeKinds(byKind, dirs)}`);
     for (const n of names) {
       const q = `${kind}=${n}`;
       if (out.devices.includes(q)) continue;

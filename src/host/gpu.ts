@@ -2,7 +2,7 @@
 // the CDI devices asked for, with their host files checked. Nothing is read unless one
 // of those flags is given. --nv with no driver is a warning, as in Apptainer: the
 // container still runs, without the GPU.
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync, type Stats } from 'node:fs';
 import { CtrError, describeSystemError } from '../errors.js';
 import { readCdiSpecs, DEFAULT_CDI_DIRS } from '../gpu/cdi-read.js';
 import { selectCdiDevices, type CdiSelection } from '../gpu/cdi-resolve.js';
@@ -61,7 +61,7 @@ function checkCdiHostFiles(sel: CdiSelection, exists: Set<string>): void {
   for (const e of sel.edits) {
     const fail = (what: string, why: string) => new CtrError(`CDI spec ${e.file}`, `${what}: ${why}`);
     for (const n of e.deviceNodes) {
-      let st;
+      let st: Stats;
       try {
         st = statSync(n.hostPath);
       } catch (err) {

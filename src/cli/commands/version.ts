@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../../errors.js';
 import { launcherPath } from '../../launch/launcher.js';
-import { driverFound, type Vendor } from '../../gpu/driver.js';
+import { driverFound, type GpuDriver, type Vendor } from '../../gpu/driver.js';
 import { findVendorDriver } from '../../host/gpu.js';
 import { readSiteConfig } from '../site.js';
 
@@ -69,7 +69,7 @@ function snapshot(): string {
 
 /** What --nv / --rocm would find here, in one line. */
 function gpuDriver(vendor: Vendor): string {
-  let d;
+  let d: GpuDriver;
   try {
     d = findVendorDriver(vendor, readSiteConfig().gpu);
   } catch (err) {
