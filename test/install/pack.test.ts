@@ -46,7 +46,7 @@ Pack.after(async () => {
 Pack('contents :: what runs ships (dist/src, the launcher, the snapshot bundle); sources and tests do not', async () => {
   const list = (await execa('tar', ['tzf', tarball])).stdout.split('\n').map((p) => p.replace(/^package\//, ''));
   for (const want of ['bin/ctr', 'dist/src/cli/main.js', 'dist/snapshot/ctr.cjs', 'native/build/ctr-launch', 'native/Makefile',
-    'scripts/postinstall.mjs', 'package.json', 'README.md']) {
+    'scripts/postinstall.mjs', 'package.json', 'README.md', 'data/nvliblist.conf', 'data/rocmliblist.conf']) {
     assert.ok(list.includes(want), `${want} is in the package`);
   }
   for (const p of list) {
@@ -71,6 +71,8 @@ Pack('--version :: as the test user, outside any checkout', async () => {
   assert.match(String(r.stdout), /^ctr 0\.1\.0\n/);
   assert.match(String(r.stdout), new RegExp(`\nlauncher: ctr-launch 0\\.1\\.0, .*FUSE server: in process.* \\(${pkg}/native/build/ctr-launch\\)\n`));
   assert.match(String(r.stdout), new RegExp(`\nstart-up snapshot: in use: exec, run, shell and plan start from ${pkg}/dist/snapshot/ctr\\.blob\n`));
+  // --nv's name list ships in data/ and is found from the install (this host: no driver).
+  assert.match(String(r.stdout), /\nnvidia driver \(--nv\): none found \(looked in the ld\.so cache, /);
   assert.is(r.exitCode, 0);
 });
 
