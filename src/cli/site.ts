@@ -1,6 +1,6 @@
 // Apptainer's site conventions, read in the CLI layer so the planner stays pure:
 // bind variables (CTR_BIND, APPTAINER_BIND[PATH], SINGULARITY_BIND[PATH]), the
-// APPTAINER_/SINGULARITY_ CLEANENV, CONTAIN and HOME variables, and the site config file
+// APPTAINER_/SINGULARITY_ CLEANENV, CONTAIN, HOME, NV, NVCCLI and ROCM variables, and the site config file
 // /etc/ctr/ctr.conf (or $CTR_CONFIG). Synchronous and small: `ctr exec` runs it once per
 // rank from the start-up snapshot. Nothing is kept between calls.
 import { readFileSync } from 'node:fs';
@@ -98,6 +98,9 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     gpuSite: site.gpu,
     cleanenv: opts.cleanenv || truthy(first('APPTAINER_CLEANENV', 'SINGULARITY_CLEANENV')),
     contain: opts.contain || truthy(first('APPTAINER_CONTAIN', 'SINGULARITY_CONTAIN')),
+    nv: opts.nv || truthy(first('APPTAINER_NV', 'SINGULARITY_NV')),
+    nvccli: opts.nvccli || truthy(first('APPTAINER_NVCCLI', 'SINGULARITY_NVCCLI')),
+    rocm: opts.rocm || truthy(first('APPTAINER_ROCM', 'SINGULARITY_ROCM')),
     ...(home !== undefined && !opts.noHome ? { home } : {}),
     ...(opts.writableTmpfsSize === undefined && site.writableTmpfsSize !== undefined ? { writableTmpfsSize: site.writableTmpfsSize } : {}),
   };

@@ -105,6 +105,14 @@ Nv('site config :: nv-root and a site name list (nv-list) extend discovery', asy
   assert.is(r.stdout, [...LIBS, 'libsitegpu.so.3', ''].join('\n'));
 });
 
+Nv('APPTAINER_NV=1 / SINGULARITY_NV=1 :: stand for --nv, as in Apptainer', async () => {
+  for (const name of ['APPTAINER_NV', 'SINGULARITY_NV']) {
+    const r = await ctr(['exec', sif, 'sh', '-c', 'echo "$LD_LIBRARY_PATH"'], { cwd: '/', env: { CTR_NV_ROOT: drv, [name]: '1' } });
+    assert.is(r.stderr, '', name);
+    assert.is(r.stdout, '/.singularity.d/libs\n', name);
+  }
+});
+
 Nv('no driver :: a warning line, and the container still runs', async () => {
   const empty = join(d, 'empty');
   const r = await ctr(['exec', '--nv', sif, 'sh', '-c', 'echo ran; echo "[$LD_LIBRARY_PATH]"'], { cwd: '/', env: { CTR_NV_ROOT: empty } });
