@@ -99,6 +99,13 @@ Nv('LD_LIBRARY_PATH :: the driver first, before --env\'s and an image env script
   assert.is(b.stdout, '/.singularity.d/libs:/usr/local/cuda/lib64\n');
 });
 
+Nv("--cleanenv :: the job's GPU variables (Slurm's CUDA_VISIBLE_DEVICES) still reach the container", async () => {
+  const r = await ctr(['exec', '--nv', '--cleanenv', sif, 'sh', '-c', 'echo "$CUDA_VISIBLE_DEVICES/$NVIDIA_VISIBLE_DEVICES/${OTHER-dropped}"'],
+    { cwd: '/', env: { CTR_NV_ROOT: drv, CUDA_VISIBLE_DEVICES: '0,1', NVIDIA_VISIBLE_DEVICES: 'all', OTHER: 'x' } });
+  assert.is(r.stderr, '');
+  assert.is(r.stdout, '0,1/all/dropped\n');
+});
+
 Nv('site config :: nv-root and a site name list (nv-list) extend discovery', async () => {
   const r = await ctr(['exec', '--nv', sif, 'ls', '/.singularity.d/libs'], { cwd: '/', env: { CTR_CONFIG: join(d, 'ctr.conf') } });
   assert.is(r.stderr, '');
