@@ -19,6 +19,8 @@ export interface SiteConfig {
   /** `bind = ...` lines: skipped where the source is missing on this node. */
   binds: string[];
   writableTmpfsSize?: number;
+  /** Where cgroups delegated to users are (host/cgroups.ts): %u user, %U uid. */
+  cgroupRoot?: string;
 }
 
 /** 1, true, yes (any case) are on; anything else, or unset, is off. */
@@ -45,8 +47,11 @@ export function parseSiteConfig(text: string, path: string): SiteConfig {
         out.binds.push(value);
       } else if (key === 'writable-tmpfs-size') {
         out.writableTmpfsSize = parseSize(value, 'writable-tmpfs-size');
+      } else if (key === 'cgroup-root') {
+        if (/(^|\/)\.\.(\/|$)/.test(value)) throw new CtrError(`cgroup-root ${JSON.stringify(value)}`, 'no .. in it');
+        out.cgroupRoot = value;
       } else {
-        throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: 'keys: bind, writable-tmpfs-size' });
+        throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: 'keys: bind, writable-tmpfs-size, cgroup-root' });
       }
     } catch (err) {
       if (err instanceof CtrError) throw fail(err.message);
@@ -86,5 +91,6 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     contain: opts.contain || truthy(first('APPTAINER_CONTAIN', 'SINGULARITY_CONTAIN')),
     ...(home !== undefined && !opts.noHome ? { home } : {}),
     ...(opts.writableTmpfsSize === undefined && site.writableTmpfsSize !== undefined ? { writableTmpfsSize: site.writableTmpfsSize } : {}),
+    ...(site.cgroupRoot !== undefined ? { cgroupRoot: site.cgroupRoot } : {}),
   };
 }

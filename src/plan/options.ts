@@ -1,5 +1,7 @@
 // The options shared by `ctr exec`, `run`, `shell` and `plan`, as the planner sees them.
+import type { CgroupLayout } from './cgroups.js';
 import type { FakerootMode } from './fakeroot.js';
+import type { ResourceLimits } from './resources.js';
 import type { SubIds } from './words.js';
 
 export type Action = 'exec' | 'run' | 'shell';
@@ -26,6 +28,12 @@ export interface LaunchOptions {
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
   joinCount?: number;
+  /** Resource limits from the flags (--memory, --cpus...: plan/resources.ts). */
+  resources?: ResourceLimits;
+  /** --apply-cgroups: Apptainer's TOML of limits (read by host/facts.ts). */
+  applyCgroups?: string;
+  /** The site config's cgroup-root: where delegated cgroups are (host/cgroups.ts). */
+  cgroupRoot?: string;
 }
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */
@@ -47,4 +55,9 @@ export interface HostFacts {
   envFileLines: string[];
   /** With --fakeroot: the user's subordinate ids, or why there are none (host/subids.ts). */
   subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
+  /** With resource limits: the --apply-cgroups file's, the delegated cgroups, and
+   * "MAJOR:MINOR" of each device path the limits name. */
+  fileLimits?: ResourceLimits;
+  cgroups?: CgroupLayout;
+  devices?: Map<string, string>;
 }
