@@ -195,12 +195,80 @@ static void cpuset_inherit(const struct cg *c)
    }
 }
 
+/* Close every descriptor from 3 up but the three given. */
+static void close_others(int a, int b, int c)
+{
+   int keep[3] = { a, b, c };
+   for (int i = 0; i < 3; i++)
+      for (int j = i + 1; j < 3; j++)
+         if (keep[j] < keep[i]) {
+            int t = keep[i];
+            keep[i] = keep[j];
+            keep[j] = t;
+         }
+   unsigned lo = 3;
+   for (int i = 0; i < 3; i++) {
+      if (keep[i] < (int)lo)
+         continue;
+      if (keep[i] > (int)lo)
+         syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+      lo = (unsigned)keep[i] + 1;
+   }
+   syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+/* The reaper's end of things: until the launcher says it finished ('d' on DONE), or its
+ * PID is gone (pidfd SELF readable), then finish if it was the latter. EOF on DONE
+ * without a 'd' is the launcher's exec into the command (no PID namespace): keep
+ * waiting for the PID. STATUS is held only to be closed by our exit. */
+static void reaper_run(int self, int done, int status)
+{
+   prctl(PR_SET_NAME, "ctr-cgreaper");
+   signal(SIGHUP, SIG_IGN);
+   signal(SIGINT, SIG_IGN);
+   signal(SIGQUIT, SIG_IGN);
+   signal(SIGTERM, SIG_IGN);
+   signal(SIGPIPE, SIG_IGN);
+   /* No descriptor of the caller's but stderr (for the OOM note): a pipe or socket held
+    * open here (stdout, PMI_FD) would keep whoever reads it waiting. */
+   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+   if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+   }
+   close_others(self, done, status);
+   for (size_t i = 0; i < n_cgs; i++) /* closed just now with the rest */
+      cgs[i].fd = open(cgs[i].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+   struct pollfd pf[2] = { { .fd = self, .events = POLLIN }, { .fd = done, .events = POLLIN } };
+   for (;;) {
+      if (poll(pf, 2, -1) < 0) {
+         if (errno == EINTR)
+            continue;
+         break;
+      }
+      if (pf[0].revents)
+         break;
+      if (pf[1].revents) {
+         char c;
+         if (read(done, &c, 1) == 1 && c == 'd')
+            _exit(0);
+         pf[1].fd = -1; /* exec'd: only the PID tells now */
+      }
+   }
+   cgroup_finish();
+   _exit(0);
+}
+
+static int reaper_done = -1, reaper_status = -1;
+
 /* The reaper (see the top): returns in the launcher. */
 static void reaper_start(void)
 {
-   int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+   int self = (int)syscall(SYS_pidfd_open, getpid(), 0), done[2], status[2];
    if (self < 0)
       fail(NULL, "cannot open a pidfd for the cgroup reaper");
+   if (pipe2(done, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0)
+      fail(NULL, "cannot make pipes for the cgroup reaper");
    pid_t mid = fork();
    if (mid < 0)
       fail(NULL, "cannot fork the cgroup reaper");
@@ -209,28 +277,34 @@ static void reaper_start(void)
       pid_t r = fork();
       if (r != 0)
          _exit(r < 0);
-      prctl(PR_SET_NAME, "ctr-cgreaper");
-      signal(SIGHUP, SIG_IGN);
-      signal(SIGINT, SIG_IGN);
-      signal(SIGQUIT, SIG_IGN);
-      signal(SIGTERM, SIG_IGN);
-      /* No descriptor of the caller's but stderr (for the OOM note): a pipe held open
-       * here would keep whoever reads the container's output waiting. */
-      int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-      if (null >= 0) {
-         dup2(null, 0);
-         dup2(null, 1);
-      }
-      struct pollfd pf = { .fd = self, .events = POLLIN };
-      while (poll(&pf, 1, -1) < 0 && errno == EINTR)
-         ;
-      cgroup_finish();
-      _exit(0);
+      reaper_run(self, done[0], status[1]);
    }
    close(self);
+   close(done[0]);
+   close(status[1]);
+   reaper_done = done[1];
+   reaper_status = status[0];
    int st;
    while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
       ;
+   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      fail(NULL, "cannot fork the cgroup reaper");
+}
+
+/* The launcher finished: the reaper is told so, and gone when this returns, so nothing of
+ * ctr's runs after ctr returns. */
+static void reaper_stop(void)
+{
+   if (reaper_done < 0)
+      return;
+   if (write(reaper_done, "d", 1) != 1)
+      warn("cannot tell the cgroup reaper to stop: %s", strerror(errno));
+   close(reaper_done);
+   char c;
+   while (read(reaper_status, &c, 1) < 0 && errno == EINTR)
+      ;
+   close(reaper_status);
+   reaper_done = reaper_status = -1;
 }
 
 void cgroup_setup(const struct plan *p)
@@ -310,4 +384,6 @@ void cgroup_finish(void)
    for (size_t i = 0; i < n_cgs; i++)
       close(cgs[i].fd);
    n_cgs = 0;
+   if (getpid() == owner)
+      reaper_stop();
 }
