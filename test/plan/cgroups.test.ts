@@ -7,6 +7,7 @@ import { planCgroups, type CgroupLayout } from '../../src/plan/cgroups.js';
 import { limitsFromFlags, limitsFromToml, mergeLimits } from '../../src/plan/resources.js';
 import { PlanWriter } from '../../src/plan/words.js';
 import { CtrError } from '../../src/errors.js';
+import { parseSiteConfig } from '../../src/cli/site.js';
 
 const V1_FILES = ['cgroup.procs', 'memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.soft_limit_in_bytes', 'memory.oom_control',
   'cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cpu.shares', 'pids.max', 'blkio.bfq.weight', 'blkio.throttle.read_bps_device',
@@ -98,6 +99,12 @@ Plan('flags :: Docker\'s units and ranges', () => {
   assert.throws(() => limitsFromFlags({ cpusetCpus: '0-' }), (e: CtrError) => e.message === '--cpuset-cpus "0-": expected a list such as 0-3,8');
   assert.throws(() => limitsFromFlags({ blkioWeight: '5' }), (e: CtrError) => e.message === '--blkio-weight "5": expected a whole number from 10 to 1000');
   assert.throws(() => limitsFromFlags({ deviceReadBps: ['sda:1mb'] }), (e: CtrError) => e.message === '--device-read-bps "sda:1mb": expected DEVICE:RATE, such as /dev/sda:10mb');
+});
+
+Plan('site config :: cgroup-root is kept as written; .. in it is refused', () => {
+  assert.is(parseSiteConfig('cgroup-root = /ctr/%u\n', '/c').cgroupRoot, '/ctr/%u');
+  assert.throws(() => parseSiteConfig('cgroup-root = ctr/../../x\n', '/c'),
+    (e: CtrError) => e.message === 'config /c: line 1: cgroup-root "ctr/../../x": no .. in it');
 });
 
 Plan.run();
