@@ -17,12 +17,12 @@ function mounts(): Mount[] {
     const f = pre.split(' ');
     const [fstype, , superOpts = ''] = post.split(' ');
     if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    out.push({ point: unescape(f[4]), root: unescape(f[3]), v2: fstype === 'cgroup2', controllers: fstype === 'cgroup' ? superOpts.split(',') : [] });
+    out.push({ point: unescapeOctal(f[4]), root: unescapeOctal(f[3]), v2: fstype === 'cgroup2', controllers: fstype === 'cgroup' ? superOpts.split(',') : [] });
   }
   return out;
 }
 
-const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+const unescapeOctal = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 function readOr(path: string): string {
   try {
@@ -46,7 +46,9 @@ function ownPaths(): Map<string, string> {
 
 function writable(path: string): boolean {
   try {
-    return statSync(path).isDirectory() && (accessSync(path, constants.W_OK | constants.X_OK), true);
+    if (!statSync(path).isDirectory()) return false;
+    accessSync(path, constants.W_OK | constants.X_OK);
+    return true;
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@ import { parse } from 'smol-toml';
 import { planCgroups, type CgroupLayout } from '../../src/plan/cgroups.js';
 import { limitsFromFlags, limitsFromToml, mergeLimits } from '../../src/plan/resources.js';
 import { PlanWriter } from '../../src/plan/words.js';
-import { CtrError } from '../../src/errors.js';
+import type { CtrError } from '../../src/errors.js';
 import { parseSiteConfig } from '../../src/cli/site.js';
 
 const V1_FILES = ['cgroup.procs', 'memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.soft_limit_in_bytes', 'memory.oom_control',
