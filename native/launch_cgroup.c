@@ -83,16 +83,25 @@ static pid_t name_pid(const char *name)
 }
 
 /* Cgroups of launchers that died without anyone removing them (a reaper killed too). An
- * empty one goes; one with processes in it gives EBUSY and stays. */
+ * empty one goes; one with processes in it gives EBUSY and stays. Only one made a while
+ * ago: a launcher in another PID namespace (ctr in ctr) has a PID we can't see, and its
+ * new cgroup is empty until its command joins. */
+#define STALE_AFTER_S 30
 static void remove_stale(const char *parent)
 {
    DIR *d = opendir(parent);
    if (!d)
       return;
    struct dirent *e;
+   struct timespec now;
+   clock_gettime(CLOCK_REALTIME, &now);
    while ((e = readdir(d))) {
       pid_t pid = name_pid(e->d_name);
-      if (pid && kill(pid, 0) < 0 && errno == ESRCH && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
+      struct stat st;
+      if (!pid || (kill(pid, 0) == 0 || errno != ESRCH) || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+          now.tv_sec - st.st_mtim.tv_sec < STALE_AFTER_S)
+         continue;
+      if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
          debug("removed the stale cgroup %s/%s", parent, e->d_name);
    }
    closedir(d);

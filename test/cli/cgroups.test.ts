@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
@@ -140,14 +140,22 @@ Limits('cleanup :: kill -9 of the launcher: the reaper removes the container\'s 
   assert.equal(left, [], 'cgroups left after kill -9');
 });
 
-Limits('cleanup :: a stale cgroup of a launcher long dead is removed on sight', async () => {
+Limits('cleanup :: a stale cgroup of a launcher long dead is removed on sight; a new one is not', async () => {
   const { uid, gid } = await userIds();
+  // No PID is 4194303 or 4194302 (past pid_max's limit); the new one could be a launcher's
+  // in another PID namespace whose command has not joined yet.
   const stale = join(site.dirs.memory, 'ctr-4194303');
-  await mkdir(stale);
-  await execa('chown', [`${uid}:${gid}`, stale]);
+  const fresh = join(site.dirs.memory, 'ctr-4194302');
+  for (const dir of [stale, fresh]) {
+    await mkdir(dir);
+    await execa('chown', [`${uid}:${gid}`, dir]);
+  }
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await utimes(stale, minuteAgo, minuteAgo);
   const r = await ctr(['exec', '--memory', '64M', sif, 'true'], { cwd: '/', env: env() });
   assert.is(r.exitCode, 0, String(r.stderr));
-  assert.equal(await containerCgroups(site.dirs.memory), []);
+  assert.equal(await containerCgroups(site.dirs.memory), ['ctr-4194302']);
+  await rmdir(fresh);
 });
 
 Limits('no delegated cgroup :: one error saying what to delegate; under Slurm, that the step\'s limits apply', async () => {
