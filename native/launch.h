@@ -40,6 +40,13 @@ struct bind {
 enum action { ACTION_EXEC, ACTION_RUN, ACTION_SHELL };
 enum join { JOIN_OFF, JOIN_AUTO, JOIN_ON };
 
+/* A cgroup word (launch_cgroup.c): 'c' --cgroup DIR, 's' --cgroup-set DIR FILE VALUE,
+ * 'o' --cgroup-oom DIR FILE LIMIT. */
+struct cgroup_op {
+   char op;
+   const char *dir, *file, *value;
+};
+
 struct env_op {
    char op;             /* 'k' keep (with clearenv), 'u' unset, 's' set, 'o' override, 'p' prepend */
    const char *name;
@@ -78,6 +85,8 @@ struct plan {
    int n_words;
    char **argv;              /* the command and its arguments */
    bool new_keyring;         /* a session keyring of the command's own (--contain) */
+   struct cgroup_op *cgroups;/* resource limits, in plan order (launch_cgroup.c) */
+   size_t n_cgroups;
    int debug;
 };
 
@@ -114,6 +123,11 @@ enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
 void pidns_supervise(void);
+
+/* launch_cgroup.c: resource limits in cgroups delegated to the user */
+void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */
+void cgroup_join(void);                   /* in the command's process, before the exec */
+void cgroup_finish(void);                 /* the container has ended: note OOM kills, remove */
 
 /* launch_mount.c */
 void mount_container(const struct plan *p, int image_fd);

@@ -120,6 +120,7 @@ void pidns_supervise(void)
       close(self);
       prctl(PR_SET_NAME, "ctr-launch");
       int code = relay_until_exit(init, &set);
+      cgroup_finish(); /* the OOM note, and the container's cgroups removed */
       fuse_server_reap(); /* before we return: nothing of ours outlives ctr exec */
       _exit(code);
    }

@@ -34,11 +34,14 @@ int main(int argc, char **argv)
    sigemptyset(&none);
    sigprocmask(SIG_SETMASK, &none, NULL);
    signal(SIGCHLD, SIG_DFL);
+   /* Resource limits: the container's cgroups, made while the host is in view. */
+   cgroup_setup(&p);
 
    /* ctr build over a subordinate id range runs itself so (src/builder/userns.ts). */
    if (p.host_root) {
       ns_enter(&p);
       planner_reap();
+      cgroup_join();
       env_compose(&p);
       exec_command(&p);
    }
@@ -57,6 +60,7 @@ int main(int argc, char **argv)
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);
+   cgroup_join();
    env_compose(&p);
    exec_command(&p);
 }

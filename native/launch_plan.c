@@ -205,6 +205,32 @@ static void subids(struct plan *p, char **a)
    p->subgid_start = v[2], p->subgid_count = v[3];
 }
 
+/* The cgroup words: DIR absolute and named by a --cgroup before any word about it, FILE
+ * a name in the cgroup's directory (it is opened there, and nowhere else). */
+static void cgroup_check_plan(const struct plan *p)
+{
+   for (size_t i = 0; i < p->n_cgroups; i++) {
+      const struct cgroup_op *c = &p->cgroups[i];
+      if (c->op == 'c') {
+         size_t n = strlen(c->dir);
+         if (c->dir[0] != '/' || strstr(c->dir, "/../") || (n >= 3 && !strcmp(c->dir + n - 3, "/..")))
+            DIE_PLAIN("launch plan: --cgroup %.200s: not an absolute path without ..", c->dir);
+         for (size_t k = 0; k < i; k++)
+            if (p->cgroups[k].op == 'c' && !strcmp(p->cgroups[k].dir, c->dir))
+               DIE_PLAIN("launch plan: --cgroup %.200s: given twice", c->dir);
+         continue;
+      }
+      bool named = false;
+      for (size_t k = 0; k < i && !named; k++)
+         named = p->cgroups[k].op == 'c' && !strcmp(p->cgroups[k].dir, c->dir);
+      const char *word = c->op == 's' ? "--cgroup-set" : "--cgroup-oom";
+      if (!named)
+         DIE_PLAIN("launch plan: %s %.200s: no --cgroup %.200s before it", word, c->dir, c->dir);
+      if (strchr(c->file, '/') || !strcmp(c->file, ".") || !strcmp(c->file, ".."))
+         DIE_PLAIN("launch plan: %s %.200s: %.100s is not a file name", word, c->dir, c->file);
+   }
+}
+
 static void one_word(struct plan *p, enum plan_word id, char **a)
 {
    struct bind *b;
@@ -328,6 +354,14 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
          DIE_PLAIN("launch plan: --env-prepend: %.100s is not a variable name", a[0]);
       add_env(p, 'p', a[0], a[1]);
       break;
+   case PW_CGROUP:
+   case PW_CGROUP_SET:
+   case PW_CGROUP_OOM:
+      p->cgroups = grow(p->cgroups, p->n_cgroups, sizeof(*p->cgroups));
+      p->cgroups[p->n_cgroups++] = (struct cgroup_op){
+         id == PW_CGROUP ? 'c' : id == PW_CGROUP_SET ? 's' : 'o', nonempty(id, a[0]),
+         id == PW_CGROUP ? NULL : nonempty(id, a[1]), id == PW_CGROUP ? NULL : a[2] };
+      break;
    case PW_NONE:
    case PW_COUNT:
       DIE_PLAIN("launch plan: internal error: word %d", (int)id);
@@ -352,6 +386,7 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
       DIE_PLAIN("launch plan: no image given");
    if (p->writable_image && !p->image_is_dir)
       DIE_PLAIN("launch plan: --writable needs a directory image");
+   cgroup_check_plan(p);
    return end < n ? end + 1 : n;
 }
 

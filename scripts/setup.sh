@@ -34,9 +34,10 @@ if [ "$size" = test ]; then
   # registry and skopeo/umoci for pulls, Slurm (with the SPANK plugin's headers) and
   # both MPIs for the Slurm and MPI tests.
   # The CDI tests attach a loop device (losetup, from mount).
+  # both MPIs for the Slurm and MPI tests; losetup (mount) for the I/O limits' loop device.
   # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
-         mmdebstrap procps attr python3 zstd openssl bsdutils
+         mmdebstrap procps attr python3 zstd openssl bsdutils mount
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev

@@ -151,6 +151,9 @@ static int sample(enum plan_word id, const char **a)
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
       [PW_JOIN_COUNT] = { "8" },              [PW_ENV_PREPEND] = { "LD_LIBRARY_PATH", "/.singularity.d/libs" },
+      [PW_CGROUP] = { "/sys/fs/cgroup/memory/u" },
+      [PW_CGROUP_SET] = { "/sys/fs/cgroup/memory/u", "memory.limit_in_bytes", "67108864" },
+      [PW_CGROUP_OOM] = { "/sys/fs/cgroup/memory/u", "memory.oom_control", "64 MiB" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -206,6 +209,41 @@ static void golden(void)
          p.env[4].op == 'p' && !strcmp(p.env[4].name, "LD_LIBRARY_PATH"), "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
+   CHECK(p.n_cgroups == 3 && p.cgroups[0].op == 'c' && p.cgroups[1].op == 's' && p.cgroups[2].op == 'o' &&
+         !strcmp(p.cgroups[1].file, "memory.limit_in_bytes") && !strcmp(p.cgroups[1].value, "67108864") &&
+         !strcmp(p.cgroups[2].value, "64 MiB"), "golden: cgroups");
+}
+
+/* Cgroup words: an absolute DIR without .., named by a --cgroup before words about it,
+ * once; FILE a plain name in it. */
+static void cgroups(void)
+{
+   static const struct { const char *w[8], *want; } cases[] = {
+      { { "--cgroup", "sys/fs/cgroup/x" }, "--cgroup sys/fs/cgroup/x: not an absolute path without .." },
+      { { "--cgroup", "/sys/fs/cgroup/x/../../y" }, "--cgroup /sys/fs/cgroup/x/../../y: not an absolute path without .." },
+      { { "--cgroup", "/c/.." }, "--cgroup /c/..: not*" },
+      { { "--cgroup", "/c", "--cgroup", "/c" }, "--cgroup /c: given twice" },
+      { { "--cgroup-set", "/c", "pids.max", "5" }, "--cgroup-set /c: no --cgroup /c before it" },
+      { { "--cgroup-oom", "/c", "memory.events", "1 MiB", "--cgroup", "/c" }, "--cgroup-oom /c: no --cgroup /c before it" },
+      { { "--cgroup", "/c", "--cgroup-set", "/c", "../pids.max", "5" }, "--cgroup-set /c: ../pids.max is not a file name" },
+      { { "--cgroup", "/c", "--cgroup-set", "/c", "..", "5" }, "--cgroup-set /c: .. is not a file name" },
+      { { "--cgroup", "/c", "--cgroup-oom", "/c", "a/b", "5" }, "--cgroup-oom /c: a/b is not a file name" },
+      { { "--cgroup", "/c", "--cgroup-set", "/c", "", "5" }, "--cgroup-set DIR FILE VALUE: an argument is empty" },
+      { { "--cgroup", "" }, "--cgroup DIR: an argument is empty" },
+   };
+   for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+      const char *w[MAXW] = { PV, "--image", "/i" };
+      int n = 4;
+      for (int k = 0; k < 8 && cases[i].w[k]; k++)
+         w[n++] = cases[i].w[k];
+      w[n] = NULL;
+      refused(cases[i].want, w, cases[i].want);
+   }
+   char *ok[] = { PV, "--image", "/i", "--cgroup", "/a", "--cgroup", "/b", "--cgroup-set", "/b", "pids.max", "max", NULL };
+   struct plan p;
+   plan_init(&p);
+   plan_parse_words(&p, 12, ok, NULL);
+   CHECK(p.n_cgroups == 3 && !strcmp(p.cgroups[2].dir, "/b") && !strcmp(p.cgroups[2].value, "max"), "cgroups: two dirs");
 }
 
 /* Bind modes: exactly ro, rw, ro?, rw?. */
@@ -444,6 +482,7 @@ int main(void)
    arities();
    numbers();
    structure();
+   cgroups();
    versions();
    files();
    verbs();

@@ -7,6 +7,7 @@ import { CtrError } from '../errors.js';
 import type { LaunchOptions } from '../plan/options.js';
 import { FAKEROOT_MODES, type FakerootMode } from '../plan/fakeroot.js';
 import { parseSize } from '../plan/size.js';
+import { hasLimits, limitsFromFlags } from '../plan/resources.js';
 
 export const LAUNCH_FLAGS = {
   bind: { alias: 'B', type: 'string', array: true, default: [], describe: 'bind SRC[:DST[:ro|rw]] (repeatable, comma lists)' },
@@ -30,10 +31,35 @@ export const LAUNCH_FLAGS = {
   nvccli: { type: 'boolean', default: false, describe: 'like --nv, with the files nvidia-container-cli lists' },
   rocm: { type: 'boolean', default: false, describe: "bind the host's ROCm driver (libraries, rocm-smi, /dev/kfd, /dev/dri)" },
   device: { type: 'string', array: true, default: [], describe: 'a CDI device VENDOR/CLASS=NAME (or =all) from /etc/cdi, /var/run/cdi (repeatable)' },
+  // Resource limits (Apptainer's names, Docker's meanings), in a cgroup delegated to the user.
+  memory: { type: 'string', describe: 'memory limit (e.g. 64M, 2G; a plain number is bytes)' },
+  'memory-swap': { type: 'string', describe: 'memory plus swap limit (-1: unlimited swap)' },
+  'memory-reservation': { type: 'string', describe: 'memory soft limit' },
+  cpus: { type: 'string', describe: 'CPU time limit in CPUs, e.g. 0.5 (CFS quota over a 100 ms period)' },
+  'cpu-shares': { type: 'string', describe: 'relative CPU weight (default 1024)' },
+  'cpuset-cpus': { type: 'string', describe: 'CPUs the container may run on, e.g. 0-3,8' },
+  'cpuset-mems': { type: 'string', describe: 'memory nodes the container may use' },
+  'pids-limit': { type: 'string', describe: 'most processes and threads at once (-1: unlimited)' },
+  'blkio-weight': { type: 'string', describe: 'relative block I/O weight, 10 to 1000' },
+  'device-read-bps': { type: 'string', array: true, describe: 'read rate limit DEVICE:RATE, e.g. /dev/sda:10mb (repeatable)' },
+  'device-write-bps': { type: 'string', array: true, describe: 'write rate limit DEVICE:RATE (repeatable)' },
+  'device-read-iops': { type: 'string', array: true, describe: 'read operations per second DEVICE:N (repeatable)' },
+  'device-write-iops': { type: 'string', array: true, describe: 'write operations per second DEVICE:N (repeatable)' },
+  'apply-cgroups': { type: 'string', describe: "limits from a TOML file (Apptainer's cgroups.toml: OCI LinuxResources)" },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
+  const str = (k: string) => a[k] as string | undefined;
+  const resources = limitsFromFlags({
+    memory: str('memory'), memorySwap: str('memory-swap'), memoryReservation: str('memory-reservation'),
+    cpus: str('cpus'), cpuShares: str('cpu-shares'), cpusetCpus: str('cpuset-cpus'), cpusetMems: str('cpuset-mems'),
+    pidsLimit: str('pids-limit'), blkioWeight: str('blkio-weight'),
+    deviceReadBps: a['device-read-bps'] as string[] | undefined, deviceWriteBps: a['device-write-bps'] as string[] | undefined,
+    deviceReadIops: a['device-read-iops'] as string[] | undefined, deviceWriteIops: a['device-write-iops'] as string[] | undefined,
+  });
   return {
+    ...(hasLimits(resources) ? { resources } : {}),
+    ...(a['apply-cgroups'] !== undefined ? { applyCgroups: String(a['apply-cgroups']) } : {}),
     bind: (a.bind as string[]) ?? [],
     writableTmpfs: Boolean(a['writable-tmpfs']),
     cleanenv: Boolean(a.cleanenv),

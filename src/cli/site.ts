@@ -21,11 +21,13 @@ export interface SiteConfig {
   writableTmpfsSize?: number;
   /** cdi-spec-dir, cdi-hooks, nv-list, rocm-list, nv-root, rocm-root. */
   gpu: GpuSite;
+  /** Where cgroups delegated to users are (host/cgroups.ts): %u user, %U uid. */
+  cgroupRoot?: string;
 }
 
 /** Keys whose value is an absolute path, repeatable, and the GpuSite list they add to. */
 const GPU_PATH_KEYS = { 'cdi-spec-dir': 'cdiDirs', 'nv-list': 'nvLists', 'rocm-list': 'rocmLists', 'nv-root': 'nvRoots', 'rocm-root': 'rocmRoots' } as const;
-const KEYS = ['bind', 'writable-tmpfs-size', 'cdi-hooks', ...Object.keys(GPU_PATH_KEYS)];
+const KEYS = ['bind', 'writable-tmpfs-size', 'cgroup-root', 'cdi-hooks', ...Object.keys(GPU_PATH_KEYS)];
 
 /** 1, true, yes (any case) are on; anything else, or unset, is off. */
 export function truthy(value: string | undefined): boolean {
@@ -58,6 +60,9 @@ export function parseSiteConfig(text: string, path: string): SiteConfig {
         if (!value.startsWith('/')) throw new CtrError(`${key}: ${JSON.stringify(value)} is not an absolute path`, '');
         const field = GPU_PATH_KEYS[key as keyof typeof GPU_PATH_KEYS];
         out.gpu[field] = [...(out.gpu[field] ?? []), value];
+      } else if (key === 'cgroup-root') {
+        if (/(^|\/)\.\.(\/|$)/.test(value)) throw new CtrError(`cgroup-root ${JSON.stringify(value)}`, 'no .. in it');
+        out.cgroupRoot = value;
       } else {
         throw new CtrError(`unknown key ${JSON.stringify(key)}`, '', { hint: `keys: ${KEYS.join(', ')}` });
       }
@@ -103,5 +108,6 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     rocm: opts.rocm || truthy(first('APPTAINER_ROCM', 'SINGULARITY_ROCM')),
     ...(home !== undefined && !opts.noHome ? { home } : {}),
     ...(opts.writableTmpfsSize === undefined && site.writableTmpfsSize !== undefined ? { writableTmpfsSize: site.writableTmpfsSize } : {}),
+    ...(site.cgroupRoot !== undefined ? { cgroupRoot: site.cgroupRoot } : {}),
   };
 }

@@ -14,6 +14,10 @@ import { HOST_FILES } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions } from '../plan/options.js';
 import { findSubIds } from './subids.js';
 import { gatherGpuFacts } from './gpu.js';
+import { parse as parseToml } from 'smol-toml';
+import { controllersFor } from '../plan/cgroups.js';
+import { hasLimits, limitsFromToml, mergeLimits, noLimits, type ResourceLimits } from '../plan/resources.js';
+import { blockDevice, findCgroups } from './cgroups.js';
 
 export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
   const info = userInfo();
@@ -53,7 +57,13 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
   }
 
   const gpu = await gatherGpuFacts(opts, exists);
+  const fileLimits = opts.applyCgroups !== undefined ? readLimitsFile(opts.applyCgroups) : undefined;
+  const limits = mergeLimits(fileLimits ?? noLimits(), opts.resources ?? noLimits());
+  const limitFacts = hasLimits(limits) ? cgroupFacts(limits, opts.cgroupRoot, info.username, info.uid) : {};
+
   return {
+    ...limitFacts,
+    ...(fileLimits ? { fileLimits } : {}),
     uid: info.uid,
     gid: info.gid,
     user: info.username,
@@ -68,6 +78,38 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
     ...(gpu ? { gpu } : {}),
   };
+}
+
+/** --apply-cgroups FILE: Apptainer's TOML of limits. */
+function readLimitsFile(path: string): ResourceLimits {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CtrError(`--apply-cgroups ${path}`, describeSystemError(err));
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new CtrError(`--apply-cgroups ${path}`, `not valid TOML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return limitsFromToml(doc, path);
+}
+
+/** Where the limits' cgroups can go, and the numbers of the devices they name. */
+function cgroupFacts(limits: ResourceLimits, root: string | undefined, user: string, uid: number): Pick<HostFacts, 'cgroups' | 'devices'> {
+  const devices = new Map<string, string>();
+  for (const [rates, flag] of [[limits.readBps, '--device-read-bps'], [limits.writeBps, '--device-write-bps'],
+    [limits.readIops, '--device-read-iops'], [limits.writeIops, '--device-write-iops']] as const) {
+    for (const r of rates) {
+      if (typeof r.device !== 'string') continue;
+      const d = blockDevice(r.device);
+      if (!d.ok) throw new CtrError(`${flag} ${r.device}`, d.why);
+      devices.set(r.device, d.numbers);
+    }
+  }
+  return { cgroups: findCgroups(controllersFor(limits), root, user, uid, process.env), devices };
 }
 
 /** The working directory; one that was removed is fatal only when it would be entered. */

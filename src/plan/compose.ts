@@ -9,6 +9,8 @@ import type { Action, HostFacts, LaunchOptions } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
 import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
+import { planCgroups } from './cgroups.js';
+import { hasLimits, mergeLimits, noLimits, type DeviceRate } from './resources.js';
 
 /** The --writable-tmpfs layer's size unless given: Apptainer's default (sessiondir max size). */
 export const DEFAULT_TMPFS_SIZE = 64 << 20;
@@ -111,6 +113,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.joinCount(opts.joinCount);
   }
   if (opts.debug) w.debug();
+  const limits = mergeLimits(host.fileLimits ?? noLimits(), opts.resources ?? noLimits());
+  if (hasLimits(limits)) planCgroups(w, limits, host.cgroups ?? { ok: false, why: 'not looked up', hint: '' }, deviceNumbers(host));
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
 }
@@ -122,6 +126,15 @@ function deviceEdits(opts: LaunchOptions, host: HostFacts): DeviceEdits {
     ...g.drivers.map((d) => driverEdits(d, opts.contain, g.nvidiaVisible)),
     ...(g.cdi ? [cdiEdits(g.cdi, opts.contain, (p) => host.exists.has(p))] : []),
   ]);
+}
+
+function deviceNumbers(host: HostFacts): (d: DeviceRate) => string {
+  return (d) => {
+    if (typeof d.device !== 'string') return `${d.device.major}:${d.device.minor}`;
+    const n = host.devices?.get(d.device);
+    if (!n) throw new CtrError(`device ${d.device}`, 'not looked up');
+    return n;
+  };
 }
 
 function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {

@@ -1,7 +1,9 @@
 // The options shared by `ctr exec`, `run`, `shell` and `plan`, as the planner sees them.
 import type { CdiSelection, HookPolicy } from '../gpu/cdi-resolve.js';
 import type { GpuDriver } from '../gpu/driver.js';
+import type { CgroupLayout } from './cgroups.js';
 import type { FakerootMode } from './fakeroot.js';
+import type { ResourceLimits } from './resources.js';
 import type { SubIds } from './words.js';
 
 export type Action = 'exec' | 'run' | 'shell';
@@ -36,6 +38,12 @@ export interface LaunchOptions {
   rocm?: boolean;
   /** The site config's GPU and CDI settings (cli/site.ts). */
   gpuSite?: GpuSite;
+  /** Resource limits from the flags (--memory, --cpus...: plan/resources.ts). */
+  resources?: ResourceLimits;
+  /** --apply-cgroups: Apptainer's TOML of limits (read by host/facts.ts). */
+  applyCgroups?: string;
+  /** The site config's cgroup-root: where delegated cgroups are (host/cgroups.ts). */
+  cgroupRoot?: string;
 }
 
 export interface GpuSite {
@@ -71,6 +79,11 @@ export interface HostFacts {
   subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
   /** With --nv/--rocm/--device: what was found (host/gpu.ts). */
   gpu?: GpuFacts;
+  /** With resource limits: the --apply-cgroups file's, the delegated cgroups, and
+   * "MAJOR:MINOR" of each device path the limits name. */
+  fileLimits?: ResourceLimits;
+  cgroups?: CgroupLayout;
+  devices?: Map<string, string>;
 }
 
 export interface GpuFacts {

@@ -146,6 +146,18 @@ export class PlanWriter {
   envPrepend(name: string, value: string): this {
     return this.emit('ENV_PREPEND', name, value);
   }
+  /** A cgroup directory delegated to the user; the container's cgroup is made in it. */
+  cgroup(dir: string): this {
+    return this.emit('CGROUP', dir);
+  }
+  /** Write VALUE to FILE of the container's cgroup under DIR (after cgroup(DIR)). */
+  cgroupSet(dir: string, file: string, value: string): this {
+    return this.emit('CGROUP_SET', dir, file, value);
+  }
+  /** FILE under DIR counts OOM kills: the note names the memory LIMIT. */
+  cgroupOom(dir: string, file: string, limit: string): this {
+    return this.emit('CGROUP_OOM', dir, file, limit);
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */
