@@ -33,13 +33,15 @@ if [ "$size" = test ]; then
   # (scripts/siftool.sh builds it with Go), mmdebstrap for `Bootstrap: debootstrap`, a
   # registry and skopeo/umoci for pulls, Slurm (with the SPANK plugin's headers) and
   # both MPIs for the Slurm and MPI tests.
-  # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
+  # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine. man-db and zsh: the
+  # generated man pages and zsh completion are checked by the real programs.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
          mmdebstrap procps attr python3 zstd openssl bsdutils
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev
-         charliecloud-runtime bubblewrap hyperfine)
+         charliecloud-runtime bubblewrap hyperfine
+         man-db zsh)
 fi
 
 missing=()

@@ -13,11 +13,17 @@ import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags
 import type { Action } from '../plan/options.js';
 import { withSiteSettings } from './site.js';
 
-const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean }> = {
-  exec: { usage: 'exec [flags] IMAGE COMMAND [ARG...]', describe: 'run a command in a container', needsCommand: true },
-  run: { usage: 'run [flags] IMAGE [ARG...]', describe: "run the image's runscript", needsCommand: false },
-  shell: { usage: 'shell [flags] IMAGE', describe: 'start an interactive shell in a container', needsCommand: false },
-  plan: { usage: 'plan -o FILE [flags] IMAGE [COMMAND [ARG...]]', describe: 'write an executable plan file that launches without Node', needsCommand: false },
+const IMAGE: Positional = { name: 'IMAGE', describe: 'SIF file, SquashFS file or directory', missing: 'no image given' };
+const ARGS: Positional = { name: 'ARG', describe: "the command's arguments", missing: '', optional: true, repeats: true };
+
+const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean; positionals: Positional[] }> = {
+  exec: { usage: 'exec [flags] IMAGE COMMAND [ARG...]', describe: 'run a command in a container', needsCommand: true,
+    positionals: [IMAGE, { name: 'COMMAND', describe: 'the program to run inside', missing: 'no command given', complete: 'command' }, ARGS] },
+  run: { usage: 'run [flags] IMAGE [ARG...]', describe: "run the image's runscript", needsCommand: false,
+    positionals: [IMAGE, { ...ARGS, describe: "the runscript's arguments" }] },
+  shell: { usage: 'shell [flags] IMAGE', describe: 'start an interactive shell in a container', needsCommand: false, positionals: [IMAGE] },
+  plan: { usage: 'plan -o FILE [flags] IMAGE [COMMAND [ARG...]]', describe: 'write an executable plan file that launches without Node', needsCommand: false,
+    positionals: [IMAGE, { name: 'COMMAND', describe: 'the program the plan runs (with --action exec)', missing: '', complete: 'command', optional: true }, ARGS] },
 };
 
 const PLAN_FLAGS = {
@@ -25,7 +31,9 @@ const PLAN_FLAGS = {
   action: { type: 'string', choices: ['exec', 'run', 'shell'], default: 'exec', describe: 'what the plan does' },
 } satisfies Record<string, Options>;
 
-interface Positional { name: string; describe: string; missing: string }
+/** An operand. COMPLETE says what a shell completes it with: files (the default), command
+ * names, ctr's commands, or these words. REPEATS: it takes the rest of the line. */
+export interface Positional { name: string; describe: string; missing: string; complete?: 'file' | 'command' | 'verb' | string[]; optional?: boolean; repeats?: boolean }
 interface OtherVerb {
   usage: string;
   describe: string;
@@ -86,7 +94,7 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
 OTHER_VERBS.cache = {
   usage: 'cache list|clean [--days N]',
   describe: 'list the blob cache ($CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr), or remove all of it or what is unused for N days',
-  positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)' }],
+  positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)', complete: ['list', 'clean'] }],
   flags: { days: { type: 'string', describe: 'clean: only blobs unused for more than N days' } },
   async run(f, [sub]) {
     const { cacheCommand } = await import('./commands/cache.js');
@@ -94,10 +102,36 @@ OTHER_VERBS.cache = {
   },
 };
 
-const INFO_VERBS: Record<string, { usage: string; describe: string }> = {
-  help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command' },
-  version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used' },
+OTHER_VERBS.completion = {
+  usage: 'completion bash|zsh',
+  describe: "print a shell completion script for ctr (bash: source <(ctr completion bash); zsh: put it in $fpath as _ctr)",
+  positionals: [{ name: 'SHELL', describe: 'bash or zsh', missing: 'no shell given (bash or zsh)', complete: ['bash', 'zsh'] }],
+  flags: {},
+  async run(_f, [shell]) {
+    const { completionScript } = await import('./completion.js');
+    process.stdout.write(completionScript(shell, commandTable()));
+  },
 };
+
+const INFO_VERBS: Record<string, { usage: string; describe: string; positionals: Positional[] }> = {
+  help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command',
+    positionals: [{ name: 'COMMAND', describe: 'one of ctr\'s commands', missing: '', complete: 'verb', optional: true }] },
+  version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used', positionals: [] },
+};
+
+/** One of ctr's commands, as help, completion and the man pages describe it. */
+export interface CommandSpec { verb: string; usage: string; describe: string; flags: Record<string, Options>; positionals: Positional[] }
+
+/** Every command with its flags and operands: the one table that the parser, help, the
+ * shell completion scripts and the man pages are all made from. */
+export function commandTable(): CommandSpec[] {
+  return [
+    ...Object.entries(LAUNCH_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals,
+      flags: verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS })),
+    ...Object.entries(OTHER_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: d.flags })),
+    ...Object.entries(INFO_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: {} })),
+  ];
+}
 
 const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), ...Object.keys(INFO_VERBS)];
 const isHelp = (a: string) => a === '-h' || a === '--help';

@@ -46,7 +46,7 @@ Pack.after(async () => {
 Pack('contents :: what runs ships (dist/src, the launcher, the snapshot bundle); sources and tests do not', async () => {
   const list = (await execa('tar', ['tzf', tarball])).stdout.split('\n').map((p) => p.replace(/^package\//, ''));
   for (const want of ['bin/ctr', 'dist/src/cli/main.js', 'dist/snapshot/ctr.cjs', 'native/build/ctr-launch', 'native/Makefile',
-    'scripts/postinstall.mjs', 'package.json', 'README.md']) {
+    'scripts/postinstall.mjs', 'package.json', 'README.md', 'dist/man/ctr.1', 'dist/man/ctr-exec.1', 'dist/completion/ctr.bash', 'dist/completion/_ctr']) {
     assert.ok(list.includes(want), `${want} is in the package`);
   }
   for (const p of list) {
