@@ -22,6 +22,8 @@ const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsComma
   run: { usage: 'run [flags] IMAGE [ARG...]', describe: "run the image's runscript", needsCommand: false,
     positionals: [IMAGE, { ...ARGS, describe: "the runscript's arguments" }] },
   shell: { usage: 'shell [flags] IMAGE', describe: 'start an interactive shell in a container', needsCommand: false, positionals: [IMAGE] },
+  test: { usage: 'test [flags] IMAGE [ARG...]', describe: "run the image's test script (/.singularity.d/test), as Apptainer's test does", needsCommand: false,
+    positionals: [IMAGE, { ...ARGS, describe: "the test script's arguments" }] },
   plan: { usage: 'plan -o FILE [flags] IMAGE [COMMAND [ARG...]]', describe: 'write an executable plan file that launches without Node', needsCommand: false,
     positionals: [IMAGE, { name: 'COMMAND', describe: 'the program the plan runs (with --action exec)', missing: '', complete: 'command', optional: true }, ARGS] },
 };
@@ -64,12 +66,23 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
   },
   inspect: {
     usage: 'inspect [flags] IMAGE',
-    describe: 'show what is in an image, without mounting it',
-    positionals: [{ name: 'IMAGE', describe: 'SIF file, SquashFS file or directory', missing: 'no image given' }],
-    flags: { json: { type: 'boolean', describe: 'print JSON' } },
+    describe: "show an image's labels (by default) or other sections, without mounting it",
+    positionals: [IMAGE],
+    flags: {
+      labels: { alias: 'l', type: 'boolean', describe: 'show the labels (the default)' },
+      deffile: { alias: 'd', type: 'boolean', describe: 'show the definition file the image was built from' },
+      runscript: { alias: 'r', type: 'boolean', describe: 'show the runscript' },
+      startscript: { alias: 's', type: 'boolean', describe: 'show the startscript' },
+      test: { alias: 't', type: 'boolean', describe: 'show the test script' },
+      helpfile: { alias: 'H', type: 'boolean', describe: "show the runscript's help file" },
+      environment: { alias: 'e', type: 'boolean', describe: 'show the environment scripts' },
+      image: { type: 'boolean', describe: 'show the image file: SIF header and objects, SquashFS compressor and block size' },
+      all: { type: 'boolean', describe: 'show every section, as JSON' },
+      json: { alias: 'j', type: 'boolean', describe: "print JSON in Apptainer's schema (ctr's --image beside its data)" },
+    },
     async run(f, [image]) {
       const { inspectCommand } = await import('./commands/inspect.js');
-      await inspectCommand(image, Boolean(f.json));
+      await inspectCommand(image, f);
     },
   },
   pull: {
@@ -102,6 +115,17 @@ OTHER_VERBS.cache = {
   },
 };
 
+OTHER_VERBS['run-help'] = {
+  usage: 'run-help IMAGE',
+  describe: "show the image's help (/.singularity.d/runscript.help, the definition file's %help)",
+  positionals: [IMAGE],
+  flags: {},
+  async run(_f, [image]) {
+    const { runHelpCommand } = await import('./commands/run-help.js');
+    await runHelpCommand(image);
+  },
+};
+
 OTHER_VERBS.completion = {
   usage: 'completion bash|zsh',
   describe: "print a shell completion script for ctr (bash: source <(ctr completion bash); zsh: put it in $fpath as _ctr)",
@@ -118,6 +142,11 @@ const INFO_VERBS: Record<string, { usage: string; describe: string; positionals:
     positionals: [{ name: 'COMMAND', describe: 'one of ctr\'s commands', missing: '', complete: 'verb', optional: true }] },
   version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used', positionals: [] },
 };
+
+/** What Apptainer's test action does once the environment scripts are sourced: the
+ * image's test script with the arguments, else a message and success. */
+const TEST_ACTION = 'if test -x /.singularity.d/test; then exec /.singularity.d/test "$@"; ' +
+  'else echo "No test found in container, executing /bin/sh -c true"; exec /bin/sh -c true; fi';
 
 /** One of ctr's commands, as help, completion and the man pages describe it. */
 export interface CommandSpec { verb: string; usage: string; describe: string; flags: Record<string, Options>; positionals: Positional[] }
@@ -292,6 +321,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { launch } = await import('./commands/launch.js');
+  // ctr test: Apptainer's test action (its /.singularity.d/actions/test), as an exec.
+  if (verb === 'test') return launch('exec', image, ['/bin/sh', '-c', TEST_ACTION, '/.singularity.d/test', ...rest], opts);
   return launch(verb as Action, image, rest, opts);
 }
 

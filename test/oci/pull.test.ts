@@ -71,7 +71,7 @@ Pull('ownership :: everything owned by root, setuid kept as data; labels', async
   const l = await ctr(['exec', sif, 'cat', '/.singularity.d/labels.json']);
   assert.is(l.stdout, '{\n\t"org.example.team": "hpc",\n\t"version": "1.2"\n}\n');
   const i = await ctr(['inspect', '--json', sif]);
-  assert.equal(JSON.parse(String(i.stdout)).labels, { 'org.example.team': 'hpc', version: '1.2' });
+  assert.equal(JSON.parse(String(i.stdout)).data.attributes.labels, { 'org.example.team': 'hpc', version: '1.2' });
 });
 
 async function readImageFile(sif: string, arch: string, path: string): Promise<string> {
