@@ -26,7 +26,8 @@ import { bootstrap } from './bootstrap.js';
 import { parseDefinition, type Definition } from './definition.js';
 import { writeSingularityDir } from './metadata.js';
 import { checkOutput, packSif, sifIdentity } from './pack.js';
-import { progress } from './progress.js';
+import { progress, RateMeter } from './progress.js';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { tarCompression, writeSquashfsFromTar } from './tar.js';
 
 export interface BuildOptions {
@@ -75,9 +76,14 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (tarCompression(head)) {
         progress(`packing tarball ${source}`);
+        const meter = new RateMeter(() => `reading ${source}`, st.size);
         const writeAt = async ({ fh, offset }: { fh: FileHandle; offset: number }) => (await writeSquashfsFromTar(
-          createReadStream(source), fh.fd, { offset, compressor: opts.compressor, level: opts.level, mtime: epoch, name: source })).bytes;
-        await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
+          metered(createReadStream(source), meter), fh.fd, { offset, compressor: opts.compressor, level: opts.level, mtime: epoch, name: source })).bytes;
+        try {
+          await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
+        } finally {
+          meter.end();
+        }
       } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
         const def = parseDefinition(await readFile(source, 'utf8'), source);
         const fakeroot = buildFakeroot(opts);
@@ -99,7 +105,13 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   } finally {
     await cleanup.run();
   }
-  progress(`wrote ${out}`);
+}
+
+/** SOURCE's bytes, counted by METER on their way through (errors pass on). */
+function metered(source: Readable, meter: RateMeter): Readable {
+  const count = new Transform({ transform(chunk: Buffer, _enc, done) { meter.add(chunk.length); done(null, chunk); } });
+  pipeline(source, count, () => {});
+  return count;
 }
 
 async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {

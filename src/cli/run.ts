@@ -58,10 +58,12 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
       'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
       'fakeroot-mode': { type: 'string', choices: ['auto', 'subuid', 'seccomp'], describe: "how %post's fake root gets many ids: subuid (newuidmap), seccomp (faked calls) or auto" },
+      quiet: { alias: 'q', type: 'boolean', describe: 'no progress and no final line (what was written, its size, how long)' },
     },
     async run(f, [out, source]) {
       const { buildCommand } = await import('./commands/build.js');
-      await buildCommand(out, source, Boolean(f.force), f.compress as string | undefined, Boolean(f['no-https']), f['fakeroot-mode'] as FakerootMode | undefined);
+      await buildCommand(out, source, { force: Boolean(f.force), compress: f.compress as string | undefined, noHttps: Boolean(f['no-https']),
+        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet) });
     },
   },
   inspect: {
@@ -96,10 +98,11 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
       'no-https': { type: 'boolean', describe: 'plain HTTP (a private CA instead: NODE_EXTRA_CA_CERTS=ca.pem)' },
       arch: { type: 'string', describe: 'platform to pick from a multi-arch image (default: the host)' },
+      quiet: { alias: 'q', type: 'boolean', describe: 'no progress and no final line (what was written, its size, how long)' },
     },
     async run(f, [out, ref]) {
       const { pullCommand } = await import('./commands/pull.js');
-      await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force) });
+      await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force), quiet: Boolean(f.quiet) });
     },
   },
 };

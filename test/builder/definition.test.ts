@@ -56,7 +56,7 @@ Def.before(async () => {
   ctx.def = path.join(ctx.dir, 'test.def');
   fs.writeFileSync(ctx.def, ctx.text);
   ctx.sif = path.join(ctx.dir, 'test.sif');
-  const r = await ctrUser(['build', ctx.sif, ctx.def], SDE, ctx.dir);
+  const r = await ctrUser(['build', '-q', ctx.sif, ctx.def], SDE, ctx.dir);
   assert.is(r.stderr, '');
   assert.is(r.code, 0);
 });
@@ -185,7 +185,7 @@ Def('images/busybox.def :: builds as the user and runs its runscript', async () 
   const def = path.join(ctx.dir, 'busybox.def');
   fs.copyFileSync(path.join(REPO, 'images/busybox.def'), def);
   fs.chmodSync(def, 0o644);
-  const b = await ctrUser(['build', out, def], {}, ctx.dir);
+  const b = await ctrUser(['build', '-q', out, def], {}, ctx.dir);
   assert.is(b.stderr, '');
   assert.is(b.code, 0);
   const r = await ctrUser(['run', out, 'cat', '/opt/hello/message']);

@@ -31,13 +31,13 @@ Inspect.before(async () => {
   await writeFile(join(sd, 'env/10-docker2singularity.sh'), 'export FROM_DOCKER=1\n');
   await writeFile(join(sd, 'env/01-base.sh'), '# not shown: Apptainer\'s own\n');
   sif = join(dir, 'img.sif');
-  const b = await execa(process.execPath, [CTR_MAIN, 'build', '--compress', 'gzip', sif, tree], { reject: false });
+  const b = await execa(process.execPath, [CTR_MAIN, 'build', '-q', '--compress', 'gzip', sif, tree], { reject: false });
   assert.is(b.exitCode, 0, b.stderr);
   // The same without a test script or help file.
   const plain = join(dir, 'plain');
   await makeBusyboxTree(plain);
   bare = join(dir, 'bare.sif');
-  const p = await execa(process.execPath, [CTR_MAIN, 'build', bare, plain], { reject: false });
+  const p = await execa(process.execPath, [CTR_MAIN, 'build', '-q', bare, plain], { reject: false });
   assert.is(p.exitCode, 0, p.stderr);
   await execa('chmod', ['-R', 'a+rX', dir]);
 });
