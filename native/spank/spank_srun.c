@@ -80,7 +80,10 @@ int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
       return 0;
-   const char *tmpdir = getenv("TMPDIR");
+   /* ctr's temporary directory: $CTR_TMPDIR, else $TMPDIR, else /tmp (src/tmp.ts). */
+   const char *tmpdir = getenv("CTR_TMPDIR");
+   if (!tmpdir || *tmpdir != '/')
+      tmpdir = getenv("TMPDIR");
    char *dir = ctr_sprintf("%s/ctr-srun.XXXXXX", tmpdir && *tmpdir == '/' ? tmpdir : "/tmp");
    if (!dir || !mkdtemp(dir)) {
       slurm_error("ctr: cannot create a temporary directory for the plan: %m");

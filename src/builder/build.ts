@@ -6,9 +6,10 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { makeTempDir } from '../tmp.js';
 import { dirname, join, resolve } from 'node:path';
-import { tmpdir, endianness } from 'node:os';
+import { endianness } from 'node:os';
 import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { Cleanup } from '../host/cleanup.js';
 import { isSquashfs } from '../squashfs/superblock.js';
@@ -115,7 +116,7 @@ function metered(source: Readable, meter: RateMeter): Readable {
 }
 
 async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {
-  const rootfs = await mkdtemp(join(process.env.CTR_BUILD_TMPDIR ?? tmpdir(), 'ctr-build-'));
+  const rootfs = await makeTempDir('ctr-build-');
   cleanup.dir(rootfs);
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
