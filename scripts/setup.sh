@@ -63,6 +63,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The name-clash check (test/cli/name.test.ts) needs containerd's own `ctr`: Debian's
+# containerd package installs /usr/bin/ctr. Taken out of the package into a directory of
+# its own, not installed: no one else's PATH gets it, and no daemon comes with it.
+if [ "$size" = test ]; then
+  cd_root=/opt/ctr-test/containerd
+  if [ ! -x "$cd_root/usr/bin/ctr" ]; then
+    [ "$(id -u)" = 0 ] || { echo "setup: only root can put containerd's ctr in $cd_root" >&2; exit 1; }
+    dl=$(mktemp -d) && chmod 755 "$dl"
+    (cd "$dl" && apt-get download -q containerd >/dev/null 2>&1) || { echo "setup: apt-get download containerd failed" >&2; exit 1; }
+    mkdir -p "$cd_root"
+    dpkg-deb --fsys-tarfile "$dl"/containerd_*.deb | tar -x -C "$cd_root" ./usr/bin/ctr
+    rm -rf "$dl"
+  fi
+fi
+
 # Node 20 or later (Debian bookworm's own nodejs is 18: use NodeSource's or nvm's).
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || major=
 if [ -z "$major" ] || [ "$major" -lt 20 ] || ! command -v npm >/dev/null; then

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../../errors.js';
 import { launcherPath } from '../../launch/launcher.js';
+import { clashHint, ctrClash } from '../../host/ctr-name.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
 
@@ -63,6 +64,12 @@ function snapshot(): string {
   return `in use: exec, run, shell and plan start from ${dir}/ctr.blob`;
 }
 
+/** A line only where `ctr` in PATH is containerd's (Debian's containerd installs one). */
+function clash(): string[] {
+  const c = ctrClash();
+  return c ? [`name: ${clashHint(c)}`] : [];
+}
+
 export async function versionCommand(): Promise<void> {
   const lib = await import('../../squashfs/lib.js');
   process.stdout.write([
@@ -71,5 +78,6 @@ export async function versionCommand(): Promise<void> {
     `libsquashfs: ${libsquashfs(lib)}`,
     `node: ${process.version} (${process.execPath})`,
     `start-up snapshot: ${snapshot()}`,
+    ...clash(),
   ].join('\n') + '\n');
 }
