@@ -72,6 +72,9 @@ Pack('--version :: as the test user, outside any checkout', async () => {
   assert.match(String(r.stdout), new RegExp(`\nlauncher: ctr-launch 0\\.1\\.0, .*FUSE server: in process.* \\(${pkg}/native/build/ctr-launch\\)\n`));
   assert.match(String(r.stdout), new RegExp(`\nstart-up snapshot: in use: exec, run, shell and plan start from ${pkg}/dist/snapshot/ctr\\.blob\n`));
   assert.is(r.exitCode, 0);
+  // The second name (Debian's containerd has a ctr too): the same program.
+  const hpc = await asUser(join(prefix, 'bin/ctr-hpc'), ['--version'], { cwd });
+  assert.equal([hpc.stdout, hpc.exitCode], [r.stdout, 0]);
 });
 
 Pack('build + exec :: a directory built into a SIF; busybox run through the snapshot and the in-process FUSE server', async () => {
