@@ -69,7 +69,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   try {
     if (st.isDirectory()) {
       progress(`packing ${source}`);
-      await packSif(source, out, { ...opts, epoch, arch });
+      await packSif(source, out, { ...opts, epoch, arch, meter: new RateMeter(() => `packing ${source}`) });
     } else {
       const head = await readHead(source, 4096, `build source ${source}`);
       if (isSquashfs(head)) {
@@ -154,7 +154,7 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
   progress('packing the root file system');
   // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
-  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace() });
+  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace(), meter: new RateMeter(() => 'packing') });
 }
 
 /** The build's fake root: subuid or seccomp (plan/fakeroot.ts). Inside the build's own

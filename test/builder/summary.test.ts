@@ -70,6 +70,11 @@ Summary('terminal :: progress with rate and time left, then the line', async () 
   assert.match(text, /ctr: \[\d+\.\ds\] packing tarball /);
   assert.match(text, new RegExp(`\\rctr: reading ${esc(join(dir, 'tree.tar'))}: [\\d.]+ (B|KiB|MiB) / [\\d.]+ (B|KiB|MiB), [\\d.]+ (B|KiB|MiB|GiB)/s, 0:00 left\\x1b\\[K\n`));
   assert.match(text, new RegExp(`ctr: wrote ${esc(sif)} \\([\\d.]+ (KiB|MiB)\\) in \\d+\\.\\d s\n$`));
+  // A directory: its files' bytes and the rate (its total is not known beforehand).
+  const fromDir = out();
+  const d = await asUser('script', ['-qec', `${CTR_BIN} build ${fromDir} ${tree}`, '/dev/null'], { cwd: dir });
+  assert.is(d.exitCode, 0, String(d.stdout));
+  assert.match(String(d.stdout), new RegExp(`\\rctr: packing ${esc(tree)}: [\\d.]+ (B|KiB|MiB), [\\d.]+ (B|KiB|MiB|GiB)/s\\x1b\\[K\r?\n`));
 });
 
 Summary('rate words :: rate, time left, unknown total', () => {
