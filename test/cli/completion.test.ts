@@ -103,6 +103,32 @@ Zsh('loads in zsh :: compinit registers _ctr for ctr and ctr-hpc', async () => {
   }
 });
 
+Zsh('TAB in an interactive zsh :: commands, flags, choices, operands (zpty)', async () => {
+  const dir = await userTmp('ctr-zsh-');
+  try {
+    // An interactive zsh on a pseudo-terminal (zsh's zpty): each line is typed with a TAB
+    // (complete-word) and Enter; zle-line-finish prints what the line had become.
+    const lines = ['ctr ex', 'ctr exec --wr', 'ctr exec --fakeroot-mode se', 'ctr cache cl', 'ctr inspect --deff', 'ctr-hpc run-h', 'ctr completion z'];
+    const script = [
+      'zmodload zsh/zpty',
+      "zpty z 'zsh -f -i'",
+      `zpty -w z "PS1='>'; fpath=(${CTR_ROOT}/dist/completion \\$fpath); autoload -Uz compinit; compinit -u -d ${dir}/zcompdump; ` +
+        `bindkey '^I' complete-word; zle-line-finish() { print -r -- \\"[[\\$BUFFER]]\\" }; zle -N zle-line-finish"`,
+      ...lines.map((l) => `zpty -w z '${l}'$'\\t\\n'`),
+      "zpty -w z 'exit'",
+      'out=; while zpty -r z chunk; do out+=$chunk; done',
+      "print -r -- \"${out//$'\\r'/}\"",
+    ].join('\n');
+    await writeFile(join(dir, 'type.zsh'), script, { mode: 0o644 });
+    const r = await asUser('timeout', ['60', 'zsh', '-f', join(dir, 'type.zsh')], { cwd: dir });
+    const got = [...String(r.stdout).matchAll(/\[\[([^\]\n]+)\]\]/g)].map((m) => m[1]).filter((b) => b !== '$BUFFER' && b !== 'exit');
+    assert.equal(got, ['ctr exec', 'ctr exec --writable-tmpfs', 'ctr exec --fakeroot-mode seccomp', 'ctr cache clean', 'ctr inspect --deffile',
+      'ctr-hpc run-help', 'ctr completion zsh'], String(r.stdout));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 Zsh.run();
 
 const Man = suite('man pages');
