@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { CtrError, describeSystemError } from './errors.js';
 
 export function tempRoot(env: NodeJS.ProcessEnv = process.env): string {
-  for (const v of [env.CTR_TMPDIR, env.TMPDIR]) if (v && v.startsWith('/')) return v;
+  for (const v of [env.CTR_TMPDIR, env.TMPDIR]) if (v?.startsWith('/')) return v;
   return '/tmp';
 }
 

@@ -11,7 +11,7 @@ import type { ImageFacts, Inspection } from './inspect.js';
 
 /** TEXT with every control character but newline and tab shown as \xHH (or \u{HHHH}). */
 export function printable(text: string, keepNewlines = true): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
     if (c === '\n' && keepNewlines) return c;
     if (c === '\t') return c;
