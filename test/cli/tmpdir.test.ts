@@ -42,12 +42,12 @@ Tmp('build :: CTR_TMPDIR, else TMPDIR; nothing left there afterwards', async () 
 Tmp('unusable :: one error line naming the directory, with the variable as the fix', async () => {
   const hint = 'ctr: hint: set CTR_TMPDIR (or TMPDIR) to a directory you can write to\n';
   const r = await ctr(['build', '-q', '--force', join(dir, 'out.sif'), def], { cwd: dir, env: { CTR_TMPDIR: '/nonexistent/tmp' } });
-  assert.equal([r.stderr, r.exitCode], [`ctr: error: cannot make a temporary directory in /nonexistent/tmp: no such file or directory\n${hint}`, 255]);
+  assert.equal([r.stderr, r.exitCode], [`ctr: error: cannot make a temporary directory in /nonexistent/tmp: No such file or directory\n${hint}`, 255]);
   // ctr pull of an image archive unpacks it there too.
   await execa('tar', ['-C', dir, '-cf', join(dir, 'img.tar'), 'x.def']);
   await execa('chown', [`${TEST_USER}:`, join(dir, 'img.tar')]);
   const p = await ctr(['pull', '-q', join(dir, 'p.sif'), `docker-archive:${join(dir, 'img.tar')}`], { cwd: dir, env: { TMPDIR: '/proc/tmp' } });
-  assert.equal([p.stderr, p.exitCode], [`ctr: error: cannot make a temporary directory in /proc/tmp: no such file or directory\n${hint}`, 255]);
+  assert.equal([p.stderr, p.exitCode], [`ctr: error: cannot make a temporary directory in /proc/tmp: No such file or directory\n${hint}`, 255]);
 });
 
 Tmp('tempRoot :: only absolute paths count; /tmp last', () => {

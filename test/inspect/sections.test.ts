@@ -101,7 +101,7 @@ Inspect('bad input :: one error line, exit 255', async () => {
   assert.is(r.stderr, 'ctr: error: unknown option --frob\nctr: hint: see ctr --help\n');
   assert.is(r.exitCode, 255);
   const missing = await ctr(['inspect', '-r', join(dir, 'nonexistent.sif')]);
-  assert.is(missing.stderr, `ctr: error: image ${join(dir, 'nonexistent.sif')}: no such file or directory\n`);
+  assert.is(missing.stderr, `ctr: error: image ${join(dir, 'nonexistent.sif')}: No such file or directory\n`);
   assert.is(missing.exitCode, 255);
 });
 
