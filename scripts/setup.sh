@@ -35,13 +35,15 @@ if [ "$size" = test ]; then
   # both MPIs for the Slurm and MPI tests.
   # The CDI tests attach a loop device (losetup, from mount).
   # both MPIs for the Slurm and MPI tests; losetup (mount) for the I/O limits' loop device.
-  # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine.
+  # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine. man-db and zsh: the
+  # generated man pages and zsh completion are checked by the real programs.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
          mmdebstrap procps attr python3 zstd openssl bsdutils mount
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev
-         charliecloud-runtime bubblewrap hyperfine mount)
+         charliecloud-runtime bubblewrap hyperfine mount
+         man-db zsh)
 fi
 
 missing=()
@@ -61,6 +63,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The name-clash check (test/cli/name.test.ts) needs containerd's own `ctr`: Debian's
+# containerd package installs /usr/bin/ctr. Taken out of the package into a directory of
+# its own, not installed: no one else's PATH gets it, and no daemon comes with it.
+if [ "$size" = test ]; then
+  cd_root=/opt/ctr-test/containerd
+  if [ ! -x "$cd_root/usr/bin/ctr" ]; then
+    [ "$(id -u)" = 0 ] || { echo "setup: only root can put containerd's ctr in $cd_root" >&2; exit 1; }
+    dl=$(mktemp -d) && chmod 755 "$dl"
+    (cd "$dl" && apt-get download -q containerd >/dev/null 2>&1) || { echo "setup: apt-get download containerd failed" >&2; exit 1; }
+    mkdir -p "$cd_root"
+    dpkg-deb --fsys-tarfile "$dl"/containerd_*.deb | tar -x -C "$cd_root" ./usr/bin/ctr
+    rm -rf "$dl"
+  fi
 fi
 
 # Node 20 or later (Debian bookworm's own nodejs is 18: use NodeSource's or nvm's).

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,11 +79,59 @@ static int run(struct args *a)
    return status;
 }
 
+/* Debian's containerd package installs a `ctr` too (/usr/bin/ctr): if PROG is that one,
+ * its `--version` starts "ctr github.com/containerd/containerd" (src/host/ctr-name.ts makes
+ * the same check). Reads at most one line of 255 bytes; its stderr goes nowhere. */
+static int is_containerd_ctr(const char *prog)
+{
+   int fd[2];
+   if (pipe(fd) < 0)
+      return 0;
+   pid_t pid = fork();
+   if (pid < 0) {
+      close(fd[0]);
+      close(fd[1]);
+      return 0;
+   }
+   if (pid == 0) {
+      int nul = open("/dev/null", O_RDWR);
+      if (nul >= 0) {
+         dup2(nul, 0);
+         dup2(nul, 2);
+      }
+      dup2(fd[1], 1);
+      close(fd[0]);
+      execlp(prog, prog, "--version", (char *)NULL);
+      _exit(127);
+   }
+   close(fd[1]);
+   char line[256];
+   size_t n = 0;
+   ssize_t r;
+   while (n < sizeof(line) - 1 && (r = read(fd[0], line + n, sizeof(line) - 1 - n)) != 0) {
+      if (r < 0 && errno == EINTR)
+         continue;
+      if (r < 0)
+         break;
+      n += (size_t)r;
+   }
+   line[n] = 0;
+   close(fd[0]);
+   kill(pid, SIGKILL); /* whatever it is, it has said enough */
+   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+   static const char mark[] = "ctr github.com/containerd/containerd";
+   return strncmp(line, mark, sizeof(mark) - 1) == 0;
+}
+
 int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
       return 0;
-   const char *tmpdir = getenv("TMPDIR");
+   /* ctr's temporary directory: $CTR_TMPDIR, else $TMPDIR, else /tmp (src/tmp.ts). */
+   const char *tmpdir = getenv("CTR_TMPDIR");
+   if (!tmpdir || *tmpdir != '/')
+      tmpdir = getenv("TMPDIR");
    char *dir = ctr_sprintf("%s/ctr-srun.XXXXXX", tmpdir && *tmpdir == '/' ? tmpdir : "/tmp");
    if (!dir || !mkdtemp(dir)) {
       slurm_error("ctr: cannot create a temporary directory for the plan: %m");
@@ -104,6 +153,8 @@ int ctr_srun_plan(spank_t sp)
       slurm_error("ctr: could not plan the container for this step (ctr plan %s %d); no task was started",
                   WIFEXITED(status) ? "exited" : "died of signal",
                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      if (is_containerd_ctr(g_conf.ctr))
+         slurm_error("ctr: hint: %s is containerd's ctr, not ctr's: give the plugin ctr=/full/path/to/ctr-hpc in plugstack.conf", g_conf.ctr);
       goto done;
    }
    size_t len;

@@ -6,9 +6,10 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { makeTempDir } from '../tmp.js';
 import { dirname, join, resolve } from 'node:path';
-import { tmpdir, endianness } from 'node:os';
+import { endianness } from 'node:os';
 import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { Cleanup } from '../host/cleanup.js';
 import { isSquashfs } from '../squashfs/superblock.js';
@@ -26,7 +27,8 @@ import { bootstrap } from './bootstrap.js';
 import { parseDefinition, type Definition } from './definition.js';
 import { writeSingularityDir } from './metadata.js';
 import { checkOutput, packSif, sifIdentity } from './pack.js';
-import { progress } from './progress.js';
+import { progress, RateMeter } from './progress.js';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { tarCompression, writeSquashfsFromTar } from './tar.js';
 
 export interface BuildOptions {
@@ -67,7 +69,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   try {
     if (st.isDirectory()) {
       progress(`packing ${source}`);
-      await packSif(source, out, { ...opts, epoch, arch });
+      await packSif(source, out, { ...opts, epoch, arch, meter: new RateMeter(() => `packing ${source}`) });
     } else {
       const head = await readHead(source, 4096, `build source ${source}`);
       if (isSquashfs(head)) {
@@ -75,9 +77,14 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (tarCompression(head)) {
         progress(`packing tarball ${source}`);
+        const meter = new RateMeter(() => `reading ${source}`, st.size);
         const writeAt = async ({ fh, offset }: { fh: FileHandle; offset: number }) => (await writeSquashfsFromTar(
-          createReadStream(source), fh.fd, { offset, compressor: opts.compressor, level: opts.level, mtime: epoch, name: source })).bytes;
-        await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
+          metered(createReadStream(source), meter), fh.fd, { offset, compressor: opts.compressor, level: opts.level, mtime: epoch, name: source })).bytes;
+        try {
+          await writeSif(out, [partitionObject({ writeAt }, { arch })], { arch, ...sifIdentity(epoch) });
+        } finally {
+          meter.end();
+        }
       } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
         const def = parseDefinition(await readFile(source, 'utf8'), source);
         const fakeroot = buildFakeroot(opts);
@@ -99,11 +106,17 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   } finally {
     await cleanup.run();
   }
-  progress(`wrote ${out}`);
+}
+
+/** SOURCE's bytes, counted by METER on their way through (errors pass on). */
+function metered(source: Readable, meter: RateMeter): Readable {
+  const count = new Transform({ transform(chunk: Buffer, _enc, done) { meter.add(chunk.length); done(null, chunk); } });
+  pipeline(source, count, () => {});
+  return count;
 }
 
 async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {
-  const rootfs = await mkdtemp(join(process.env.CTR_BUILD_TMPDIR ?? tmpdir(), 'ctr-build-'));
+  const rootfs = await makeTempDir('ctr-build-');
   cleanup.dir(rootfs);
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
@@ -141,7 +154,7 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
   progress('packing the root file system');
   // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
-  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace() });
+  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace(), meter: new RateMeter(() => 'packing') });
 }
 
 /** The build's fake root: subuid or seccomp (plan/fakeroot.ts). Inside the build's own

@@ -1,6 +1,7 @@
 // A root file system directory → a SIF: definition file and labels as SIF objects, then
 // the SquashFS written straight at its final offset (no temporary image, no copy).
 import { open } from 'node:fs/promises';
+import type { RateMeter } from './progress.js';
 import { CtrError } from '../errors.js';
 import { defFileObject, labelsObject, writeSif, type SifObjectInput } from '../sif/write.js';
 import { DataType, PartType, FsType } from '../sif/format.js';
@@ -17,6 +18,8 @@ export interface PackOptions {
   labels?: Record<string, string>;
   /** Store the files' owners (a build over a subordinate id range); else all root. */
   keepOwnership?: boolean;
+  /** Where the files' bytes are counted, on a terminal (progress.ts). */
+  meter?: RateMeter;
 }
 
 export async function packSif(rootfs: string, out: string, opts: PackOptions): Promise<void> {
@@ -30,12 +33,17 @@ export async function packSif(rootfs: string, out: string, opts: PackOptions): P
       writeAt: async ({ fh, offset }) => {
         const r = await writeSquashfsFromDir(rootfs, fh.fd, {
           offset, compressor: opts.compressor, level: opts.level, mtime: opts.epoch, keepOwnership: opts.keepOwnership,
+          onData: opts.meter && ((n) => opts.meter!.add(n)),
         });
         return r.bytes;
       },
     },
   });
-  await writeSif(out, objects, { arch: opts.arch, ...sifIdentity(opts.epoch) });
+  try {
+    await writeSif(out, objects, { arch: opts.arch, ...sifIdentity(opts.epoch) });
+  } finally {
+    opts.meter?.end();
+  }
 }
 
 /** Reproducible builds: with a fixed time, the SIF's time and id derive from it. */

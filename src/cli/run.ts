@@ -13,11 +13,19 @@ import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags
 import type { Action } from '../plan/options.js';
 import { withSiteSettings } from './site.js';
 
-const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean }> = {
-  exec: { usage: 'exec [flags] IMAGE COMMAND [ARG...]', describe: 'run a command in a container', needsCommand: true },
-  run: { usage: 'run [flags] IMAGE [ARG...]', describe: "run the image's runscript", needsCommand: false },
-  shell: { usage: 'shell [flags] IMAGE', describe: 'start an interactive shell in a container', needsCommand: false },
-  plan: { usage: 'plan -o FILE [flags] IMAGE [COMMAND [ARG...]]', describe: 'write an executable plan file that launches without Node', needsCommand: false },
+const IMAGE: Positional = { name: 'IMAGE', describe: 'SIF file, SquashFS file or directory', missing: 'no image given' };
+const ARGS: Positional = { name: 'ARG', describe: "the command's arguments", missing: '', optional: true, repeats: true };
+
+const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsCommand: boolean; positionals: Positional[] }> = {
+  exec: { usage: 'exec [flags] IMAGE COMMAND [ARG...]', describe: 'run a command in a container', needsCommand: true,
+    positionals: [IMAGE, { name: 'COMMAND', describe: 'the program to run inside', missing: 'no command given', complete: 'command' }, ARGS] },
+  run: { usage: 'run [flags] IMAGE [ARG...]', describe: "run the image's runscript", needsCommand: false,
+    positionals: [IMAGE, { ...ARGS, describe: "the runscript's arguments" }] },
+  shell: { usage: 'shell [flags] IMAGE', describe: 'start an interactive shell in a container', needsCommand: false, positionals: [IMAGE] },
+  test: { usage: 'test [flags] IMAGE [ARG...]', describe: "run the image's test script (/.singularity.d/test), as Apptainer's test does", needsCommand: false,
+    positionals: [IMAGE, { ...ARGS, describe: "the test script's arguments" }] },
+  plan: { usage: 'plan -o FILE [flags] IMAGE [COMMAND [ARG...]]', describe: 'write an executable plan file that launches without Node', needsCommand: false,
+    positionals: [IMAGE, { name: 'COMMAND', describe: 'the program the plan runs (with --action exec)', missing: '', complete: 'command', optional: true }, ARGS] },
 };
 
 const PLAN_FLAGS = {
@@ -25,7 +33,9 @@ const PLAN_FLAGS = {
   action: { type: 'string', choices: ['exec', 'run', 'shell'], default: 'exec', describe: 'what the plan does' },
 } satisfies Record<string, Options>;
 
-interface Positional { name: string; describe: string; missing: string }
+/** An operand. COMPLETE says what a shell completes it with: files (the default), command
+ * names, ctr's commands, or these words. REPEATS: it takes the rest of the line. */
+export interface Positional { name: string; describe: string; missing: string; complete?: 'file' | 'command' | 'verb' | string[]; optional?: boolean; repeats?: boolean }
 interface OtherVerb {
   usage: string;
   describe: string;
@@ -48,20 +58,33 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
       'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
       'fakeroot-mode': { type: 'string', choices: ['auto', 'subuid', 'seccomp'], describe: "how %post's fake root gets many ids: subuid (newuidmap), seccomp (faked calls) or auto" },
+      quiet: { alias: 'q', type: 'boolean', describe: 'no progress and no final line (what was written, its size, how long)' },
     },
     async run(f, [out, source]) {
       const { buildCommand } = await import('./commands/build.js');
-      await buildCommand(out, source, Boolean(f.force), f.compress as string | undefined, Boolean(f['no-https']), f['fakeroot-mode'] as FakerootMode | undefined);
+      await buildCommand(out, source, { force: Boolean(f.force), compress: f.compress as string | undefined, noHttps: Boolean(f['no-https']),
+        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet) });
     },
   },
   inspect: {
     usage: 'inspect [flags] IMAGE',
-    describe: 'show what is in an image, without mounting it',
-    positionals: [{ name: 'IMAGE', describe: 'SIF file, SquashFS file or directory', missing: 'no image given' }],
-    flags: { json: { type: 'boolean', describe: 'print JSON' } },
+    describe: "show an image's labels (by default) or other sections, without mounting it",
+    positionals: [IMAGE],
+    flags: {
+      labels: { alias: 'l', type: 'boolean', describe: 'show the labels (the default)' },
+      deffile: { alias: 'd', type: 'boolean', describe: 'show the definition file the image was built from' },
+      runscript: { alias: 'r', type: 'boolean', describe: 'show the runscript' },
+      startscript: { alias: 's', type: 'boolean', describe: 'show the startscript' },
+      test: { alias: 't', type: 'boolean', describe: 'show the test script' },
+      helpfile: { alias: 'H', type: 'boolean', describe: "show the runscript's help file" },
+      environment: { alias: 'e', type: 'boolean', describe: 'show the environment scripts' },
+      image: { type: 'boolean', describe: 'show the image file: SIF header and objects, SquashFS compressor and block size' },
+      all: { type: 'boolean', describe: 'show every section, as JSON' },
+      json: { alias: 'j', type: 'boolean', describe: "print JSON in Apptainer's schema (ctr's --image beside its data)" },
+    },
     async run(f, [image]) {
       const { inspectCommand } = await import('./commands/inspect.js');
-      await inspectCommand(image, Boolean(f.json));
+      await inspectCommand(image, f);
     },
   },
   pull: {
@@ -75,10 +98,11 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
       'no-https': { type: 'boolean', describe: 'plain HTTP (a private CA instead: NODE_EXTRA_CA_CERTS=ca.pem)' },
       arch: { type: 'string', describe: 'platform to pick from a multi-arch image (default: the host)' },
+      quiet: { alias: 'q', type: 'boolean', describe: 'no progress and no final line (what was written, its size, how long)' },
     },
     async run(f, [out, ref]) {
       const { pullCommand } = await import('./commands/pull.js');
-      await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force) });
+      await pullCommand(out, ref, { https: !f['no-https'], arch: f.arch as string | undefined, force: Boolean(f.force), quiet: Boolean(f.quiet) });
     },
   },
 };
@@ -86,7 +110,7 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
 OTHER_VERBS.cache = {
   usage: 'cache list|clean [--days N]',
   describe: 'list the blob cache ($CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr), or remove all of it or what is unused for N days',
-  positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)' }],
+  positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)', complete: ['list', 'clean'] }],
   flags: { days: { type: 'string', describe: 'clean: only blobs unused for more than N days' } },
   async run(f, [sub]) {
     const { cacheCommand } = await import('./commands/cache.js');
@@ -94,10 +118,52 @@ OTHER_VERBS.cache = {
   },
 };
 
-const INFO_VERBS: Record<string, { usage: string; describe: string }> = {
-  help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command' },
-  version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used' },
+OTHER_VERBS['run-help'] = {
+  usage: 'run-help IMAGE',
+  describe: "show the image's help (/.singularity.d/runscript.help, the definition file's %help)",
+  positionals: [IMAGE],
+  flags: {},
+  async run(_f, [image]) {
+    const { runHelpCommand } = await import('./commands/run-help.js');
+    await runHelpCommand(image);
+  },
 };
+
+OTHER_VERBS.completion = {
+  usage: 'completion bash|zsh',
+  describe: "print a shell completion script for ctr (bash: source <(ctr completion bash); zsh: put it in $fpath as _ctr)",
+  positionals: [{ name: 'SHELL', describe: 'bash or zsh', missing: 'no shell given (bash or zsh)', complete: ['bash', 'zsh'] }],
+  flags: {},
+  async run(_f, [shell]) {
+    const { completionScript } = await import('./completion.js');
+    process.stdout.write(completionScript(shell, commandTable()));
+  },
+};
+
+const INFO_VERBS: Record<string, { usage: string; describe: string; positionals: Positional[] }> = {
+  help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command',
+    positionals: [{ name: 'COMMAND', describe: 'one of ctr\'s commands', missing: '', complete: 'verb', optional: true }] },
+  version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used', positionals: [] },
+};
+
+/** What Apptainer's test action does once the environment scripts are sourced: the
+ * image's test script with the arguments, else a message and success. */
+const TEST_ACTION = 'if test -x /.singularity.d/test; then exec /.singularity.d/test "$@"; ' +
+  'else echo "No test found in container, executing /bin/sh -c true"; exec /bin/sh -c true; fi';
+
+/** One of ctr's commands, as help, completion and the man pages describe it. */
+export interface CommandSpec { verb: string; usage: string; describe: string; flags: Record<string, Options>; positionals: Positional[] }
+
+/** Every command with its flags and operands: the one table that the parser, help, the
+ * shell completion scripts and the man pages are all made from. */
+export function commandTable(): CommandSpec[] {
+  return [
+    ...Object.entries(LAUNCH_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals,
+      flags: verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS })),
+    ...Object.entries(OTHER_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: d.flags })),
+    ...Object.entries(INFO_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: {} })),
+  ];
+}
 
 const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), ...Object.keys(INFO_VERBS)];
 const isHelp = (a: string) => a === '-h' || a === '--help';
@@ -258,6 +324,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { launch } = await import('./commands/launch.js');
+  // ctr test: Apptainer's test action (its /.singularity.d/actions/test), as an exec.
+  if (verb === 'test') return launch('exec', image, ['/bin/sh', '-c', TEST_ACTION, '/.singularity.d/test', ...rest], opts);
   return launch(verb as Action, image, rest, opts);
 }
 

@@ -1,50 +1,91 @@
-// What is in an image, read without mounting: the SIF header and objects (as the
-// reference tool's `list` shows them), the definition file and labels stored as SIF
-// objects, and from the root file system (through libsquashfs) the runscript, the
-// environment scripts, labels.json and help.
+// What is in an image, read without mounting, in Apptainer's sections: labels (the
+// default), the definition file, runscript, startscript, test, help file and environment
+// scripts, from SIF objects and the image's /.singularity.d (through libsquashfs); and,
+// ctr's own, the image file itself (SIF header and objects, the SquashFS compressor and
+// block size). Only the sections asked for are read. Image content is hostile: every file
+// read is bounded (MAX_OBJECT_READ), so are the environment scripts' count and the
+// labels' nesting; render.ts keeps control characters away from the terminal.
 import { CtrError } from '../errors.js';
 import { openImage } from '../image/open.js';
+import { readSquashfsFacts, type SquashfsFacts } from '../squashfs/superblock.js';
 import { MAX_OBJECT_READ, readObject, readSif, type SifDescriptor, type SifHeader } from '../sif/read.js';
 import { DataType } from '../sif/format.js';
 import { SquashfsReader } from '../squashfs/read.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export interface Inspection {
+/** Apptainer's sections (cmd/internal/cli/inspect.go), and ctr's `image`. */
+export const SECTIONS = ['labels', 'deffile', 'runscript', 'startscript', 'test', 'helpfile', 'environment', 'image'] as const;
+export type Section = typeof SECTIONS[number];
+
+export interface ImageFacts {
   path: string;
   kind: 'sif' | 'squashfs' | 'dir';
   header?: SifHeader;
   objects?: Array<Omit<SifDescriptor, 'index'>>;
+  squashfs?: SquashfsFacts;
+}
+
+/** Apptainer's attributes (pkg/inspect/metadata.go); absent when empty or not asked for. */
+export interface Inspection {
+  labels?: Record<string, string>;
   deffile?: string;
-  labels: Record<string, unknown>;
   runscript?: string;
-  environment: Record<string, string>;
-  help?: string;
+  startscript?: string;
+  test?: string;
+  helpfile?: string;
+  /** In-image path of each script → its text, as Apptainer keys them. */
+  environment?: Record<string, string>;
+  image?: ImageFacts;
 }
 
 const SD = '/.singularity.d';
+/** More environment scripts than this is not an image anyone built. */
+const MAX_ENV_SCRIPTS = 64;
 
-export async function inspectImage(arg: string): Promise<Inspection> {
+export async function inspectImage(arg: string, sections: ReadonlySet<Section>): Promise<Inspection> {
   const img = await openImage(arg);
-  const out: Inspection = { path: img.path, kind: img.kind, labels: {}, environment: {} };
-  if (img.kind === 'sif') {
-    const sif = await readSif(img.path);
-    out.header = sif.header;
-    out.objects = sif.descriptors.map(({ index: _i, ...d }) => d);
-    const def = sif.descriptors.find((d) => d.dataType === DataType.DEFFILE);
-    if (def) out.deffile = (await readObject(img.path, def)).toString('utf8');
-    for (const d of sif.descriptors.filter((x) => x.dataType === DataType.LABELS)) {
-      Object.assign(out.labels, parseJson((await readObject(img.path, d)).toString('utf8'), `labels object ${d.id}`));
-    }
-  }
+  const out: Inspection = {};
+  const sif = img.kind === 'sif' ? await readSif(img.path) : undefined;
+  const sifObject = async (type: number) => {
+    const d = sif?.descriptors.find((x) => x.dataType === type);
+    return d ? (await readObject(img.path, d)).toString('utf8') : undefined;
+  };
   const fsys = img.kind === 'dir' ? dirFs(img.path) : squashFs(img.path, img.offset);
   try {
-    out.runscript = await fsys.read(`${SD}/runscript`);
-    out.help = await fsys.read(`${SD}/runscript.help`);
-    const labels = await fsys.read(`${SD}/labels.json`);
-    if (labels) out.labels = { ...parseJson(labels, 'labels.json'), ...out.labels };
-    for (const name of (await fsys.list(`${SD}/env`)).filter((n) => n.endsWith('.sh')).sort()) {
-      out.environment[name] = (await fsys.read(`${SD}/env/${name}`)) ?? '';
+    if (sections.has('labels')) {
+      const labels: Record<string, string> = {};
+      const inImage = await fsys.read(`${SD}/labels.json`);
+      if (inImage !== undefined) Object.assign(labels, parseLabels(inImage, 'labels.json'));
+      for (const d of sif?.descriptors.filter((x) => x.dataType === DataType.LABELS) ?? []) {
+        Object.assign(labels, parseLabels((await readObject(img.path, d)).toString('utf8'), `labels object ${d.id}`));
+      }
+      out.labels = labels;
+    }
+    if (sections.has('deffile')) {
+      out.deffile = (await sifObject(DataType.DEFFILE)) ?? (await fsys.read(`${SD}/Apptainer`)) ?? (await fsys.read(`${SD}/Singularity`));
+    }
+    if (sections.has('runscript')) out.runscript = await fsys.read(`${SD}/runscript`);
+    if (sections.has('startscript')) out.startscript = await fsys.read(`${SD}/startscript`);
+    if (sections.has('test')) out.test = await fsys.read(`${SD}/test`);
+    if (sections.has('helpfile')) out.helpfile = await fsys.read(`${SD}/runscript.help`);
+    if (sections.has('environment')) {
+      // Apptainer shows the scripts a build writes: 10-docker*.sh (from an OCI image's
+      // config) and 9*-environment.sh (%environment), not the ones it ships itself.
+      const names = (await fsys.list(`${SD}/env`)).filter((n) => /^(10-docker.*|9.*-environment)\.sh$/.test(n)).sort();
+      if (names.length > MAX_ENV_SCRIPTS) throw new CtrError(`image ${img.path}`, `${names.length} environment scripts in ${SD}/env, more than ${MAX_ENV_SCRIPTS}`);
+      out.environment = {};
+      for (const n of names) {
+        const text = await fsys.read(`${SD}/env/${n}`);
+        if (text !== undefined) out.environment[`${SD}/env/${n}`] = text;
+      }
+    }
+    if (sections.has('image')) {
+      out.image = {
+        path: img.path, kind: img.kind,
+        ...(sif ? { header: sif.header, objects: sif.descriptors.map(({ index: _i, ...d }) => d) } : {}),
+        ...(img.kind !== 'dir' ? { squashfs: readSquashfsFacts(img.path, img.offset, `image ${img.path}`) } : {}),
+      };
     }
   } finally {
     fsys.close();
@@ -63,7 +104,7 @@ function squashFs(path: string, offset: number): Fs {
       if (r.stat(p).size > MAX_OBJECT_READ) throw new CtrError(`image ${path}`, `${p} is larger than ${MAX_OBJECT_READ >> 20} MiB`);
       return r.readFile(p).toString('utf8');
     },
-    list: async (p) => (exists(p) ? r.readdir(p).map((e) => e.name) : []),
+    list: async (p) => (exists(p) && r.stat(p).type === 'dir' ? r.readdir(p).map((e) => e.name) : []),
     close: () => r.close(),
   };
 }
@@ -86,7 +127,8 @@ function dirFs(root: string): Fs {
  * refused rather than walked, rendered or re-serialised by recursion. */
 const MAX_DEPTH = 32;
 
-function parseJson(text: string, what: string): Record<string, unknown> {
+/** Labels as Apptainer has them, name → string; other JSON values as their JSON text. */
+function parseLabels(text: string, what: string): Record<string, string> {
   if (jsonDepth(text) > MAX_DEPTH) throw new CtrError(`cannot read ${what}`, `JSON nested more than ${MAX_DEPTH} levels deep`);
   let v: unknown;
   try {
@@ -94,7 +136,8 @@ function parseJson(text: string, what: string): Record<string, unknown> {
   } catch (err) {
     throw new CtrError(`cannot read ${what}`, `not JSON: ${(err as Error).message}`);
   }
-  return v && typeof v === 'object' && !Array.isArray(v) ? v as Record<string, unknown> : {};
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)]));
 }
 
 /** The deepest nesting of brackets in TEXT, outside strings (a linear scan, no recursion). */
@@ -111,26 +154,3 @@ function jsonDepth(text: string): number {
   }
   return max;
 }
-
-/** Human-readable rendering, sections separated by headings. */
-export function renderInspection(i: Inspection): string {
-  const lines: string[] = [`Image: ${i.path} (${i.kind})`];
-  if (i.header) {
-    const h = i.header;
-    lines.push(`ID: ${h.id}`, `Arch: ${h.arch ?? 'unknown'}`, `Created: ${h.created.toISOString()}`, '', 'Objects:',
-      '  ID  |GROUP |LINK |SIF POSITION (start-end)  |TYPE');
-    for (const o of i.objects ?? []) {
-      const type = o.partition ? `${o.typeName} (${o.partition.fsTypeName}/${o.partition.partTypeName}/${o.partition.arch})` : o.typeName;
-      lines.push(`  ${String(o.id).padEnd(4)}|${(o.groupId ? String(o.groupId) : 'NONE').padEnd(6)}|${(o.link ? String(o.link) : 'NONE').padEnd(5)}|${`${o.offset}-${o.offset + o.size}`.padEnd(26)}|${type}`);
-    }
-  }
-  const labels = Object.entries(i.labels);
-  if (labels.length) lines.push('', 'Labels:', ...labels.map(([k, v]) => `  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`));
-  for (const [name, text] of Object.entries(i.environment)) lines.push('', `Environment (${name}):`, indent(text));
-  if (i.runscript) lines.push('', 'Runscript:', indent(i.runscript));
-  if (i.help) lines.push('', 'Help:', indent(i.help));
-  if (i.deffile) lines.push('', 'Definition file:', indent(i.deffile));
-  return lines.join('\n') + '\n';
-}
-
-const indent = (s: string) => s.replace(/\s+$/, '').split('\n').map((l) => `  ${l}`).join('\n');

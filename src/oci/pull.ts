@@ -62,7 +62,6 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
         },
       });
       await writeSif(out, objects, { arch, ...sifIdentity(epoch) });
-      progress(`wrote ${out}`);
     } finally {
       await img.close();
     }

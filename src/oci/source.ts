@@ -3,8 +3,8 @@
 // then read back from the cache and verified again); layout and archive blobs are read in
 // place and verified as they are read. Layers can be opened any number of times.
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
+import { makeTempDir } from '../tmp.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CtrError, describeSystemError } from '../errors.js';
@@ -251,7 +251,7 @@ async function fromDockerArchive(dir: string, what: string) {
 }
 
 async function unpack(archive: string, what: string): Promise<string> {
-  const dir = await mkdtemp(join(process.env.CTR_TMPDIR ?? tmpdir(), 'ctr-pull-'));
+  const dir = await makeTempDir('ctr-pull-');
   try {
     await extractArchive(archive, dir, what);
     return dir;

@@ -11,6 +11,8 @@ import { type Node, SquashfsWriter, type TreeEntry, type WriterOptions } from '.
 export interface FromDirOptions extends WriterOptions {
   /** Keep the files' uid/gid; by default everything is stored as owned by root (0:0). */
   keepOwnership?: boolean;
+  /** Told each regular file's size once it is added (progress: builder/progress.ts). */
+  onData?: (bytes: number) => void;
 }
 
 /** The image entry type for an lstat result. */
@@ -71,10 +73,12 @@ export async function writeSquashfsFromDir(dir: string, out: string | number, op
             continue;
           }
           seen.set(key, writer.addChild(parent, name, type, st.mode, uid, gid, mtime(st), argFor(type, absChild, st, fail), st.size));
+          if (type === 'file') opts.onData?.(st.size);
           continue;
         }
         const node = writer.addChild(parent, name, type, st.mode, uid, gid, mtime(st), argFor(type, absChild, st, fail), st.size);
         if (type === 'dir') stack.push({ abs: absChild, node });
+        else if (type === 'file') opts.onData?.(st.size);
       }
     }
     return await writer.finish();

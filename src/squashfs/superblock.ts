@@ -36,3 +36,32 @@ export async function checkSquashfsSuperblock(path: string, offset: number, room
     throw new CtrError(what, `truncated SquashFS: it needs ${bytesUsed} bytes but only ${room} are there`);
   }
 }
+
+/** Compressor ids of the superblock (squashfs_fs.h). */
+const COMPRESSORS: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
+
+export interface SquashfsFacts {
+  compressor: string;
+  blockSize: number;
+  /** Bytes the file system takes (bytes_used). */
+  bytes: number;
+  inodes: number;
+  version: string;
+  /** mkfs time (SOURCE_DATE_EPOCH when the builder was given one). */
+  created: string;
+}
+
+/** What `ctr inspect --image` says of a SquashFS at OFFSET in PATH, from its superblock. */
+export function readSquashfsFacts(path: string, offset: number, what: string): SquashfsFacts {
+  const sb = readAtSync(path, SUPERBLOCK_SIZE, offset, what);
+  if (sb.length < SUPERBLOCK_SIZE || sb.readUInt32LE(SUPERBLOCK.magic) !== SQUASHFS_MAGIC) throw new CtrError(what, `no SquashFS at offset ${offset}`);
+  const id = sb.readUInt16LE(SUPERBLOCK.compression_id);
+  return {
+    compressor: COMPRESSORS[id] ?? `unknown (id ${id})`,
+    blockSize: sb.readUInt32LE(SUPERBLOCK.block_size),
+    bytes: Number(sb.readBigUInt64LE(SUPERBLOCK.bytes_used)),
+    inodes: sb.readUInt32LE(SUPERBLOCK.inode_count),
+    version: `${sb.readUInt16LE(SUPERBLOCK.version_major)}.${sb.readUInt16LE(SUPERBLOCK.version_minor)}`,
+    created: new Date(sb.readUInt32LE(SUPERBLOCK.modification_time) * 1000).toISOString(),
+  };
+}

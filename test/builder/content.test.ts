@@ -41,7 +41,7 @@ Content.before(async () => {
   }
   for (const [kind, source] of [['dir', ctx.src], ...Object.entries(ctx.tars)]) {
     ctx.sifs[kind] = t(`${kind}.sif`);
-    const r = await ctrRoot(['build', ctx.sifs[kind], source], SDE);
+    const r = await ctrRoot(['build', '-q', ctx.sifs[kind], source], SDE);
     assert.is(r.stderr, '', `build from ${kind}`);
     assert.is(r.code, 0);
   }

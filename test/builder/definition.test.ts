@@ -56,7 +56,7 @@ Def.before(async () => {
   ctx.def = path.join(ctx.dir, 'test.def');
   fs.writeFileSync(ctx.def, ctx.text);
   ctx.sif = path.join(ctx.dir, 'test.sif');
-  const r = await ctrUser(['build', ctx.sif, ctx.def], SDE, ctx.dir);
+  const r = await ctrUser(['build', '-q', ctx.sif, ctx.def], SDE, ctx.dir);
   assert.is(r.stderr, '');
   assert.is(r.code, 0);
 });
@@ -123,50 +123,52 @@ Def('siftool :: dump gives the definition file and the labels as built', async (
   });
 });
 
-Def('inspect :: --json on ctr\'s image has the objects, labels, environment, runscript, help and definition', async () => {
-  const r = await ctrUser(['inspect', '--json', ctx.sif]);
+Def('inspect :: --all on ctr\'s image: Apptainer\'s attributes from the definition, and the objects', async () => {
+  const r = await ctrUser(['inspect', '--all', ctx.sif]);
   assert.is(r.stderr, '');
   const j = JSON.parse(r.stdout);
-  assert.is(j.kind, 'sif');
-  assert.is(j.header.arch, 'amd64');
-  assert.is(j.header.created, BUILD_DATE);
-  assert.equal(j.objects.map((o: { typeName: string }) => o.typeName), ['Def.File', 'JSON.Labels', 'Partition']);
-  assert.is(j.objects[2].partition.fsTypeName, 'Squashfs');
-  assert.is(j.labels.Author, 'tester');
-  assert.is(j.labels['org.label-schema.build-date'], BUILD_DATE);
-  assert.is(j.environment['90-environment.sh'], '#!/bin/sh\n# Custom environment shell code should follow\n\n    export BUILD_VAR="from %environment"\n');
-  assert.is(j.runscript, '#!/bin/sh\n\n    echo "runscript: $BUILD_VAR: $*"\n');
-  assert.is(j.help, '    Help for the test image.\n');
-  assert.is(j.deffile, ctx.text);
+  assert.is(j.type, 'container');
+  assert.is(j.image.kind, 'sif');
+  assert.is(j.image.header.arch, 'amd64');
+  assert.is(j.image.header.created, BUILD_DATE);
+  assert.equal(j.image.objects.map((o: { typeName: string }) => o.typeName), ['Def.File', 'JSON.Labels', 'Partition']);
+  assert.is(j.image.objects[2].partition.fsTypeName, 'Squashfs');
+  assert.is(j.image.squashfs.compressor, 'zstd');
+  const a = j.data.attributes;
+  assert.is(a.labels.Author, 'tester');
+  assert.is(a.labels['org.label-schema.build-date'], BUILD_DATE);
+  assert.is(a.environment['/.singularity.d/env/90-environment.sh'], '#!/bin/sh\n# Custom environment shell code should follow\n\n    export BUILD_VAR="from %environment"');
+  assert.is(a.runscript, '#!/bin/sh\n\n    echo "runscript: $BUILD_VAR: $*"');
+  assert.is(a.helpfile, '    Help for the test image.');
+  assert.is(a.test, '#!/bin/sh\n\n    test -f /opt/post-marker');
+  assert.is(a.deffile, ctx.text.replace(/\n+$/, ''));
 });
 
-Def('inspect :: text on ctr\'s image names every section', async () => {
+Def('inspect :: text on ctr\'s image: the labels by default, each section on demand', async () => {
   const r = await ctrUser(['inspect', ctx.sif]);
   assert.is(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
-  assert.is(lines[0], `Image: ${ctx.sif} (sif)`);
-  assert.ok(lines.includes('Arch: amd64'));
-  assert.ok(lines.includes(`Created: ${BUILD_DATE}`));
-  assert.ok(lines.some((l) => /^ {2}3 {3}\|1 {5}\|NONE \|\d+-\d+ +\|Partition \(Squashfs\/Primary System\/amd64\)$/.test(l)), r.stdout);
-  for (const l of ['  Author: tester', '  Version: 1.2', 'Environment (90-environment.sh):', 'Runscript:', 'Help:', 'Definition file:', '  Bootstrap: busybox']) {
-    assert.ok(lines.includes(l), l);
-  }
+  for (const l of ['Author: tester', 'Version: 1.2', `org.label-schema.build-date: ${BUILD_DATE}`]) assert.ok(lines.includes(l), l);
+  const img = await ctrUser(['inspect', '--image', ctx.sif]);
+  assert.ok(img.stdout.split('\n').includes(`Created: ${BUILD_DATE}`));
+  assert.match(img.stdout, /^ {2}3 {3}\|1 {5}\|NONE \|\d+-\d+ +\|Partition \(Squashfs\/Primary System\/amd64\)$/m);
+  assert.is((await ctrUser(['inspect', '--deffile', ctx.sif])).stdout, ctx.text);
 });
 
 Def('inspect :: an image from the reference siftool (no definition, no labels objects)', async () => {
   const sif = await busyboxSif();
-  const j = JSON.parse((await ctrUser(['inspect', '--json', sif])).stdout);
-  assert.is(j.kind, 'sif');
-  assert.equal(j.objects.map((o: { typeName: string; partition?: { partTypeName: string } }) => [o.typeName, o.partition?.partTypeName]),
+  const j = JSON.parse((await ctrUser(['inspect', '--all', sif])).stdout);
+  assert.is(j.image.kind, 'sif');
+  assert.equal(j.image.objects.map((o: { typeName: string; partition?: { partTypeName: string } }) => [o.typeName, o.partition?.partTypeName]),
     [['Partition', 'Primary System']]);
-  assert.is(j.deffile, undefined);
-  assert.equal(j.labels, {});
-  assert.is(j.runscript, '#!/bin/sh\necho "runscript: $*"\n');
-  assert.is(j.environment['90-environment.sh'], 'export IMAGE_VAR="from the image"\nexport PATH="/bin:$PATH"\nexport OVERRIDDEN=image\n');
-  const text = await ctrUser(['inspect', sif]);
+  assert.is(j.data.attributes.deffile, undefined);
+  assert.is(j.data.attributes.labels, undefined);
+  assert.is(j.data.attributes.runscript, '#!/bin/sh\necho "runscript: $*"');
+  assert.is(j.data.attributes.environment['/.singularity.d/env/90-environment.sh'], 'export IMAGE_VAR="from the image"\nexport PATH="/bin:$PATH"\nexport OVERRIDDEN=image');
+  const text = await ctrUser(['inspect', '--image', sif]);
   assert.is(text.code, 0, text.stderr);
   assert.match(text.stdout, /^ {2}1 {3}\|NONE {2}\|NONE \|32768-\d+ +\|Partition \(Squashfs\/Primary System\/amd64\)$/m);
-  assert.not.match(text.stdout, /Definition file:/);
+  assert.is((await ctrUser(['inspect', '--deffile', sif])).stdout, '');
 });
 
 Def('reproducible :: a rebuild under SOURCE_DATE_EPOCH is byte-identical', async () => {
@@ -183,7 +185,7 @@ Def('images/busybox.def :: builds as the user and runs its runscript', async () 
   const def = path.join(ctx.dir, 'busybox.def');
   fs.copyFileSync(path.join(REPO, 'images/busybox.def'), def);
   fs.chmodSync(def, 0o644);
-  const b = await ctrUser(['build', out, def], {}, ctx.dir);
+  const b = await ctrUser(['build', '-q', out, def], {}, ctx.dir);
   assert.is(b.stderr, '');
   assert.is(b.code, 0);
   const r = await ctrUser(['run', out, 'cat', '/opt/hello/message']);

@@ -126,7 +126,7 @@ Errors('output :: an existing OUT is refused without --force and replaced with i
   assert.is(r.stderr, `ctr: error: output ${ctx.out}: already exists (use --force to overwrite)\n`);
   assert.is(r.code, 255);
   assert.is(fs.readFileSync(ctx.out, 'utf8'), 'old contents\n');
-  const f = await ctrUser(['build', '--force', ctx.out, src]);
+  const f = await ctrUser(['build', '-q', '--force', ctx.out, src]);
   assert.is(f.stderr, '');
   assert.is(f.code, 0);
   assert.is(fs.readFileSync(ctx.out).subarray(32, 42).toString('latin1'), 'SIF_MAGIC\0');

@@ -118,7 +118,7 @@ export async function runVariant(slot: Slot, v: Variant, opts: RunOptions = {}):
     : await asUser([launcher, '--plan', slot.plan, ...COMMAND], env, t);
   let j = judge(ctrExec ? 'exec' : 'plan', r.exitCode, r.stderr, r.seconds, t);
   if (opts.inspect && INSPECTED.has(v.kind) && !j.cls.startsWith('FAIL')) {
-    const ri = await asUser([CTR_BIN, 'inspect', img], env, t);
+    const ri = await asUser([CTR_BIN, 'inspect', '--all', img], env, t);
     const ji = judge('inspect', ri.exitCode, ri.stderr, ri.seconds, t);
     if (ji.cls.startsWith('FAIL')) j = ji;
   }

@@ -40,8 +40,8 @@ Hostile('labels :: an object of 4 GiB is refused by its size, not read', async (
   await writeSif(sif, [partitionObject({ path: sqfs }, { arch: 'amd64' }), labelsObject(Buffer.from('{}'))], { arch: 'amd64' });
   // Point the labels descriptor's size at 4 GiB: its offset and size are two adjacent
   // int64 in the (packed) descriptor, found by their values; the file grows sparse.
-  const { stdout } = await execa(process.execPath, [CTR_MAIN, 'inspect', '--json', sif]);
-  const obj = (JSON.parse(stdout) as { objects: Array<{ id: number; typeName: string; offset: number; size: number }> }).objects.find((o) => o.typeName === 'JSON.Labels')!;
+  const { stdout } = await execa(process.execPath, [CTR_MAIN, 'inspect', '--image', '--json', sif]);
+  const obj = (JSON.parse(stdout).image as { objects: Array<{ id: number; typeName: string; offset: number; size: number }> }).objects.find((o) => o.typeName === 'JSON.Labels')!;
   const { readFile, writeFile, truncate } = await import('node:fs/promises');
   const buf = await readFile(sif);
   const at = findSize(buf, obj.offset, obj.size);

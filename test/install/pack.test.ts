@@ -46,7 +46,8 @@ Pack.after(async () => {
 Pack('contents :: what runs ships (dist/src, the launcher, the snapshot bundle); sources and tests do not', async () => {
   const list = (await execa('tar', ['tzf', tarball])).stdout.split('\n').map((p) => p.replace(/^package\//, ''));
   for (const want of ['bin/ctr', 'dist/src/cli/main.js', 'dist/snapshot/ctr.cjs', 'native/build/ctr-launch', 'native/Makefile',
-    'scripts/postinstall.mjs', 'package.json', 'README.md', 'data/nvliblist.conf', 'data/rocmliblist.conf']) {
+    'scripts/postinstall.mjs', 'package.json', 'README.md', 'data/nvliblist.conf', 'data/rocmliblist.conf',
+    'dist/man/ctr.1', 'dist/man/ctr-exec.1', 'dist/completion/ctr.bash', 'dist/completion/_ctr']) {
     assert.ok(list.includes(want), `${want} is in the package`);
   }
   for (const p of list) {
@@ -74,6 +75,9 @@ Pack('--version :: as the test user, outside any checkout', async () => {
   // --nv's name list ships in data/ and is found from the install (this host: no driver).
   assert.match(String(r.stdout), /\nnvidia driver \(--nv\): none found \(looked in the ld\.so cache, /);
   assert.is(r.exitCode, 0);
+  // The second name (Debian's containerd has a ctr too): the same program.
+  const hpc = await asUser(join(prefix, 'bin/ctr-hpc'), ['--version'], { cwd });
+  assert.equal([hpc.stdout, hpc.exitCode], [r.stdout, 0]);
 });
 
 Pack('build + exec :: a directory built into a SIF; busybox run through the snapshot and the in-process FUSE server', async () => {

@@ -18,7 +18,7 @@ let n = 0;
 const cacheDir = () => join(work, 'cache');
 const out = () => join(work, `img${n++}.sif`);
 const pull = (args: string[], extra: Record<string, string> = {}) =>
-  ctr(['pull', ...args], { env: { XDG_CACHE_HOME: cacheDir(), ...extra } });
+  ctr(['pull', '-q', ...args], { env: { XDG_CACHE_HOME: cacheDir(), ...extra } });
 
 /** Nothing but the SIFs that succeeded in WORK, and no temporary file in the cache. */
 async function clean(sif: string): Promise<void> {

@@ -11,6 +11,7 @@ import { launcherPath } from '../../launch/launcher.js';
 import { driverFound, type GpuDriver, type Vendor } from '../../gpu/driver.js';
 import { findVendorDriver } from '../../host/gpu.js';
 import { readSiteConfig } from '../site.js';
+import { clashHint, ctrClash } from '../../host/ctr-name.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
 
@@ -82,6 +83,12 @@ function gpuDriver(vendor: Vendor): string {
   return `found${d.version ? `, version ${d.version}` : ''}: ${n(d.libraries.length, 'library file')}, ${n(d.programs.length, 'program')}, ${n(d.devices.length, 'device node')} (${where})`;
 }
 
+/** A line only where `ctr` in PATH is containerd's (Debian's containerd installs one). */
+function clash(): string[] {
+  const c = ctrClash();
+  return c ? [`name: ${clashHint(c)}`] : [];
+}
+
 export async function versionCommand(): Promise<void> {
   const lib = await import('../../squashfs/lib.js');
   process.stdout.write([
@@ -92,5 +99,6 @@ export async function versionCommand(): Promise<void> {
     `start-up snapshot: ${snapshot()}`,
     `nvidia driver (--nv): ${gpuDriver('nvidia')}`,
     `rocm driver (--rocm): ${gpuDriver('rocm')}`,
+    ...clash(),
   ].join('\n') + '\n');
 }
