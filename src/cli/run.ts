@@ -38,10 +38,10 @@ interface OtherVerb {
 const OTHER_VERBS: Record<string, OtherVerb> = {
   build: {
     usage: 'build [flags] OUT SOURCE',
-    describe: 'build a SIF image from a directory, tarball, SquashFS file or definition file',
+    describe: 'build a SIF image from a directory, SIF, tarball, SquashFS file or definition file',
     positionals: [
       { name: 'OUT', describe: 'SIF file to write', missing: 'no output file given' },
-      { name: 'SOURCE', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
+      { name: 'SOURCE', describe: 'directory, SIF, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
     ],
     flags: {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
