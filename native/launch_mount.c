@@ -460,10 +460,25 @@ void mount_container(const struct plan *p, int image_fd)
       DIE("cannot pivot into the container root");
    if (umount2(".", MNT_DETACH) < 0)
       DIE("cannot detach the scratch root");
-   const char *dir = p->chdir ? p->chdir : "/";
-   if (chdir(dir) < 0)
-      DIE("cannot change to directory %s inside the container", dir);
+   enter_workdir(p);
    for (size_t i = 0; i < p->n_binds; i++)
       free(t[i].rel);
    free(t);
+}
+
+/* The working directory inside. A default one (--chdir-optional: the planner's guess, such
+ * as the home directory under --contain --no-home) may be missing from the image; then
+ * warn and start in /, as Apptainer does. One the user asked for must exist. */
+void enter_workdir(const struct plan *p)
+{
+   const char *dir = p->chdir ? p->chdir : "/";
+   if (chdir(dir) == 0)
+      return;
+   if (!p->chdir_optional || (errno != ENOENT && errno != ENOTDIR))
+      DIE("cannot change to directory %s inside the container", dir);
+   warn("working directory %s does not exist in the container: starting in /", dir);
+   if (chdir("/") < 0)
+      DIE("cannot change to / inside the container");
+   if (setenv("PWD", "/", 1) < 0)
+      DIE("cannot set PWD");
 }

@@ -150,7 +150,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_SETENV] = { "A", "" },              [PW_ENV_OVERRIDE] = { "B", "2" },
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
-      [PW_JOIN_COUNT] = { "8" },
+      [PW_JOIN_COUNT] = { "8" },             [PW_DROP_ENV_PREFIX] = { "APPTAINER_" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -206,6 +206,8 @@ static void golden(void)
          "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
+   CHECK(p.n_drop_prefixes == 1 && !strcmp(p.drop_prefixes[0], "APPTAINER_") && p.no_eval && p.chdir_optional,
+         "golden: drop prefix, no eval, chdir optional");
 }
 
 /* Bind modes: exactly ro, rw, ro?, rw?. */
@@ -313,7 +315,7 @@ static void structure(void)
       { "--image", "", NULL }, { "--image-dir", "", NULL }, { "--squashfuse", "", NULL },
       { "--bind", "", "/d", "rw", NULL }, { "--bind", "/s", "", "rw", NULL }, { "--tmpfs", "", "755", NULL },
       { "--file", "", "x", NULL }, { "--chdir", "", NULL }, { "--keepenv", "", NULL }, { "--setenv", "", "v", NULL },
-      { "--join-tag", "", NULL }, { "--subids", "", "/g", "1", "1", "1" },
+      { "--join-tag", "", NULL }, { "--subids", "", "/g", "1", "1", "1" }, { "--drop-env-prefix", "", NULL },
    };
    for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++) {
       const char *w[MAXW] = { PV, "--image", "/i" };

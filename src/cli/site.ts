@@ -83,6 +83,8 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     bind: [...envBinds, ...opts.bind],
     ...(site.binds.length ? { siteBind: site.binds } : {}),
     cleanenv: opts.cleanenv || truthy(first('APPTAINER_CLEANENV', 'SINGULARITY_CLEANENV')),
+    noEnv: [...(opts.noEnv ?? []), ...[first('APPTAINER_NOENV', 'SINGULARITY_NOENV')].filter((v): v is string => !!v)],
+    noEval: opts.noEval || truthy(first('APPTAINER_NO_EVAL', 'SINGULARITY_NO_EVAL')),
     contain: opts.contain || truthy(first('APPTAINER_CONTAIN', 'SINGULARITY_CONTAIN')),
     ...(home !== undefined && !opts.noHome ? { home } : {}),
     ...(opts.writableTmpfsSize === undefined && site.writableTmpfsSize !== undefined ? { writableTmpfsSize: site.writableTmpfsSize } : {}),

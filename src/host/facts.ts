@@ -9,7 +9,7 @@ import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
 import { parseBinds, parseHome } from '../plan/binds.js';
-import { parseEnvFile } from '../plan/env.js';
+import { parseEnvFile } from '../plan/env-file.js';
 import { HOST_FILES } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions } from '../plan/options.js';
 import { findSubIds } from './subids.js';
@@ -40,15 +40,15 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     }
   }
 
-  let envFileLines: string[] = [];
-  if (opts.envFile) {
+  const envFileLines: string[] = [];
+  for (const file of opts.envFiles ?? []) {
     let text: string;
     try {
-      text = readFileSync(opts.envFile, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new CtrError(`env file ${opts.envFile}`, describeSystemError(err));
+      throw new CtrError(`env file ${file}`, describeSystemError(err));
     }
-    envFileLines = parseEnvFile(text, opts.envFile);
+    envFileLines.push(...parseEnvFile(text, file, process.env));
   }
 
   return {

@@ -62,6 +62,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     imagePath: image.path,
     user: opts.fakeroot ? 'root' : host.user,
     shell: action === 'shell',
+    noEval: opts.noEval,
+    noEnv: (opts.noEnv ?? []).flatMap((v) => v.split(',')).filter(Boolean),
   });
 
   const w = new PlanWriter();
@@ -88,9 +90,13 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   }
   if (fakeroot?.mode === 'seccomp') w.file(APT_NO_SANDBOX.path, APT_NO_SANDBOX.content);
   w.chdir(pwd);
+  // Not asked for: where the image lacks it, the launcher warns and starts in /.
+  if (!opts.pwd) w.chdirOptional();
   if (opts.contain) w.newKeyring();
   if (env.clean) w.clearenv();
   for (const p of env.prefixes) w.envPrefix(p);
+  for (const p of env.dropPrefixes) w.dropEnvPrefix(p);
+  if (env.noEval) w.noEval();
   for (const e of env.ops) {
     if (e.op === 'keep') w.keepenv(e.name);
     else if (e.op === 'unset') w.unsetenv(e.name);

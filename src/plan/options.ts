@@ -11,7 +11,12 @@ export interface LaunchOptions {
   writableTmpfs: boolean;
   cleanenv: boolean;
   env: string[];
-  envFile?: string;
+  /** --env-file, repeatable: read in order, --env after them. */
+  envFiles?: string[];
+  /** --no-eval: --env values and APPTAINERENV_* are set as they are. */
+  noEval?: boolean;
+  /** --no-env NAME[,NAME...], repeatable: host variables not passed. */
+  noEnv?: string[];
   pwd?: string;
   home?: string;
   noHome: boolean;

@@ -142,6 +142,15 @@ export class PlanWriter {
   debug(): this {
     return this.emit('DEBUG');
   }
+  dropEnvPrefix(prefix: string): this {
+    return this.emit('DROP_ENV_PREFIX', prefix);
+  }
+  noEval(): this {
+    return this.emit('NO_EVAL');
+  }
+  chdirOptional(): this {
+    return this.emit('CHDIR_OPTIONAL');
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */
