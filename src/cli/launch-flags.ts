@@ -28,21 +28,30 @@ export const LAUNCH_FLAGS = {
   'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
   'join-count': { type: 'string', describe: 'number of ranks expected on this node' },
   debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
+  shell: { alias: 's', type: 'string', describe: 'shell: the program to run instead of the image\'s bash or sh' },
+  containall: { alias: 'C', type: 'boolean', default: false, describe: '--contain and --cleanenv' },
+  'no-mount': { type: 'string', array: true, default: [], describe: 'default mounts to leave out: home, tmp, cwd, bind-paths, hostfs, or a destination such as /etc/hosts' },
+  scratch: { alias: 'S', type: 'string', array: true, default: [], describe: 'an empty writable directory (a tmpfs) at DIR, repeatable' },
+  pid: { alias: 'p', type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always gives the command a PID namespace (not for job ranks)' },
+  'no-init': { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr\'s own init always reaps and stops what the command leaves' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
   return {
     bind: (a.bind as string[]) ?? [],
     writableTmpfs: Boolean(a['writable-tmpfs']),
-    cleanenv: Boolean(a.cleanenv),
+    cleanenv: Boolean(a.cleanenv) || Boolean(a.containall),
     env: (a.env as string[]) ?? [],
     envFiles: (a['env-file'] as string[]) ?? [],
     noEval: Boolean(a['no-eval']),
     noEnv: (a['no-env'] as string[]) ?? [],
+    noMount: ((a['no-mount'] as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
+    scratch: ((a.scratch as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
+    ...(a.shell !== undefined ? { shell: String(a.shell) } : {}),
     pwd: a.pwd as string | undefined,
     home: a.home as string | undefined,
     noHome: Boolean(a['no-home']),
-    contain: Boolean(a.contain),
+    contain: Boolean(a.contain) || Boolean(a.containall),
     fakeroot: Boolean(a.fakeroot),
     ...(a['fakeroot-mode'] !== undefined ? { fakerootMode: a['fakeroot-mode'] as FakerootMode } : {}),
     ...(a['writable-tmpfs-size'] !== undefined ? { writableTmpfsSize: parseSize(String(a['writable-tmpfs-size']), '--writable-tmpfs-size') } : {}),
@@ -85,13 +94,25 @@ export function splitAtImage(args: readonly string[], takesValue: Set<string>): 
  */
 export function parseFlagsFast(table: Record<string, Options>, flags: string[]): Record<string, unknown> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
+  const longAliases: Array<[string, string]> = [];
   for (const [name, o] of Object.entries(table)) {
     const short = [o.alias ?? []].flat().find((a) => a.length === 1);
-    options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(short ? { short } : {}), ...(o.array ? { multiple: true } : {}) };
+    const type = o.type === 'boolean' ? 'boolean' as const : 'string' as const;
+    options[name] = { type, ...(short ? { short } : {}), ...(o.array ? { multiple: true } : {}) };
+    // Apptainer's other names for a flag (--cwd for --pwd): the same option under it.
+    for (const a of [o.alias ?? []].flat().filter((x) => x.length > 1)) {
+      options[a] = { type, ...(o.array ? { multiple: true } : {}) };
+      longAliases.push([a, name]);
+    }
   }
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: flags, options, strict: true, allowPositionals: false }));
+    for (const [a, name] of longAliases) {
+      if (values[a] === undefined) continue;
+      values[name] = Array.isArray(values[a]) ? [...((values[name] as unknown[]) ?? []), ...(values[a] as unknown[])] : values[a];
+      delete values[a];
+    }
   } catch (err) {
     const m = /^Unknown option '([^']+)'/.exec((err as Error).message);
     if (m) throw new CtrError(`unknown option ${m[1]}`, '', { hint: 'see ctr --help' });

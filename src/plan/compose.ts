@@ -34,20 +34,28 @@ export interface LaunchPlan {
 export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions, host: HostFacts): LaunchPlan {
   const real = (p: string) => host.realpaths.get(p) ?? p;
   const home = homeMount(opts, host, real);
-  const mounts: Mount[] = [
+  const noMount = checkNoMount(opts.noMount ?? []);
+  const mounts: Mount[] = ([
     { kind: 'bind', src: '/proc', dst: '/proc', ro: false },
     { kind: 'bind', src: '/sys', dst: '/sys', ro: false },
     ...devMounts(opts.contain),
-    ...tmpMounts(opts.contain, real),
+    ...(noMount.has('tmp') ? [] : tmpMounts(opts.contain, real)),
     ...HOST_FILES.filter((f) => host.exists.has(f)).map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
-  ];
-  if (home.mount) mounts.push(home.mount);
+  ] as Mount[]).filter((m) => !noMount.has(m.dst));
+  if (home.mount && !noMount.has('home')) mounts.push(home.mount);
   const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
-  if (!opts.contain && !opts.pwd && host.cwd !== '/' && !coveredBy(mounts, host.cwd)) {
+  // The cwd is bound unless a mount already shows it; a custom --home mounted over the
+  // cwd (cwd = $HOME, `--home /other:$HOME`) is what the user asked to see there.
+  const underHome = opts.home !== undefined && (host.cwd === home.dst || host.cwd.startsWith(home.dst + '/'));
+  if (!opts.contain && !opts.pwd && host.cwd !== '/' && !underHome && !noMount.has('cwd') && !coveredBy(mounts, host.cwd)) {
     mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
   }
+  for (const dir of opts.scratch ?? []) {
+    if (!dir.startsWith('/')) throw new CtrError(`--scratch ${dir}`, 'not an absolute path');
+    mounts.push({ kind: 'tmpfs', dst: normalize(dir), mode: '0755' });
+  }
   // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
-  for (const b of parseBinds(opts.siteBind ?? [])) {
+  for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }
   for (const b of parseBinds(opts.bind)) {
@@ -103,7 +111,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     else if (e.op === 'set') w.setenv(e.name, e.value);
     else w.envOverride(e.name, e.value);
   }
-  w.action(action);
+  // shell -s PROGRAM: the command is PROGRAM (shellCommand), with the shell's prompt.
+  w.action(action === 'shell' && opts.shell ? 'exec' : action);
   w.join(opts.join ?? 'auto');
   if (opts.joinTag) w.joinTag(opts.joinTag);
   if (opts.joinCount !== undefined) {
@@ -113,6 +122,21 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.debug) w.debug();
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
+}
+
+/** The command line for the plan: shell -s PROGRAM runs PROGRAM. */
+export function shellCommand(action: Action, opts: LaunchOptions, command: string[]): string[] {
+  return action === 'shell' && opts.shell ? [opts.shell, ...command] : command;
+}
+
+/** --no-mount's words, as Apptainer names them; the mounts ctr always needs are refused. */
+const NO_MOUNT = ['home', 'tmp', 'cwd', 'bind-paths', 'hostfs'];
+function checkNoMount(values: readonly string[]): Set<string> {
+  for (const v of values) {
+    if (['proc', 'sys', 'dev', 'devpts'].includes(v)) throw new CtrError(`--no-mount ${v}`, 'ctr always mounts /proc, /sys and /dev');
+    if (!v.startsWith('/') && !NO_MOUNT.includes(v)) throw new CtrError(`--no-mount ${v}`, `unknown mount (${NO_MOUNT.join(', ')}, or a destination path)`);
+  }
+  return new Set(values.map((v) => (v.startsWith('/') ? normalize(v) : v)));
 }
 
 function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {

@@ -17,6 +17,12 @@ export interface LaunchOptions {
   noEval?: boolean;
   /** --no-env NAME[,NAME...], repeatable: host variables not passed. */
   noEnv?: string[];
+  /** --no-mount: default mounts left out (home, tmp, cwd, bind-paths, hostfs, or a destination). */
+  noMount?: string[];
+  /** --scratch DIR: an empty tmpfs at each DIR. */
+  scratch?: string[];
+  /** shell -s PROGRAM: the interactive shell to run. */
+  shell?: string;
   pwd?: string;
   home?: string;
   noHome: boolean;

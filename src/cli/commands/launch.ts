@@ -2,7 +2,7 @@
 // started us to ask for one (bin/ctr: ctr-launch --ask), else start it with the plan.
 import { openImage } from '../../image/open.js';
 import { gatherHostFacts } from '../../host/facts.js';
-import { composePlan } from '../../plan/compose.js';
+import { composePlan, shellCommand } from '../../plan/compose.js';
 import { describeFakeroot } from '../../plan/fakeroot.js';
 import type { Action, LaunchOptions } from '../../plan/options.js';
 import { fromSnapshot, planDescriptor, runLauncher, sendPlan } from '../../launch/launcher.js';
@@ -18,6 +18,6 @@ export async function launch(action: Action, imageArg: string, command: string[]
     if (plan.fakeroot) process.stderr.write(`ctr: debug: ${describeFakeroot(plan.fakeroot)}\n`);
     process.stderr.write(`ctr: debug: launch plan: ${JSON.stringify(plan.args)}\n`);
   }
-  const words = [...plan.args, '--', ...command];
+  const words = [...plan.args, '--', ...shellCommand(action, opts, command)];
   return fd !== undefined ? sendPlan(fd, words) : runLauncher(words);
 }

@@ -1,7 +1,7 @@
 // ctr plan -o FILE: compose once, launch many times without Node (batch scripts, ranks).
 import { openImage } from '../../image/open.js';
 import { gatherHostFacts } from '../../host/facts.js';
-import { composePlan } from '../../plan/compose.js';
+import { composePlan, shellCommand } from '../../plan/compose.js';
 import type { Action, LaunchOptions } from '../../plan/options.js';
 import { launcherPath } from '../../launch/launcher.js';
 import { writePlanFile } from '../../launch/plan-file.js';
@@ -10,6 +10,7 @@ export async function writePlan(out: string, action: Action, imageArg: string, c
   const image = await openImage(imageArg);
   const host = await gatherHostFacts(opts, image.kind !== 'dir');
   const plan = composePlan(action, image, opts, host);
-  const args = command.length ? [...plan.args, '--', ...command] : plan.args;
+  const cmd = shellCommand(action, opts, command);
+  const args = cmd.length ? [...plan.args, '--', ...cmd] : plan.args;
   await writePlanFile(out, launcherPath(), args);
 }
