@@ -260,6 +260,15 @@ static bool plan_mountpoints(const struct plan *p, struct target *t)
       t[i].dir = source_is_dir(&p->binds[i], &missing);
       t[i].skip = missing;
       t[i].rel = resolve_in_root(IMG, p->binds[i].dst);
+      /* A default bind that a symlink in the image sends onto a place already mounted
+       * (an image's /var/tmp -> /tmp): skipped, or the host's /var/tmp would hide the
+       * host's /tmp bound there before it. */
+      for (size_t j = 0; j < i && p->binds[i].optional && !t[i].skip; j++)
+         if (!t[j].skip && strcmp(t[i].rel, p->binds[i].dst) && !strcmp(t[i].rel, t[j].rel)) {
+            debug("skipping %s: a symlink in the image leads it to %s, which %s is mounted on",
+                  p->binds[i].dst, t[i].rel, p->binds[j].dst);
+            t[i].skip = true;
+         }
       if (t[i].skip || under_earlier_tmpfs(p, i, t))
          continue;
       char *in_img = xasprintf(IMG "%s", t[i].rel);

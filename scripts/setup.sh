@@ -39,7 +39,8 @@ if [ "$size" = test ]; then
          docker-registry skopeo umoci apache2-utils
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev
-         charliecloud-runtime bubblewrap hyperfine)
+         charliecloud-runtime bubblewrap hyperfine
+         tzdata)  # /etc/localtime, a default bind the compat tests check
 fi
 
 missing=()
