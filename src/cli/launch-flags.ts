@@ -32,6 +32,7 @@ export const LAUNCH_FLAGS = {
   containall: { alias: 'C', type: 'boolean', default: false, describe: '--contain and --cleanenv' },
   'no-mount': { type: 'string', array: true, default: [], describe: 'default mounts to leave out: home, tmp, cwd, bind-paths, hostfs, or a destination such as /etc/hosts' },
   scratch: { alias: 'S', type: 'string', array: true, default: [], describe: 'an empty writable directory (a tmpfs) at DIR, repeatable' },
+  'no-https': { type: 'boolean', default: false, describe: 'plain HTTP to the registry, for an IMAGE given as docker://REF' },
   pid: { alias: 'p', type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always gives the command a PID namespace (not for job ranks)' },
   'no-init': { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr\'s own init always reaps and stops what the command leaves' },
 } satisfies Record<string, Options>;
@@ -48,6 +49,7 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     noMount: ((a['no-mount'] as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
     scratch: ((a.scratch as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
     ...(a.shell !== undefined ? { shell: String(a.shell) } : {}),
+    noHttps: Boolean(a['no-https']),
     pwd: a.pwd as string | undefined,
     home: a.home as string | undefined,
     noHome: Boolean(a['no-home']),

@@ -34,7 +34,15 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
   const cleanup = new Cleanup('pull');
   cleanup.file(() => [tempBeside(out), ...inFlight]);
   try {
-    const img = await fetchImage(ref, opts);
+    await writeFetched(await fetchImage(ref, opts), ref, out, opts, epoch);
+  } finally {
+    cleanup.disarm();
+  }
+}
+
+/** The SIF of IMG (fetched already) written to OUT; IMG is closed. */
+export async function writeFetched(img: FetchedImage, ref: string, out: string, opts: PullOptions = {}, epoch = sourceDateEpoch()): Promise<void> {
+  {
     try {
       progress(`reading ${img.layerCount} layer${img.layerCount === 1 ? '' : 's'}`);
       const tree = await readLayers(img);
@@ -66,8 +74,6 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
     } finally {
       await img.close();
     }
-  } finally {
-    cleanup.disarm();
   }
 }
 

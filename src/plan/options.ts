@@ -21,6 +21,8 @@ export interface LaunchOptions {
   noMount?: string[];
   /** --scratch DIR: an empty tmpfs at each DIR. */
   scratch?: string[];
+  /** Plain HTTP to the registry, for an IMAGE given as docker://REF. */
+  noHttps?: boolean;
   /** shell -s PROGRAM: the interactive shell to run. */
   shell?: string;
   pwd?: string;
