@@ -74,6 +74,8 @@ struct plan {
    size_t n_drop_prefixes;
    bool no_eval;             /* override values taken literally, not shell-evaluated */
    bool chdir_optional;      /* a missing --chdir directory warns and falls back to / */
+   bool set_umask;           /* --umask given: the command's umask is UMASK */
+   mode_t umask;
    enum action action;
    enum join join;           /* share one container among the ranks of a job step */
    const char *join_tag;     /* the step's name, when the environment doesn't give it */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/keyctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -351,6 +352,8 @@ static void install_filter(const struct plan *p)
 void exec_command(const struct plan *p)
 {
    char **argv = action_argv(p);
+   if (p->set_umask)
+      umask(p->umask);
    if (need_shell()) {
       size_t n = count(argv);
       char **w = xcalloc(n_overrides + n + 6, sizeof(char *));

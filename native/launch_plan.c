@@ -289,6 +289,10 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_CHDIR_OPTIONAL:
       p->chdir_optional = true;
       break;
+   case PW_UMASK:
+      p->set_umask = true;
+      p->umask = (mode_t)number(id, a[0], 8, 0, 0777);
+      break;
    case PW_ACTION:
       if (!strcmp(a[0], "exec"))
          p->action = ACTION_EXEC;

@@ -151,6 +151,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
       [PW_JOIN_COUNT] = { "8" },             [PW_DROP_ENV_PREFIX] = { "APPTAINER_" },
+      [PW_UMASK] = { "0022" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -206,7 +207,8 @@ static void golden(void)
          "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
-   CHECK(p.n_drop_prefixes == 1 && !strcmp(p.drop_prefixes[0], "APPTAINER_") && p.no_eval && p.chdir_optional,
+   CHECK(p.n_drop_prefixes == 1 && !strcmp(p.drop_prefixes[0], "APPTAINER_") && p.no_eval && p.chdir_optional &&
+         p.set_umask && p.umask == 022,
          "golden: drop prefix, no eval, chdir optional");
 }
 
@@ -275,6 +277,8 @@ static void numbers(void)
       const char *w[] = { PV, "--image", "/i", "--tmpfs", "/t", modes[i], NULL };
       refused(modes[i], w, "--tmpfs: * is not an octal number from 0 to 4095");
    }
+   const char *um[] = { PV, "--image", "/i", "--umask", "1000", NULL };
+   refused("--umask", um, "--umask: 1000 is not an octal number from 0 to 511");
    static const struct { const char *a[4], *want; } sub[] = {
       { { "1", "0", "1", "1" }, "--subids: 0 is not a number from 1 to 4294967295" },
       { { "1", "1", "1", "0" }, "--subids: 0 is not*" },

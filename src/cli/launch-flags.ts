@@ -2,6 +2,7 @@
 // validation) and by splitAtImage, which finds where ctr's flags end and the command's
 // begin (`ctr exec -B /data img ls -la`: -la belongs to ls).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolve } from 'node:path';
 import type { Options } from 'yargs';
 import { CtrError } from '../errors.js';
 import type { LaunchOptions } from '../plan/options.js';
@@ -33,6 +34,8 @@ export const LAUNCH_FLAGS = {
   'no-mount': { type: 'string', array: true, default: [], describe: 'default mounts to leave out: home, tmp, cwd, bind-paths, hostfs, or a destination such as /etc/hosts' },
   scratch: { alias: 'S', type: 'string', array: true, default: [], describe: 'an empty writable directory (a tmpfs) at DIR, repeatable' },
   'no-https': { type: 'boolean', default: false, describe: 'plain HTTP to the registry, for an IMAGE given as docker://REF' },
+  workdir: { alias: 'W', type: 'string', describe: 'host directory for --contain\'s /tmp and /var/tmp and for --scratch (W/tmp, W/var_tmp, W/scratch)' },
+  'no-umask': { type: 'boolean', default: false, describe: 'start the command with umask 0022 instead of the caller\'s' },
   pid: { alias: 'p', type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always gives the command a PID namespace (not for job ranks)' },
   'no-init': { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr\'s own init always reaps and stops what the command leaves' },
 } satisfies Record<string, Options>;
@@ -50,6 +53,8 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     scratch: ((a.scratch as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
     ...(a.shell !== undefined ? { shell: String(a.shell) } : {}),
     noHttps: Boolean(a['no-https']),
+    ...(a.workdir !== undefined ? { workdir: resolve(String(a.workdir)) } : {}),
+    noUmask: Boolean(a['no-umask']),
     pwd: a.pwd as string | undefined,
     home: a.home as string | undefined,
     noHome: Boolean(a['no-home']),

@@ -39,7 +39,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     { kind: 'bind', src: '/proc', dst: '/proc', ro: false },
     { kind: 'bind', src: '/sys', dst: '/sys', ro: false },
     ...devMounts(opts.contain),
-    ...(noMount.has('tmp') ? [] : tmpMounts(opts.contain, real)),
+    ...(noMount.has('tmp') ? [] : tmpMounts(opts.contain, real, opts.workdir)),
     ...HOST_FILES.filter((f) => host.exists.has(f)).map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
   ] as Mount[]).filter((m) => !noMount.has(m.dst));
   if (home.mount && !noMount.has('home')) mounts.push(home.mount);
@@ -52,7 +52,9 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   }
   for (const dir of opts.scratch ?? []) {
     if (!dir.startsWith('/')) throw new CtrError(`--scratch ${dir}`, 'not an absolute path');
-    mounts.push({ kind: 'tmpfs', dst: normalize(dir), mode: '0755' });
+    // Kept in --workdir when there is one (as Apptainer keeps it), else a tmpfs.
+    if (opts.workdir) mounts.push({ kind: 'bind', src: real(scratchDir(opts.workdir, dir)), dst: normalize(dir), ro: false });
+    else mounts.push({ kind: 'tmpfs', dst: normalize(dir), mode: '0755' });
   }
   // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
   for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
@@ -119,6 +121,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
     w.joinCount(opts.joinCount);
   }
+  if (opts.noUmask) w.umask('0022');
   if (opts.debug) w.debug();
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
@@ -160,9 +163,21 @@ function devMounts(contain: boolean): Mount[] {
   ];
 }
 
-function tmpMounts(contain: boolean, real: (p: string) => string): Mount[] {
+function tmpMounts(contain: boolean, real: (p: string) => string, workdir?: string): Mount[] {
   return ['/tmp', '/var/tmp'].map((d): Mount =>
-    contain ? { kind: 'tmpfs', dst: d, mode: '1777' } : { kind: 'bind', src: real(d), dst: d, ro: false, optional: true });
+    contain && workdir ? { kind: 'bind', src: real(`${workdir}/${d === '/tmp' ? 'tmp' : 'var_tmp'}`), dst: d, ro: false }
+      : contain ? { kind: 'tmpfs', dst: d, mode: '1777' } : { kind: 'bind', src: real(d), dst: d, ro: false, optional: true });
+}
+
+/** --workdir W: where --scratch DIR lives on the host (Apptainer's W/scratch/...). */
+function scratchDir(workdir: string, dir: string): string {
+  return `${workdir}/scratch/${normalize(dir).slice(1).replace(/\//g, '_')}`;
+}
+
+/** The host directories --workdir needs made (host/facts.ts makes them before planning). */
+export function workdirPaths(opts: LaunchOptions): string[] {
+  if (!opts.workdir) return [];
+  return [...(opts.contain ? [`${opts.workdir}/tmp`, `${opts.workdir}/var_tmp`] : []), ...(opts.scratch ?? []).map((d) => scratchDir(opts.workdir!, d))];
 }
 
 /** Is PATH visible at the same place through a bind of the same host directory? */

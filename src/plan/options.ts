@@ -19,6 +19,10 @@ export interface LaunchOptions {
   noEnv?: string[];
   /** --no-mount: default mounts left out (home, tmp, cwd, bind-paths, hostfs, or a destination). */
   noMount?: string[];
+  /** --workdir W: --contain's /tmp and /var/tmp, and --scratch dirs, kept in W on the host. */
+  workdir?: string;
+  /** --no-umask: the command starts with umask 0022, not the caller's. */
+  noUmask?: boolean;
   /** --scratch DIR: an empty tmpfs at each DIR. */
   scratch?: string[];
   /** Plain HTTP to the registry, for an IMAGE given as docker://REF. */

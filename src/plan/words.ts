@@ -151,6 +151,9 @@ export class PlanWriter {
   chdirOptional(): this {
     return this.emit('CHDIR_OPTIONAL');
   }
+  umask(octal: string): this {
+    return this.emit('UMASK', octal);
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */

@@ -123,6 +123,29 @@ Actions('internal/pkg/runtime/engine/apptainer/container_linux.go :: a missing d
   assert.is(asked.code, 255, 'a directory the user asked for must exist');
 });
 
+Actions('e2e/actions/actions.go relWorkdirScratch :: --contain --workdir ./sub --scratch keeps /tmp and the scratch dir in the workdir', async () => {
+  fs.mkdirSync(path.join(ctx.dir, 'mysubdir'));
+  const { uid, gid } = await userIds();
+  fs.chownSync(path.join(ctx.dir, 'mysubdir'), uid, gid);
+  const r = await exec(['--contain', '--workdir', './mysubdir', '--scratch', '/myscratch', ctx.bb, 'sh', '-c',
+    'echo t > /tmp/t; echo v > /var/tmp/v; echo s > /myscratch/s']);
+  assert.is(r.stderr, '');
+  assert.is(r.code, 0);
+  const w = path.join(ctx.dir, 'mysubdir');
+  assert.is(fs.readFileSync(path.join(w, 'tmp/t'), 'utf8'), 't\n');
+  assert.is(fs.readFileSync(path.join(w, 'var_tmp/v'), 'utf8'), 'v\n');
+  assert.is(fs.readFileSync(path.join(w, 'scratch/myscratch/s'), 'utf8'), 's\n');
+});
+
+Actions('e2e/actions/actions.go actionUmask :: the caller\'s umask is kept; --no-umask gives 0022', async () => {
+  const inherited = await run('runuser', ['-u', TEST_USER, '--', 'sh', '-c', `umask 0000; exec env HOME=${ctx.home} "$0" "$@"`,
+    `${CTR_ROOT}/bin/ctr`, 'exec', ctx.bb, 'sh', '-c', 'umask'], { cwd: ctx.dir });
+  assert.is(inherited.stdout, '0000\n', inherited.stderr);
+  const reset = await run('runuser', ['-u', TEST_USER, '--', 'sh', '-c', `umask 0000; exec env HOME=${ctx.home} "$0" "$@"`,
+    `${CTR_ROOT}/bin/ctr`, 'exec', '--no-umask', ctx.bb, 'sh', '-c', 'umask'], { cwd: ctx.dir });
+  assert.is(reset.stdout, '0022\n', reset.stderr);
+});
+
 for (const [which, img] of [['Apptainer\'s launch line (siftool-made)', () => ctx.bb], ['ctr-written SIF', () => ctx.ctrSif]] as const) {
   Actions(`e2e/imgbuild/imgbuild.go testSIFHeaderAndExecute :: ./img.sif runs through run-singularity (${which})`, async () => {
     const head = Buffer.alloc(31);
