@@ -18,6 +18,8 @@
 #include <linux/keyctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -269,6 +271,83 @@ static void keep_libs_dir(void)
    free(v);
 }
 
+/* The directories the image's glibc ldconfig searches ("dir: (from ...)" lines of
+ * `ldconfig -Nv`), colon-joined with a trailing ':'; "" when there is no ldconfig (musl
+ * images) or it says nothing. The output is bounded: the image is not trusted. */
+static char *ldconfig_dirs(void)
+{
+   int fds[2];
+   if (access("/sbin/ldconfig", X_OK) < 0 || pipe(fds) < 0)
+      return xasprintf("%s", "");
+   pid_t pid = fork();
+   if (pid < 0)
+      DIE("cannot fork to run ldconfig");
+   if (pid == 0) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(fds[1], 1);
+      if (null >= 0)
+         dup2(null, 2);
+      close(fds[0]);
+      execl("/sbin/ldconfig", "ldconfig", "-Nv", (char *)NULL);
+      _exit(127);
+   }
+   close(fds[1]);
+   size_t cap = 1 << 16, n = 0;
+   char *out = xcalloc(cap + 1, 1);
+   for (ssize_t r; n < cap && (r = read(fds[0], out + n, cap - n)) != 0; )
+      if (r > 0)
+         n += (size_t)r;
+      else if (errno != EINTR)
+         break;
+   close(fds[0]);
+   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+   char *dirs = xasprintf("%s", "");
+   for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+      char *colon = strchr(line, ':');
+      if (line[0] == '\t' || line[0] != '/' || !colon)
+         continue;
+      *colon = '\0';
+      char *d = xasprintf("%s%s:", dirs, line);
+      free(dirs);
+      dirs = d;
+   }
+   free(out);
+   return dirs;
+}
+
+static bool libs_dir_empty(void)
+{
+   glob_t g;
+   bool empty = glob(LIBS_DIR "/*", 0, NULL, &g) != 0 || g.gl_pathc == 0;
+   globfree(&g);
+   return empty;
+}
+
+/* Apptainer's action script: an LD_LIBRARY_PATH that is only /.singularity.d/libs gets
+ * the image's own library directories in front (so the bound libraries are found last),
+ * when that directory has libraries or the user asks to extend the path; then
+ * PREPEND_LD_LIBRARY_PATH and APPEND_LD_LIBRARY_PATH. */
+static void ld_library_path_rules(void)
+{
+   const char *pre = getenv("PREPEND_LD_LIBRARY_PATH"), *app = getenv("APPEND_LD_LIBRARY_PATH");
+   const char *l = getenv("LD_LIBRARY_PATH");
+   if (l && !strcmp(l, LIBS_DIR) && (!libs_dir_empty() || (pre && *pre) || (app && *app))) {
+      char *dirs = ldconfig_dirs();
+      char *v = xasprintf("%s" LIBS_DIR, dirs);
+      setenv("LD_LIBRARY_PATH", v, 1);
+      debug("LD_LIBRARY_PATH=%s (ldconfig's directories first)", v);
+      free(v);
+      free(dirs);
+   }
+   l = getenv("LD_LIBRARY_PATH");
+   if (!l || !*l)
+      return;
+   char *v = xasprintf("%s%s%s%s%s", pre && *pre ? pre : "", pre && *pre ? ":" : "", l, app && *app ? ":" : "", app && *app ? app : "");
+   setenv("LD_LIBRARY_PATH", v, 1);
+   free(v);
+}
+
 /* Sourced by the image's /bin/sh: $1 is the number of override statements that follow
  * (statement() above), then the command. A missing command is reported the way the
  * direct path reports it. */
@@ -279,6 +358,13 @@ static const char WRAPPER[] =
    "export PATH\n"
    "if [ -d " LIBS_DIR " ]; then case :${LD_LIBRARY_PATH:-}: in *:" LIBS_DIR ":*) ;; ::) export LD_LIBRARY_PATH=" LIBS_DIR " ;;"
    " *) export LD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:" LIBS_DIR "\" ;; esac; fi\n"
+   "if [ \"${LD_LIBRARY_PATH:-}\" = " LIBS_DIR " ] && { [ -n \"${PREPEND_LD_LIBRARY_PATH:-}${APPEND_LD_LIBRARY_PATH:-}\" ] ||"
+   " [ \"$(cd " LIBS_DIR " 2>/dev/null && echo *)\" != '*' ]; } && [ -x /sbin/ldconfig ]; then"
+   " LD_LIBRARY_PATH=\"$(/sbin/ldconfig -Nv 2>/dev/null | { __ctr_d=; while IFS= read -r __ctr_l; do"
+   " case $__ctr_l in /*:*) __ctr_d=\"$__ctr_d${__ctr_l%%:*}:\" ;; esac; done; printf %s \"$__ctr_d\"; })$LD_LIBRARY_PATH\"; fi\n"
+   "if [ -n \"${LD_LIBRARY_PATH:-}\" ]; then"
+   " [ -n \"${PREPEND_LD_LIBRARY_PATH:-}\" ] && LD_LIBRARY_PATH=\"$PREPEND_LD_LIBRARY_PATH:$LD_LIBRARY_PATH\";"
+   " [ -n \"${APPEND_LD_LIBRARY_PATH:-}\" ] && LD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:$APPEND_LD_LIBRARY_PATH\"; fi\n"
    "unset __ctr_n __ctr_f\n"
    "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
    " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
@@ -374,6 +460,7 @@ void exec_command(const struct plan *p)
       die_code(EXIT_CMD_NOT_EXEC, "cannot run /bin/sh in the image: %s", strerror(errno));
    }
    keep_libs_dir();
+   ld_library_path_rules();
    debug("exec %s", argv[0]);
    install_filter(p);
    execvp(argv[0], argv);

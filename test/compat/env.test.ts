@@ -9,10 +9,10 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { userIds, userTmp } from '../helpers/user.js';
-import { DEFAULT_PATH, apptainerBusyboxSif, ctrUser, ownLeftovers, run } from './fixture.js';
+import { DEFAULT_PATH, apptainerBusyboxSif, ctrUser, debianSif, ownLeftovers, run } from './fixture.js';
 import { TEST_USER } from '../helpers/user.js';
 
-const ctx = { dir: '', bb: '', custom: '', home: '' };
+const ctx = { dir: '', bb: '', custom: '', home: '', debian: '' };
 const LIBS = '/.singularity.d/libs';
 const CUSTOM_PATH = `${DEFAULT_PATH}:/go/bin:/usr/local/go/bin`;
 
@@ -32,6 +32,7 @@ Env.before(async () => {
   ctx.dir = await userTmp('ctr-t-compat-env-');
   ctx.home = (await userIds()).home;
   ctx.bb = await apptainerBusyboxSif();
+  ctx.debian = await debianSif();
   // e2e/testdata/Apptainer's %environment, on Apptainer's busybox.
   const def = path.join(ctx.dir, 'custom.def');
   fs.writeFileSync(def, `Bootstrap: localimage\nFrom: ${ctx.bb}\n\n%environment\n    GOPATH=/go\n    PATH=$PATH:$GOPATH/bin:/usr/local/go/bin\n` +
@@ -88,6 +89,29 @@ const ENV_OPTION: Case[] = [
 for (const c of ENV_OPTION) {
   Env(`e2e/env/env.go apptainerEnvOption :: ${c.name}`, async () => assert.is(await show(c), `${c.want}\n`));
 }
+
+// The LD_LIBRARY_PATH cases on glibc's Debian, whose ldconfig names its directories. The
+// image here is a plain tree without /.singularity.d, so a file is bound into
+// /.singularity.d/libs (as Apptainer's own ...WithBind case does): ctr leaves the loader
+// path alone in images without that directory (documented difference).
+const debian = () => ctx.debian;
+const LIBBIND = ['-B', '/etc/os-release:/.singularity.d/libs/os-release'];
+const DEFAULT_LD = '/usr/local/lib:/lib/x86_64-linux-gnu:/lib';
+const LD_CASES: Case[] = [
+  { name: 'TestDefaultLdLibraryPathWithBind', image: debian, flags: LIBBIND, show: 'LD_LIBRARY_PATH', want: `${DEFAULT_LD}:${LIBS}` },
+  { name: 'TestPrependLdLibraryPath', image: debian, flags: LIBBIND, envOpt: ['PREPEND_LD_LIBRARY_PATH=/foo'], show: 'LD_LIBRARY_PATH', want: `/foo:${DEFAULT_LD}:${LIBS}` },
+  { name: 'TestAppendLdLibraryPath', image: debian, flags: LIBBIND, envOpt: ['APPEND_LD_LIBRARY_PATH=/foo'], show: 'LD_LIBRARY_PATH', want: `${DEFAULT_LD}:${LIBS}:/foo` },
+  { name: 'TestCustomLdLibraryPath', image: debian, flags: LIBBIND, envOpt: ['LD_LIBRARY_PATH=/foo'], show: 'LD_LIBRARY_PATH', want: `/foo:${LIBS}` },
+  { name: 'TestDefaultLdLibraryPath (no /.singularity.d in the image: left unset, documented difference)', image: debian, show: 'LD_LIBRARY_PATH', want: '' },
+];
+for (const c of LD_CASES) {
+  Env(`e2e/env/env.go apptainerEnvOption :: ${c.name}`, async () => assert.is(await show(c), `${c.want}\n`));
+}
+
+Env('internal/pkg/util/fs/files/action_script.sh :: the ldconfig rule holds on the shell path too ($(...) in --env needs the image\'s sh)', async () => {
+  const c = { name: 'shell path', image: debian, flags: LIBBIND, envOpt: ['PREPEND_LD_LIBRARY_PATH=$(echo /foo)'], show: 'LD_LIBRARY_PATH', want: '' };
+  assert.is(await show(c), `/foo:${DEFAULT_LD}:${LIBS}\n`);
+});
 
 const NO_ENV: Case[] = [
   { name: 'NormalImport', image: bb, hostEnv: { FOO: 'bar', BAR: 'foo' }, show: 'FOO', want: 'bar' },
