@@ -94,12 +94,55 @@ OTHER_VERBS.cache = {
   },
 };
 
+const INSTANCE_USAGE = 'instance start [flags] IMAGE NAME [ARG...] | instance stop [--all] [-s SIGNAL] [NAME...] | instance list [--json]';
+
+/** ctr instance start|stop|list (src/instance): a sub-verb, then its own flags. */
+async function instanceVerb(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = { hint: `usage: ctr ${INSTANCE_USAGE}` };
+  if (sub === 'start') {
+    const { flags, image, rest: after } = splitAtImage(rest, valueFlags(LAUNCH_FLAGS));
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseFlagsFast(LAUNCH_FLAGS, flags);
+    } catch (err) {
+      throw flagError(err, LAUNCH_FLAGS);
+    }
+    if (image === undefined) throw new CtrError('no image given', '', usage);
+    if (after.length === 0) throw new CtrError('no instance name given', '', usage);
+    const { instanceStart } = await import('../instance/commands.js');
+    await instanceStart(image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
+    return 0;
+  }
+  const table: Record<string, { alias: string; type: 'boolean' | 'string' }> = sub === 'stop'
+    ? { all: { alias: 'a', type: 'boolean' }, signal: { alias: 's', type: 'string' } }
+    : { json: { alias: 'j', type: 'boolean' } };
+  if (sub !== 'stop' && sub !== 'list') throw new CtrError(sub === undefined ? 'no instance command given' : `unknown instance command '${sub}'`, '', usage);
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, o] of Object.entries(table)) options[name] = { type: o.type, short: o.alias };
+  let values: Record<string, unknown>, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw flagError(err, table);
+  }
+  const { instanceList, instanceStop } = await import('../instance/commands.js');
+  if (sub === 'list') {
+    if (positionals.length) throw new CtrError(`unexpected argument '${positionals[0]}'`, '', usage);
+    instanceList(Boolean(values.json));
+    return 0;
+  }
+  if (!values.all && positionals.length === 0) throw new CtrError('no instance named', '', { hint: 'ctr instance stop NAME, or --all' });
+  await instanceStop(positionals, Boolean(values.all), values.signal as string | undefined);
+  return 0;
+}
+
 const INFO_VERBS: Record<string, { usage: string; describe: string }> = {
   help: { usage: 'help [COMMAND]', describe: 'show help for ctr or for one command' },
   version: { usage: 'version', describe: 'show the version, the launcher build, libsquashfs, and whether the start-up snapshot is used' },
 };
 
-const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), ...Object.keys(INFO_VERBS)];
+const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), 'instance', ...Object.keys(INFO_VERBS)];
 const isHelp = (a: string) => a === '-h' || a === '--help';
 
 /** yargs, for help only: loading it costs ~80 ms, and nothing else needs it. */
@@ -225,6 +268,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (verb.startsWith('-')) throw new CtrError(`unknown option ${verb}`, '', { hint: 'see ctr --help' });
 
+  if (verb === 'instance') {
+    if (args.length === 0 || isHelp(args[0])) {
+      process.stdout.write(`Usage: ctr ${INSTANCE_USAGE}\n\nInstances: containers that outlive the command that starts them (the image's startscript runs in\nthem); ctr exec instance://NAME CMD runs CMD in one. start takes the flags of ctr exec.\n`);
+      return 0;
+    }
+    return instanceVerb(args);
+  }
   const other = OTHER_VERBS[verb];
   if (other) {
     const end = args.indexOf('--');
@@ -256,6 +306,12 @@ async function main(argv: string[]): Promise<number> {
     const { writePlan } = await import('./commands/plan.js');
     await writePlan(parsed.output as string, parsed.action as Action, image, rest, opts);
     return 0;
+  }
+  if (image.startsWith('instance://')) {
+    if (verb !== 'exec') throw new CtrError(`${verb} ${image}`, 'only ctr exec runs in an instance', { hint: `ctr exec ${image} COMMAND` });
+    if (flags.length) throw new CtrError(`exec ${image}`, 'takes no flags: the instance\'s own settings apply');
+    const { instanceExec } = await import('../instance/commands.js');
+    return instanceExec(image.slice('instance://'.length), rest);
   }
   const { launch } = await import('./commands/launch.js');
   return launch(verb as Action, image, rest, opts);
