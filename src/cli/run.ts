@@ -169,6 +169,8 @@ async function showHelp(verb?: string): Promise<void> {
       return b;
     });
   }
+  y.command('instance', 'start, list and stop instances: containers that outlive the command (ctr exec instance://NAME joins one)',
+    (b) => b.usage(`Usage: ctr ${INSTANCE_USAGE}`));
   for (const [v, d] of Object.entries(INFO_VERBS)) y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`));
   await y.parseAsync();
 }
