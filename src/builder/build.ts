@@ -206,7 +206,7 @@ async function takeBuildLabels(rootfs: string): Promise<Record<string, string>> 
 }
 
 async function hostScript(section: string, script: string, env: Record<string, string>, shell?: string): Promise<void> {
-  let r;
+  let r: { exitCode?: number };
   if (shell) {
     const dir = await mkdtemp(join(tmpdir(), 'ctr-script-'));
     try {

@@ -32,7 +32,7 @@ function splitUnescaped(s: string, sep: string): string[] {
   return out;
 }
 
-const unescape = (p: string) => p.replace(/\\([,:])/g, '$1');
+const unescaped = (p: string) => p.replace(/\\([,:])/g, '$1');
 
 export function parseBinds(values: readonly string[]): BindSpec[] {
   const specs: Array<{ text: string; parts: string[]; opts: string[] }> = [];
@@ -55,8 +55,8 @@ export function parseBinds(values: readonly string[]): BindSpec[] {
 
 function parseOne({ text, parts, opts }: { text: string; parts: string[]; opts: string[] }): BindSpec {
   if (parts.length > 3) throw new CtrError(`bind ${text}`, 'expected SRC[:DST[:ro|rw]]');
-  const src = unescape(parts[0]);
-  const dst = parts.length > 1 ? unescape(parts[1]) : src;
+  const src = unescaped(parts[0]);
+  const dst = parts.length > 1 ? unescaped(parts[1]) : src;
   for (const o of opts) {
     if (IMAGE_OPTIONS.test(o)) throw new CtrError(`bind ${text}`, `${o}: image binds are not supported`);
     if (!OPTIONS.includes(o)) throw new CtrError(`bind ${text}`, `unknown mode "${o}" (ro or rw)`);
