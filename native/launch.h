@@ -77,6 +77,12 @@ struct plan {
    size_t n_env;
    const char **env_prefixes;/* host PREFIXNAME=v becomes an override NAME=v */
    size_t n_env_prefixes;
+   const char **drop_prefixes;/* host variables with these prefixes are removed */
+   size_t n_drop_prefixes;
+   bool no_eval;             /* override values taken literally, not shell-evaluated */
+   bool chdir_optional;      /* a missing --chdir directory warns and falls back to / */
+   bool set_umask;           /* --umask given: the command's umask is UMASK */
+   mode_t umask;
    enum action action;
    enum join join;           /* share one container among the ranks of a job step */
    const char *join_tag;     /* the step's name, when the environment doesn't give it */
@@ -145,10 +151,13 @@ extern bool g_fuse_quiet; /* the server's stderr to /dev/null (a holder's: see l
 
 /* launch_exec.c */
 void env_compose(const struct plan *p);
+void enter_workdir(const struct plan *p);
 void exec_command(const struct plan *p) __attribute__((noreturn));
 
 /* launch_envscript.c */
 bool env_scripts_apply_simple(char **paths, size_t n);
+bool env_quoted_ok(const char *q);
+char *env_eval_quoted(const char *q);
 
 /* launch_misc.c: one error vocabulary. die() prints "ctr: error: <msg>: <strerror>" when
  * errno is set, adds a hint line when given, and exits 255. */

@@ -272,3 +272,17 @@ bool env_scripts_apply_simple(char **paths, size_t n)
    debug("env scripts applied without a shell");
    return true;
 }
+
+/* An override's value as launch_exec.c quotes it ("..."): can it be evaluated here? */
+bool env_quoted_ok(const char *q)
+{
+   const char *end;
+   return value_ok(q, &end) && *end == '\0';
+}
+
+/* Its value, $NAME and ${NAME} expanded against the environment and the env scripts'
+ * shell variables; the caller checked it with env_quoted_ok. */
+char *env_eval_quoted(const char *q)
+{
+   return evaluate(q);
+}

@@ -405,9 +405,7 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             DIE("cannot set no_new_privs");
          enter(rep.pid, holder);
-         const char *dir = p->chdir ? p->chdir : "/";
-         if (chdir(dir) < 0)
-            DIE("cannot change to directory %s inside the container", dir);
+         enter_workdir(p);
          free(tag);
          return JOINED;
       }

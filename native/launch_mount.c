@@ -260,6 +260,15 @@ static bool plan_mountpoints(const struct plan *p, struct target *t)
       t[i].dir = source_is_dir(&p->binds[i], &missing);
       t[i].skip = missing;
       t[i].rel = resolve_in_root(IMG, p->binds[i].dst);
+      /* A default bind that a symlink in the image sends onto a place already mounted
+       * (an image's /var/tmp -> /tmp): skipped, or the host's /var/tmp would hide the
+       * host's /tmp bound there before it. */
+      for (size_t j = 0; j < i && p->binds[i].optional && !t[i].skip; j++)
+         if (!t[j].skip && strcmp(t[i].rel, p->binds[i].dst) && !strcmp(t[i].rel, t[j].rel)) {
+            debug("skipping %s: a symlink in the image leads it to %s, which %s is mounted on",
+                  p->binds[i].dst, t[i].rel, p->binds[j].dst);
+            t[i].skip = true;
+         }
       if (t[i].skip || under_earlier_tmpfs(p, i, t))
          continue;
       char *in_img = xasprintf(IMG "%s", t[i].rel);
@@ -460,10 +469,25 @@ void mount_container(const struct plan *p, int image_fd)
       DIE("cannot pivot into the container root");
    if (umount2(".", MNT_DETACH) < 0)
       DIE("cannot detach the scratch root");
-   const char *dir = p->chdir ? p->chdir : "/";
-   if (chdir(dir) < 0)
-      DIE("cannot change to directory %s inside the container", dir);
+   enter_workdir(p);
    for (size_t i = 0; i < p->n_binds; i++)
       free(t[i].rel);
    free(t);
+}
+
+/* The working directory inside. A default one (--chdir-optional: the planner's guess, such
+ * as the home directory under --contain --no-home) may be missing from the image; then
+ * warn and start in /, as Apptainer does. One the user asked for must exist. */
+void enter_workdir(const struct plan *p)
+{
+   const char *dir = p->chdir ? p->chdir : "/";
+   if (chdir(dir) == 0)
+      return;
+   if (!p->chdir_optional || (errno != ENOENT && errno != ENOTDIR))
+      DIE("cannot change to directory %s inside the container", dir);
+   warn("working directory %s does not exist in the container: starting in /", dir);
+   if (chdir("/") < 0)
+      DIE("cannot change to / inside the container");
+   if (setenv("PWD", "/", 1) < 0)
+      DIE("cannot set PWD");
 }

@@ -316,6 +316,20 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
       p->env_prefixes = grow(p->env_prefixes, p->n_env_prefixes, sizeof(char *));
       p->env_prefixes[p->n_env_prefixes++] = nonempty(id, a[0]);
       break;
+   case PW_DROP_ENV_PREFIX:
+      p->drop_prefixes = grow(p->drop_prefixes, p->n_drop_prefixes, sizeof(char *));
+      p->drop_prefixes[p->n_drop_prefixes++] = nonempty(id, a[0]);
+      break;
+   case PW_NO_EVAL:
+      p->no_eval = true;
+      break;
+   case PW_CHDIR_OPTIONAL:
+      p->chdir_optional = true;
+      break;
+   case PW_UMASK:
+      p->set_umask = true;
+      p->umask = (mode_t)number(id, a[0], 8, 0, 0777);
+      break;
    case PW_ACTION:
       if (!strcmp(a[0], "exec"))
          p->action = ACTION_EXEC;

@@ -43,7 +43,7 @@ if [ "$size" = test ]; then
          slurm-wlm munge libslurm-dev libpmix-dev
          openmpi-bin libopenmpi-dev mpich libmpich-dev
          charliecloud-runtime bubblewrap hyperfine mount
-         man-db zsh)
+         man-db zsh tzdata)  # tzdata: /etc/localtime, a default bind the compat tests check
 fi
 
 missing=()

@@ -154,6 +154,8 @@ static int sample(enum plan_word id, const char **a)
       [PW_CGROUP] = { "/sys/fs/cgroup/memory/u" },
       [PW_CGROUP_SET] = { "/sys/fs/cgroup/memory/u", "memory.limit_in_bytes", "67108864" },
       [PW_CGROUP_OOM] = { "/sys/fs/cgroup/memory/u", "memory.oom_control", "64 MiB" },
+      [PW_DROP_ENV_PREFIX] = { "APPTAINER_" },
+      [PW_UMASK] = { "0022" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -209,6 +211,9 @@ static void golden(void)
          p.env[4].op == 'p' && !strcmp(p.env[4].name, "LD_LIBRARY_PATH"), "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
+   CHECK(p.n_drop_prefixes == 1 && !strcmp(p.drop_prefixes[0], "APPTAINER_") && p.no_eval && p.chdir_optional &&
+         p.set_umask && p.umask == 022,
+         "golden: drop prefix, no eval, chdir optional");
    CHECK(p.n_cgroups == 3 && p.cgroups[0].op == 'c' && p.cgroups[1].op == 's' && p.cgroups[2].op == 'o' &&
          !strcmp(p.cgroups[1].file, "memory.limit_in_bytes") && !strcmp(p.cgroups[1].value, "67108864") &&
          !strcmp(p.cgroups[2].value, "64 MiB"), "golden: cgroups");
@@ -323,6 +328,8 @@ static void numbers(void)
       const char *w[] = { PV, "--image", "/i", "--tmpfs", "/t", modes[i], NULL };
       refused(modes[i], w, "--tmpfs: * is not an octal number from 0 to 4095");
    }
+   const char *um[] = { PV, "--image", "/i", "--umask", "1000", NULL };
+   refused("--umask", um, "--umask: 1000 is not an octal number from 0 to 511");
    static const struct { const char *a[4], *want; } sub[] = {
       { { "1", "0", "1", "1" }, "--subids: 0 is not a number from 1 to 4294967295" },
       { { "1", "1", "1", "0" }, "--subids: 0 is not*" },
@@ -363,7 +370,7 @@ static void structure(void)
       { "--image", "", NULL }, { "--image-dir", "", NULL }, { "--squashfuse", "", NULL },
       { "--bind", "", "/d", "rw", NULL }, { "--bind", "/s", "", "rw", NULL }, { "--tmpfs", "", "755", NULL },
       { "--file", "", "x", NULL }, { "--chdir", "", NULL }, { "--keepenv", "", NULL }, { "--setenv", "", "v", NULL },
-      { "--join-tag", "", NULL }, { "--subids", "", "/g", "1", "1", "1" },
+      { "--join-tag", "", NULL }, { "--subids", "", "/g", "1", "1", "1" }, { "--drop-env-prefix", "", NULL },
    };
    for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++) {
       const char *w[MAXW] = { PV, "--image", "/i" };

@@ -6,9 +6,9 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, mkdir, readFile, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, readFile, realpath, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { makeTempDir } from '../tmp.js';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { endianness } from 'node:os';
 import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { Cleanup } from '../host/cleanup.js';
@@ -24,11 +24,12 @@ import { insideBuildNamespace, runInBuildNamespace } from './userns.js';
 import { userInfo } from 'node:os';
 import type { CompressorName } from '../squashfs/structs.js';
 import { bootstrap } from './bootstrap.js';
-import { parseDefinition, type Definition } from './definition.js';
-import { writeSingularityDir } from './metadata.js';
+import { parseDefinition, parseLabels, type Definition } from './definition.js';
+import { writeLabels, writeSingularityDir } from './metadata.js';
 import { checkOutput, packSif, sifIdentity } from './pack.js';
 import { progress, RateMeter } from './progress.js';
 import { pipeline, Transform, type Readable } from 'node:stream';
+import { isSif, resif } from './resif.js';
 import { tarCompression, writeSquashfsFromTar } from './tar.js';
 
 export interface BuildOptions {
@@ -72,7 +73,10 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
       await packSif(source, out, { ...opts, epoch, arch, meter: new RateMeter(() => `packing ${source}`) });
     } else {
       const head = await readHead(source, 4096, `build source ${source}`);
-      if (isSquashfs(head)) {
+      if (isSif(head)) {
+        progress(`copying the image of SIF ${source}`);
+        await resif(source, out, epoch);
+      } else if (isSquashfs(head)) {
         progress(`wrapping SquashFS ${source}`);
         await writeSif(out, [partitionObject({ path: source }, { arch })], { arch, ...sifIdentity(epoch) });
       } else if (tarCompression(head)) {
@@ -98,7 +102,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         if (!insideBuildNamespace()) progress(describeFakeroot(fakeroot));
         await buildDefinition(def, out, opts, epoch, arch, cleanup);
       } else {
-        throw new CtrError(`build source ${source}`, 'not a directory, SquashFS image, tarball or definition file');
+        throw new CtrError(`build source ${source}`, 'not a directory, SIF, SquashFS image, tarball or definition file');
       }
     }
   } catch (err) {
@@ -119,11 +123,16 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   const rootfs = await makeTempDir('ctr-build-');
   cleanup.dir(rootfs);
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
+  if (def.sections.pre) {
+    // Apptainer's %pre: on the host, as the user, before the bootstrap (no root file system yet).
+    progress('%pre (runs on the host)');
+    await hostScript('%pre', def.sections.pre, {}, def.shells.pre);
+  }
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
   await bootstrap(def, rootfs, { noHttps: opts.noHttps });
   if (def.sections.setup) {
     progress('%setup');
-    await hostScript('%setup', def.sections.setup, { APPTAINER_ROOTFS: rootfs, SINGULARITY_ROOTFS: rootfs });
+    await hostScript('%setup', def.sections.setup, { APPTAINER_ROOTFS: rootfs, SINGULARITY_ROOTFS: rootfs }, def.shells.setup);
   }
   for (const [src, dst] of def.files) {
     const to = join(rootfs, dst);
@@ -144,11 +153,17 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   const apt = !insideBuildNamespace() && existsSync(join(rootfs, 'etc/apt/apt.conf.d'));
   if (def.sections.post) {
     progress('%post');
-    await inContainer('%post', rootfs, true, def.sections.post, apt, cleanup);
+    await inContainer('%post', rootfs, true, def.sections.post, apt, cleanup, def.shells.post);
+    // Labels %post appended to $APPTAINER_LABELS win over %labels, as in Apptainer.
+    const added = await takeBuildLabels(rootfs);
+    if (Object.keys(added).length) {
+      Object.assign(labels, added);
+      await writeLabels(rootfs, labels);
+    }
   }
   if (def.sections.test) {
     progress('%test');
-    await inContainer('%test', rootfs, false, def.sections.test, apt, cleanup);
+    await inContainer('%test', rootfs, false, def.sections.test, apt, cleanup, def.shells.test);
   }
   // The mount point of that file, empty, made in the tree: not part of the image.
   if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
@@ -164,17 +179,58 @@ function buildFakeroot(opts: BuildOptions): FakerootChoice {
   return chooseFakeroot(opts.fakerootMode ?? 'auto', findSubIds(username, uid), uid);
 }
 
-/** %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live. */
-async function inContainer(section: string, rootfs: string, writable: boolean, script: string, aptNoSandbox: boolean, cleanup: Cleanup): Promise<void> {
+/**
+ * %post / %test: the image's /bin/sh -e, as root in a user namespace, output shown live.
+ * With `-c SHELL`, Apptainer's way: the script is a file, run as `SHELL script` by sh.
+ */
+async function inContainer(section: string, rootfs: string, writable: boolean, script: string, aptNoSandbox: boolean, cleanup: Cleanup, shell?: string): Promise<void> {
   const hostFiles = new Map([['/etc/resolv.conf', '/etc/resolv.conf'], ['/etc/hosts', '/etc/hosts']]);
-  const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: {}, aptNoSandbox });
-  const code = await runLauncher([...plan, '--', '/bin/sh', '-e', '-c', script]);
+  const plan = composeBuildPlan(rootfs, { writable, hostFiles: await realpaths(hostFiles), env: BUILD_SCRIPT_ENV, aptNoSandbox });
+  let command = ['/bin/sh', '-e', '-c', script];
+  const file = join(rootfs, `.${section.slice(1)}.script`);
+  if (shell) {
+    if (!writable) throw new CtrError(`${section} -c ${shell}`, 'a shell for %test is not supported (the image is read-only then)');
+    await writeFile(file, script, { mode: 0o755 });
+    command = ['/bin/sh', '-e', '-c', `${shell} /${basename(file)}`];
+  }
+  const code = await runLauncher([...plan, '--', ...command]).finally(() => shell ? rm(file, { force: true }) : undefined);
   if (cleanup.interrupted) await new Promise(() => {}); // killed by Ctrl-C: the signal handler reports and exits
   if (code !== 0) throw new CtrError(`${section} failed`, `exit code ${code}`);
 }
 
-async function hostScript(section: string, script: string, env: Record<string, string>): Promise<void> {
-  const r = await execa('/bin/sh', ['-e', '-c', script], { env, stdio: 'inherit', reject: false });
+/** What %post sees, as in Apptainer: where to add environment lines and labels. */
+const BUILD_LABELS = '/.build.labels';
+const BUILD_SCRIPT_ENV = {
+  APPTAINER_ENVIRONMENT: '/.singularity.d/env/91-environment.sh',
+  SINGULARITY_ENVIRONMENT: '/.singularity.d/env/91-environment.sh',
+  APPTAINER_LABELS: BUILD_LABELS,
+  SINGULARITY_LABELS: BUILD_LABELS,
+};
+
+/** The labels %post wrote to $APPTAINER_LABELS (`NAME VALUE` lines); the file is removed. */
+async function takeBuildLabels(rootfs: string): Promise<Record<string, string>> {
+  const at = join(rootfs, BUILD_LABELS);
+  const st = await lstat(at).catch(() => undefined);
+  if (!st) return {};
+  if (!st.isFile() || st.size > 1 << 20) throw new CtrError(`%post ${BUILD_LABELS}`, 'not a regular file of at most 1 MiB');
+  const labels = parseLabels(await readFile(at, 'utf8'));
+  await rm(at, { force: true });
+  return labels;
+}
+
+async function hostScript(section: string, script: string, env: Record<string, string>, shell?: string): Promise<void> {
+  let r: { exitCode?: number };
+  if (shell) {
+    const dir = await makeTempDir('ctr-script-');
+    try {
+      await writeFile(join(dir, 'script'), script, { mode: 0o700 });
+      r = await execa('/bin/sh', ['-e', '-c', `${shell} "$0"`, join(dir, 'script')], { env, stdio: 'inherit', reject: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  } else {
+    r = await execa('/bin/sh', ['-e', '-c', script], { env, stdio: 'inherit', reject: false });
+  }
   if (r.exitCode !== 0) throw new CtrError(`${section} failed`, `exit code ${r.exitCode}`);
 }
 

@@ -2,7 +2,9 @@
 // Pure parsing; every error names the line. Sections kept verbatim (scripts).
 import { CtrError } from '../errors.js';
 
-export const SECTIONS = ['setup', 'files', 'post', 'environment', 'runscript', 'labels', 'help', 'test', 'startscript', 'arguments'] as const;
+export const SECTIONS = ['pre', 'setup', 'files', 'post', 'environment', 'runscript', 'labels', 'help', 'test', 'startscript', 'arguments'] as const;
+/** Sections whose header line may name the shell: `%post -c /bin/bash`. */
+const SHELL_SECTIONS: readonly SectionName[] = ['pre', 'setup', 'post', 'test'];
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface Definition {
@@ -10,6 +12,8 @@ export interface Definition {
   header: Record<string, string>;
   bootstrap: string;
   sections: Partial<Record<SectionName, string>>;
+  /** `%post -c /bin/bash -l`: the shell command line a script section runs under. */
+  shells: Partial<Record<SectionName, string>>;
   /** %files lines as [src, dst] (dst defaults to src). */
   files: Array<[string, string]>;
   /** %labels as name → value. */
@@ -23,6 +27,7 @@ export function parseDefinition(text: string, file: string): Definition {
   const fail = (line: number, why: string): never => { throw new CtrError(`definition file ${file}`, `line ${line}: ${why}`); };
   const header: Record<string, string> = {};
   const sections: Partial<Record<SectionName, string>> = {};
+  const shells: Partial<Record<SectionName, string>> = {};
   const lines = text.split('\n');
   let current: SectionName | undefined;
   let body: string[] = [];
@@ -32,12 +37,21 @@ export function parseDefinition(text: string, file: string): Definition {
     const sec = /^%([A-Za-z]+)\b(.*)$/.exec(raw);
     if (sec) {
       const name = sec[1].toLowerCase() as SectionName;
+      if (/^app/.test(name)) fail(n, `%${sec[1]}: SCIF app sections are not supported`);
       if (!SECTIONS.includes(name)) fail(n, `unknown section %${sec[1]}`);
       if (sections[name] !== undefined || current === name) fail(n, `section %${name} appears twice`);
+      const args = sec[2].split('#')[0].trim();
+      if (name === 'files' && /^from\s/.test(args)) fail(n, `%files ${args}: multi-stage builds are not supported`);
+      if (args !== '' && SHELL_SECTIONS.includes(name)) shells[name] = sectionShell(args, name, (why) => fail(n, why));
       close();
       current = name;
       body = [];
       return;
+    }
+    // A second header after the sections: Apptainer's multi-stage build, which ctr
+    // refuses whole rather than building one stage and ignoring the others.
+    if (current && /^bootstrap\s*:/i.test(raw)) {
+      fail(n, 'multi-stage definitions (a second "Bootstrap:") are not supported; build the first stage to a SIF and start the next from it with "Bootstrap: localimage"');
     }
     if (current) { body.push(raw); return; }
     const line = raw.trim();
@@ -55,7 +69,16 @@ export function parseDefinition(text: string, file: string): Definition {
   if (['localimage', 'docker', 'oci', 'oci-archive', 'docker-archive'].includes(bootstrap) && !header.from) {
     fail(lineOf(lines, /^\s*bootstrap\s*:/i), `bootstrap ${bootstrap} needs a "From:" header`);
   }
-  return { header, bootstrap, sections, files: parseFiles(sections.files, lines, fail), labels: parseLabels(sections.labels), raw: text };
+  return { header, bootstrap, sections, shells, files: parseFiles(sections.files, lines, fail), labels: parseLabels(sections.labels), raw: text };
+}
+
+/** `-c SHELL [ARGS]` (Apptainer's only section option): everything after -c is the shell. */
+function sectionShell(args: string, name: string, fail: (why: string) => never): string {
+  const words = args.split(/\s+/);
+  const c = words.indexOf('-c');
+  if (c < 0) fail(`%${name} ${args}: unknown option (only -c SHELL)`);
+  if (c === words.length - 1) fail(`%${name} -c: no shell given`);
+  return words.slice(c + 1).join(' ');
 }
 
 function lineOf(lines: string[], re: RegExp): number {
@@ -76,7 +99,7 @@ function parseFiles(body: string | undefined, lines: string[], fail: (line: numb
   return out;
 }
 
-function parseLabels(body: string | undefined): Record<string, string> {
+export function parseLabels(body: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const raw of (body ?? '').split('\n')) {
     const line = raw.trim();

@@ -8,7 +8,7 @@ import type { Definition } from './definition.js';
 export async function writeSingularityDir(rootfs: string, def: Definition, labels: Record<string, string>): Promise<void> {
   const s = def.sections;
   await writeEntries(rootfs, singularityDir({
-    runscript: s.runscript, test: s.test, help: s.help, labels, deffile: def.raw,
+    runscript: s.runscript, startscript: s.startscript, test: s.test, help: s.help, labels, deffile: def.raw,
     // Always there, as Apptainer writes it: /environment points at it.
     env: { '90-environment.sh': environmentScript(s.environment ?? '') },
   }));
@@ -29,4 +29,9 @@ export async function writeEntries(root: string, entries: LayoutEntry[]): Promis
       await symlink(e.target, at);
     }
   }
+}
+
+/** /.singularity.d/labels.json again, after %post added labels through $APPTAINER_LABELS. */
+export async function writeLabels(rootfs: string, labels: Record<string, string>): Promise<void> {
+  await writeEntries(rootfs, singularityDir({ labels }).filter((e) => e.path === '.singularity.d/labels.json'));
 }

@@ -2,6 +2,7 @@
 // validation) and by splitAtImage, which finds where ctr's flags end and the command's
 // begin (`ctr exec -B /data img ls -la`: -la belongs to ls).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolve } from 'node:path';
 import type { Options } from 'yargs';
 import { CtrError } from '../errors.js';
 import type { LaunchOptions } from '../plan/options.js';
@@ -14,12 +15,14 @@ export const LAUNCH_FLAGS = {
   'writable-tmpfs': { type: 'boolean', default: false, describe: 'writable tmpfs overlay over the image; changes are discarded' },
   cleanenv: { alias: 'e', type: 'boolean', default: false, describe: 'do not pass the host environment' },
   env: { type: 'string', array: true, default: [], describe: 'set NAME=VALUE inside (repeatable, comma lists)' },
-  'env-file': { type: 'string', describe: 'file of NAME=VALUE lines to set inside' },
-  pwd: { type: 'string', describe: 'initial working directory inside' },
+  'env-file': { type: 'string', array: true, default: [], describe: 'file of shell assignments to set inside (repeatable)' },
+  'no-env': { type: 'string', array: true, default: [], describe: 'host variables NAME[,NAME...] not to pass (repeatable)' },
+  'no-eval': { type: 'boolean', default: false, describe: 'set --env and APPTAINERENV_* values as they are, without shell evaluation' },
+  pwd: { alias: 'cwd', type: 'string', describe: 'initial working directory inside' },
   home: { alias: 'H', type: 'string', describe: 'home directory SRC[:DST] to bind' },
   'no-home': { type: 'boolean', default: false, describe: 'do not bind the home directory' },
   contain: { alias: 'c', type: 'boolean', default: false, describe: 'minimal /dev, fresh /tmp and home, no cwd bind' },
-  fakeroot: { type: 'boolean', default: false, describe: 'be root (uid 0) inside the container' },
+  fakeroot: { alias: 'f', type: 'boolean', default: false, describe: 'be root (uid 0) inside the container' },
   'fakeroot-mode': { type: 'string', choices: [...FAKEROOT_MODES], describe: 'how --fakeroot makes many ids: subuid (newuidmap), seccomp (faked calls) or auto' },
   'writable-tmpfs-size': { type: 'string', describe: 'room for changes with --writable-tmpfs (e.g. 64M, 1G; default 64M)' },
   join: { type: 'boolean', default: false, describe: 'always share one container among the ranks of a job step on a node' },
@@ -46,6 +49,15 @@ export const LAUNCH_FLAGS = {
   'device-read-iops': { type: 'string', array: true, describe: 'read operations per second DEVICE:N (repeatable)' },
   'device-write-iops': { type: 'string', array: true, describe: 'write operations per second DEVICE:N (repeatable)' },
   'apply-cgroups': { type: 'string', describe: "limits from a TOML file (Apptainer's cgroups.toml: OCI LinuxResources)" },
+  shell: { alias: 's', type: 'string', describe: 'shell: the program to run instead of the image\'s bash or sh' },
+  containall: { alias: 'C', type: 'boolean', default: false, describe: '--contain and --cleanenv' },
+  'no-mount': { type: 'string', array: true, default: [], describe: 'default mounts to leave out: home, tmp, cwd, bind-paths, hostfs, or a destination such as /etc/hosts' },
+  scratch: { alias: 'S', type: 'string', array: true, default: [], describe: 'an empty writable directory (a tmpfs) at DIR, repeatable' },
+  'no-https': { type: 'boolean', default: false, describe: 'plain HTTP to the registry, for an IMAGE given as docker://REF' },
+  workdir: { alias: 'W', type: 'string', describe: 'host directory for --contain\'s /tmp and /var/tmp and for --scratch (W/tmp, W/var_tmp, W/scratch)' },
+  'no-umask': { type: 'boolean', default: false, describe: 'start the command with umask 0022 instead of the caller\'s' },
+  pid: { alias: 'p', type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always gives the command a PID namespace (not for job ranks)' },
+  'no-init': { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr\'s own init always reaps and stops what the command leaves' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
@@ -62,13 +74,21 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     ...(a['apply-cgroups'] !== undefined ? { applyCgroups: String(a['apply-cgroups']) } : {}),
     bind: (a.bind as string[]) ?? [],
     writableTmpfs: Boolean(a['writable-tmpfs']),
-    cleanenv: Boolean(a.cleanenv),
+    cleanenv: Boolean(a.cleanenv) || Boolean(a.containall),
     env: (a.env as string[]) ?? [],
-    envFile: a['env-file'] as string | undefined,
+    envFiles: (a['env-file'] as string[]) ?? [],
+    noEval: Boolean(a['no-eval']),
+    noEnv: (a['no-env'] as string[]) ?? [],
+    noMount: ((a['no-mount'] as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
+    scratch: ((a.scratch as string[]) ?? []).flatMap((v) => v.split(',')).filter(Boolean),
+    ...(a.shell !== undefined ? { shell: String(a.shell) } : {}),
+    noHttps: Boolean(a['no-https']),
+    ...(a.workdir !== undefined ? { workdir: resolve(String(a.workdir)) } : {}),
+    noUmask: Boolean(a['no-umask']),
     pwd: a.pwd as string | undefined,
     home: a.home as string | undefined,
     noHome: Boolean(a['no-home']),
-    contain: Boolean(a.contain),
+    contain: Boolean(a.contain) || Boolean(a.containall),
     fakeroot: Boolean(a.fakeroot),
     ...(a['fakeroot-mode'] !== undefined ? { fakerootMode: a['fakeroot-mode'] as FakerootMode } : {}),
     ...(a['writable-tmpfs-size'] !== undefined ? { writableTmpfsSize: parseSize(String(a['writable-tmpfs-size']), '--writable-tmpfs-size') } : {}),
@@ -115,13 +135,25 @@ export function splitAtImage(args: readonly string[], takesValue: Set<string>): 
  */
 export function parseFlagsFast(table: Record<string, Options>, flags: string[]): Record<string, unknown> {
   const options: NonNullable<ParseArgsConfig['options']> = {};
+  const longAliases: Array<[string, string]> = [];
   for (const [name, o] of Object.entries(table)) {
     const short = [o.alias ?? []].flat().find((a) => a.length === 1);
-    options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(short ? { short } : {}), ...(o.array ? { multiple: true } : {}) };
+    const type = o.type === 'boolean' ? 'boolean' as const : 'string' as const;
+    options[name] = { type, ...(short ? { short } : {}), ...(o.array ? { multiple: true } : {}) };
+    // Apptainer's other names for a flag (--cwd for --pwd): the same option under it.
+    for (const a of [o.alias ?? []].flat().filter((x) => x.length > 1)) {
+      options[a] = { type, ...(o.array ? { multiple: true } : {}) };
+      longAliases.push([a, name]);
+    }
   }
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: flags, options, strict: true, allowPositionals: false }));
+    for (const [a, name] of longAliases) {
+      if (values[a] === undefined) continue;
+      values[name] = Array.isArray(values[a]) ? [...((values[name] as unknown[]) ?? []), ...(values[a] as unknown[])] : values[a];
+      delete values[a];
+    }
   } catch (err) {
     const m = /^Unknown option '([^']+)'/.exec((err as Error).message);
     if (m) throw new CtrError(`unknown option ${m[1]}`, '', { hint: 'see ctr --help' });

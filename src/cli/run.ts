@@ -48,10 +48,10 @@ interface OtherVerb {
 const OTHER_VERBS: Record<string, OtherVerb> = {
   build: {
     usage: 'build [flags] OUT SOURCE',
-    describe: 'build a SIF image from a directory, tarball, SquashFS file or definition file',
+    describe: 'build a SIF image from a directory, SIF, tarball, SquashFS file or definition file',
     positionals: [
       { name: 'OUT', describe: 'SIF file to write', missing: 'no output file given' },
-      { name: 'SOURCE', describe: 'directory, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
+      { name: 'SOURCE', describe: 'directory, SIF, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
     ],
     flags: {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
@@ -161,11 +161,55 @@ export function commandTable(): CommandSpec[] {
     ...Object.entries(LAUNCH_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals,
       flags: verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS })),
     ...Object.entries(OTHER_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: d.flags })),
+    { verb: 'instance', usage: INSTANCE_USAGE, describe: 'start, stop and list instances: containers that outlive the command that started them', positionals: [], flags: {} },
     ...Object.entries(INFO_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: {} })),
   ];
 }
 
-const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), ...Object.keys(INFO_VERBS)];
+const INSTANCE_USAGE = 'instance start [flags] IMAGE NAME [ARG...] | instance stop [--all] [-s SIGNAL] [NAME...] | instance list [--json]';
+
+/** ctr instance start|stop|list (src/instance): a sub-verb, then its own flags. */
+async function instanceVerb(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const usage = { hint: `usage: ctr ${INSTANCE_USAGE}` };
+  if (sub === 'start') {
+    const { flags, image, rest: after } = splitAtImage(rest, valueFlags(LAUNCH_FLAGS));
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = parseFlagsFast(LAUNCH_FLAGS, flags);
+    } catch (err) {
+      throw flagError(err, LAUNCH_FLAGS);
+    }
+    if (image === undefined) throw new CtrError('no image given', '', usage);
+    if (after.length === 0) throw new CtrError('no instance name given', '', usage);
+    const { instanceStart } = await import('../instance/commands.js');
+    await instanceStart(image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
+    return 0;
+  }
+  const table: Record<string, { alias: string; type: 'boolean' | 'string' }> = sub === 'stop'
+    ? { all: { alias: 'a', type: 'boolean' }, signal: { alias: 's', type: 'string' } }
+    : { json: { alias: 'j', type: 'boolean' } };
+  if (sub !== 'stop' && sub !== 'list') throw new CtrError(sub === undefined ? 'no instance command given' : `unknown instance command '${sub}'`, '', usage);
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [name, o] of Object.entries(table)) options[name] = { type: o.type, short: o.alias };
+  let values: Record<string, unknown>, positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: true }));
+  } catch (err) {
+    throw flagError(err, table);
+  }
+  const { instanceList, instanceStop } = await import('../instance/commands.js');
+  if (sub === 'list') {
+    if (positionals.length) throw new CtrError(`unexpected argument '${positionals[0]}'`, '', usage);
+    instanceList(Boolean(values.json));
+    return 0;
+  }
+  if (!values.all && positionals.length === 0) throw new CtrError('no instance named', '', { hint: 'ctr instance stop NAME, or --all' });
+  await instanceStop(positionals, Boolean(values.all), values.signal as string | undefined);
+  return 0;
+}
+
+const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), 'instance', ...Object.keys(INFO_VERBS)];
 const isHelp = (a: string) => a === '-h' || a === '--help';
 
 /** yargs, for help only: loading it costs ~80 ms, and nothing else needs it. */
@@ -192,6 +236,8 @@ async function showHelp(verb?: string): Promise<void> {
       return b;
     });
   }
+  y.command('instance', 'start, list and stop instances: containers that outlive the command (ctr exec instance://NAME joins one)',
+    (b) => b.usage(`Usage: ctr ${INSTANCE_USAGE}`));
   for (const [v, d] of Object.entries(INFO_VERBS)) y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`));
   await y.parseAsync();
 }
@@ -291,6 +337,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (verb.startsWith('-')) throw new CtrError(`unknown option ${verb}`, '', { hint: 'see ctr --help' });
 
+  if (verb === 'instance') {
+    if (args.length === 0 || isHelp(args[0])) {
+      process.stdout.write(`Usage: ctr ${INSTANCE_USAGE}\n\nInstances: containers that outlive the command that starts them (the image's startscript runs in\nthem); ctr exec instance://NAME CMD runs CMD in one. start takes the flags of ctr exec.\n`);
+      return 0;
+    }
+    return instanceVerb(args);
+  }
   const other = OTHER_VERBS[verb];
   if (other) {
     const end = args.indexOf('--');
@@ -322,6 +375,12 @@ async function main(argv: string[]): Promise<number> {
     const { writePlan } = await import('./commands/plan.js');
     await writePlan(parsed.output as string, parsed.action as Action, image, rest, opts);
     return 0;
+  }
+  if (image.startsWith('instance://')) {
+    if (verb !== 'exec') throw new CtrError(`${verb} ${image}`, 'only ctr exec runs in an instance', { hint: `ctr exec ${image} COMMAND` });
+    if (flags.length) throw new CtrError(`exec ${image}`, 'takes no flags: the instance\'s own settings apply');
+    const { instanceExec } = await import('../instance/commands.js');
+    return instanceExec(image.slice('instance://'.length), rest);
   }
   const { launch } = await import('./commands/launch.js');
   // ctr test: Apptainer's test action (its /.singularity.d/actions/test), as an exec.

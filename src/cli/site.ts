@@ -102,6 +102,8 @@ export function withSiteSettings(opts: LaunchOptions, env: NodeJS.ProcessEnv = p
     ...(site.binds.length ? { siteBind: site.binds } : {}),
     gpuSite: site.gpu,
     cleanenv: opts.cleanenv || truthy(first('APPTAINER_CLEANENV', 'SINGULARITY_CLEANENV')),
+    noEnv: [...(opts.noEnv ?? []), ...[first('APPTAINER_NOENV', 'SINGULARITY_NOENV')].filter((v): v is string => !!v)],
+    noEval: opts.noEval || truthy(first('APPTAINER_NO_EVAL', 'SINGULARITY_NO_EVAL')),
     contain: opts.contain || truthy(first('APPTAINER_CONTAIN', 'SINGULARITY_CONTAIN')),
     nv: opts.nv || truthy(first('APPTAINER_NV', 'SINGULARITY_NV')),
     nvccli: opts.nvccli || truthy(first('APPTAINER_NVCCLI', 'SINGULARITY_NVCCLI')),

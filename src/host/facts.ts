@@ -4,13 +4,13 @@
 //
 // Synchronous calls throughout: this runs once per rank, and each call is answered from
 // the kernel's caches faster than a trip through libuv's thread pool (see src/files.ts).
-import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
 import { parseBinds, parseHome } from '../plan/binds.js';
-import { parseEnvFile } from '../plan/env.js';
-import { HOST_FILES } from '../plan/compose.js';
+import { parseEnvFile } from '../plan/env-file.js';
+import { HOST_FILES, workdirPaths } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions } from '../plan/options.js';
 import { findSubIds } from './subids.js';
 import { gatherGpuFacts } from './gpu.js';
@@ -36,6 +36,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     } catch { /* optional: not bound */ }
   }
   const required = parseBinds(opts.bind).map((b) => b.src);
+  if (opts.workdir) required.push(...makeWorkdir(opts.workdir, workdirPaths(opts)));
   if (opts.home) required.push(parseHome(opts.home).src);
   for (const p of required) {
     try {
@@ -45,15 +46,15 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     }
   }
 
-  let envFileLines: string[] = [];
-  if (opts.envFile) {
+  const envFileLines: string[] = [];
+  for (const file of opts.envFiles ?? []) {
     let text: string;
     try {
-      text = readFileSync(opts.envFile, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new CtrError(`env file ${opts.envFile}`, describeSystemError(err));
+      throw new CtrError(`env file ${file}`, describeSystemError(err));
     }
-    envFileLines = parseEnvFile(text, opts.envFile);
+    envFileLines.push(...parseEnvFile(text, file, process.env));
   }
 
   const gpu = await gatherGpuFacts(opts, exists);
@@ -110,6 +111,24 @@ function cgroupFacts(limits: ResourceLimits, root: string | undefined, user: str
     }
   }
   return { cgroups: findCgroups(controllersFor(limits), root, user, uid, process.env), devices };
+}
+
+/** --workdir W: W itself must exist; the directories in it the plan binds are made. */
+function makeWorkdir(workdir: string, paths: string[]): string[] {
+  try {
+    realpathSync.native(workdir);
+  } catch (err) {
+    throw new CtrError(`--workdir ${workdir}`, describeSystemError(err));
+  }
+  for (const p of paths) {
+    try {
+      mkdirSync(p, { recursive: true, mode: 0o700 });
+      if (/\/(tmp|var_tmp)$/.test(p)) chmodSync(p, 0o1777);
+    } catch (err) {
+      throw new CtrError(`--workdir ${workdir}`, `cannot make ${p}: ${describeSystemError(err)}`);
+    }
+  }
+  return paths;
 }
 
 /** The working directory; one that was removed is fatal only when it would be entered. */

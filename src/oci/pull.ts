@@ -34,39 +34,43 @@ export async function pullToSif(ref: string, out: string, opts: PullOptions = {}
   const cleanup = new Cleanup('pull');
   cleanup.file(() => [tempBeside(out), ...inFlight]);
   try {
-    const img = await fetchImage(ref, opts);
-    try {
-      progress(`reading ${img.layerCount} layer${img.layerCount === 1 ? '' : 's'}`);
-      const tree = await readLayers(img);
-      const labels = addContainerFiles(tree, img, epoch);
-      const arch = normalizeArch(img.platform.architecture) ?? img.platform.architecture;
-      const bootstrap = img.ref.transport;
-      const objects: SifObjectInput[] = [defFileObject(`bootstrap: ${bootstrap}\nfrom: ${ref.slice(ref.indexOf(':') + 1).replace(/^\/\//, '')}\n`)];
-      if (Object.keys(labels).length) objects.push(labelsObject(labels));
-      objects.push({
-        dataType: DataType.PARTITION,
-        partition: { fsType: FsType.SQUASHFS, partType: PartType.PRIMSYS, arch },
-        data: {
-          writeAt: async ({ path, offset }) => {
-            progress('writing the SquashFS');
-            // writeSif's handle is write-only, and libsquashfs reads blocks back to find
-            // duplicates: give the writer a descriptor of its own that can read.
-            const fd = openSync(path, 'r+');
-            try {
-              const r = await writeRootfs(tree, img, fd, { offset, compressor: opts.compressor ?? 'zstd', level: opts.level ?? (opts.compressor ? undefined : 3), mtime: epoch });
-              return r.bytes;
-            } finally {
-              closeSync(fd);
-            }
-          },
-        },
-      });
-      await writeSif(out, objects, { arch, ...sifIdentity(epoch) });
-    } finally {
-      await img.close();
-    }
+    await writeFetched(await fetchImage(ref, opts), ref, out, opts, epoch);
   } finally {
     cleanup.disarm();
+  }
+}
+
+/** The SIF of IMG (fetched already) written to OUT; IMG is closed. */
+export async function writeFetched(img: FetchedImage, ref: string, out: string, opts: PullOptions = {}, epoch = sourceDateEpoch()): Promise<void> {
+  try {
+    progress(`reading ${img.layerCount} layer${img.layerCount === 1 ? '' : 's'}`);
+    const tree = await readLayers(img);
+    const labels = addContainerFiles(tree, img, epoch);
+    const arch = normalizeArch(img.platform.architecture) ?? img.platform.architecture;
+    const bootstrap = img.ref.transport;
+    const objects: SifObjectInput[] = [defFileObject(`bootstrap: ${bootstrap}\nfrom: ${ref.slice(ref.indexOf(':') + 1).replace(/^\/\//, '')}\n`)];
+    if (Object.keys(labels).length) objects.push(labelsObject(labels));
+    objects.push({
+      dataType: DataType.PARTITION,
+      partition: { fsType: FsType.SQUASHFS, partType: PartType.PRIMSYS, arch },
+      data: {
+        writeAt: async ({ path, offset }) => {
+          progress('writing the SquashFS');
+          // writeSif's handle is write-only, and libsquashfs reads blocks back to find
+          // duplicates: give the writer a descriptor of its own that can read.
+          const fd = openSync(path, 'r+');
+          try {
+            const r = await writeRootfs(tree, img, fd, { offset, compressor: opts.compressor ?? 'zstd', level: opts.level ?? (opts.compressor ? undefined : 3), mtime: epoch });
+            return r.bytes;
+          } finally {
+            closeSync(fd);
+          }
+        },
+      },
+    });
+    await writeSif(out, objects, { arch, ...sifIdentity(epoch) });
+  } finally {
+    await img.close();
   }
 }
 

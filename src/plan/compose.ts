@@ -37,20 +37,30 @@ export interface LaunchPlan {
 export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions, host: HostFacts): LaunchPlan {
   const real = (p: string) => host.realpaths.get(p) ?? p;
   const home = homeMount(opts, host, real);
-  const mounts: Mount[] = [
+  const noMount = checkNoMount(opts.noMount ?? []);
+  const mounts: Mount[] = ([
     { kind: 'bind', src: '/proc', dst: '/proc', ro: false },
     { kind: 'bind', src: '/sys', dst: '/sys', ro: false },
     ...devMounts(opts.contain),
-    ...tmpMounts(opts.contain, real),
+    ...(noMount.has('tmp') ? [] : tmpMounts(opts.contain, real, opts.workdir)),
     ...HOST_FILES.filter((f) => host.exists.has(f)).map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
-  ];
-  if (home.mount) mounts.push(home.mount);
+  ] as Mount[]).filter((m) => !noMount.has(m.dst));
+  if (home.mount && !noMount.has('home')) mounts.push(home.mount);
   const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
-  if (!opts.contain && !opts.pwd && host.cwd !== '/' && !coveredBy(mounts, host.cwd)) {
+  // The cwd is bound unless a mount already shows it; a custom --home mounted over the
+  // cwd (cwd = $HOME, `--home /other:$HOME`) is what the user asked to see there.
+  const underHome = opts.home !== undefined && (host.cwd === home.dst || host.cwd.startsWith(home.dst + '/'));
+  if (!opts.contain && !opts.pwd && host.cwd !== '/' && !underHome && !noMount.has('cwd') && !coveredBy(mounts, host.cwd)) {
     mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
   }
+  for (const dir of opts.scratch ?? []) {
+    if (!dir.startsWith('/')) throw new CtrError(`--scratch ${dir}`, 'not an absolute path');
+    // Kept in --workdir when there is one (as Apptainer keeps it), else a tmpfs.
+    if (opts.workdir) mounts.push({ kind: 'bind', src: real(scratchDir(opts.workdir, dir)), dst: normalize(dir), ro: false });
+    else mounts.push({ kind: 'tmpfs', dst: normalize(dir), mode: '0755' });
+  }
   // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
-  for (const b of parseBinds(opts.siteBind ?? [])) {
+  for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }
   // GPUs and CDI devices, before -B (a user's bind can still replace one).
@@ -68,6 +78,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     imagePath: image.path,
     user: opts.fakeroot ? 'root' : host.user,
     shell: action === 'shell',
+    noEval: opts.noEval,
+    noEnv: (opts.noEnv ?? []).flatMap((v) => v.split(',')).filter(Boolean),
   });
 
   const w = new PlanWriter();
@@ -94,10 +106,14 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   }
   if (fakeroot?.mode === 'seccomp') w.file(APT_NO_SANDBOX.path, APT_NO_SANDBOX.content);
   w.chdir(pwd);
+  // Not asked for: where the image lacks it, the launcher warns and starts in /.
+  if (!opts.pwd) w.chdirOptional();
   if (opts.contain) w.newKeyring();
   if (env.clean) w.clearenv();
   for (const p of env.prefixes) w.envPrefix(p);
   if (env.clean) for (const name of dev.keep) env.ops.unshift({ op: 'keep', name });
+  for (const p of env.dropPrefixes) w.dropEnvPrefix(p);
+  if (env.noEval) w.noEval();
   for (const e of env.ops) {
     if (e.op === 'keep') w.keepenv(e.name);
     else if (e.op === 'unset') w.unsetenv(e.name);
@@ -105,13 +121,15 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     else w.envOverride(e.name, e.value);
   }
   for (const p of dev.prepend) w.envPrepend(p.name, p.value);
-  w.action(action);
+  // shell -s PROGRAM: the command is PROGRAM (shellCommand), with the shell's prompt.
+  w.action(action === 'shell' && opts.shell ? 'exec' : action);
   w.join(opts.join ?? 'auto');
   if (opts.joinTag) w.joinTag(opts.joinTag);
   if (opts.joinCount !== undefined) {
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
     w.joinCount(opts.joinCount);
   }
+  if (opts.noUmask) w.umask('0022');
   if (opts.debug) w.debug();
   const limits = mergeLimits(host.fileLimits ?? noLimits(), opts.resources ?? noLimits());
   if (hasLimits(limits)) planCgroups(w, limits, host.cgroups ?? { ok: false, why: 'not looked up', hint: '' }, deviceNumbers(host));
@@ -137,6 +155,21 @@ function deviceNumbers(host: HostFacts): (d: DeviceRate) => string {
   };
 }
 
+/** The command line for the plan: shell -s PROGRAM runs PROGRAM. */
+export function shellCommand(action: Action, opts: LaunchOptions, command: string[]): string[] {
+  return action === 'shell' && opts.shell ? [opts.shell, ...command] : command;
+}
+
+/** --no-mount's words, as Apptainer names them; the mounts ctr always needs are refused. */
+const NO_MOUNT = ['home', 'tmp', 'cwd', 'bind-paths', 'hostfs'];
+function checkNoMount(values: readonly string[]): Set<string> {
+  for (const v of values) {
+    if (['proc', 'sys', 'dev', 'devpts'].includes(v)) throw new CtrError(`--no-mount ${v}`, 'ctr always mounts /proc, /sys and /dev');
+    if (!v.startsWith('/') && !NO_MOUNT.includes(v)) throw new CtrError(`--no-mount ${v}`, `unknown mount (${NO_MOUNT.join(', ')}, or a destination path)`);
+  }
+  return new Set(values.map((v) => (v.startsWith('/') ? normalize(v) : v)));
+}
+
 function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => string): { dst: string; mount?: Mount } {
   const spec = opts.home ? parseHome(opts.home) : undefined;
   const dst = spec?.dst ?? (opts.fakeroot ? '/root' : host.home);
@@ -158,9 +191,21 @@ function devMounts(contain: boolean): Mount[] {
   ];
 }
 
-function tmpMounts(contain: boolean, real: (p: string) => string): Mount[] {
+function tmpMounts(contain: boolean, real: (p: string) => string, workdir?: string): Mount[] {
   return ['/tmp', '/var/tmp'].map((d): Mount =>
-    contain ? { kind: 'tmpfs', dst: d, mode: '1777' } : { kind: 'bind', src: real(d), dst: d, ro: false, optional: true });
+    contain && workdir ? { kind: 'bind', src: real(`${workdir}/${d === '/tmp' ? 'tmp' : 'var_tmp'}`), dst: d, ro: false }
+      : contain ? { kind: 'tmpfs', dst: d, mode: '1777' } : { kind: 'bind', src: real(d), dst: d, ro: false, optional: true });
+}
+
+/** --workdir W: where --scratch DIR lives on the host (Apptainer's W/scratch/...). */
+function scratchDir(workdir: string, dir: string): string {
+  return `${workdir}/scratch/${normalize(dir).slice(1).replace(/\//g, '_')}`;
+}
+
+/** The host directories --workdir needs made (host/facts.ts makes them before planning). */
+export function workdirPaths(opts: LaunchOptions): string[] {
+  if (!opts.workdir) return [];
+  return [...(opts.contain ? [`${opts.workdir}/tmp`, `${opts.workdir}/var_tmp`] : []), ...(opts.scratch ?? []).map((d) => scratchDir(opts.workdir!, d))];
 }
 
 /** Is PATH visible at the same place through a bind of the same host directory? */

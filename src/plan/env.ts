@@ -5,15 +5,23 @@
 // - Host variables pass through, except PATH and LD_LIBRARY_PATH (the host's would point
 //   at host directories; PATH starts from a standard value that the image's env scripts
 //   extend) and HOME/PWD (set to the container's).
-// - `--cleanenv` passes only TERM, LANG, LC_ALL and the variables ctr sets.
+// - `--cleanenv` passes only TERM, the proxy variables (as Apptainer does), LANG and
+//   LC_ALL (Apptainer sets LANG=C: a deliberate difference) and the variables ctr sets.
+// - The runtime's own host settings (APPTAINER_*, SINGULARITY_*) never pass.
 // - The image's /.singularity.d/env/*.sh come next (the launcher sources them), then the
-//   overrides: APPTAINERENV_X / SINGULARITYENV_X / CTRENV_X from the host, and --env.
+//   overrides: CTRENV_X, APPTAINERENV_X, SINGULARITYENV_X from the host (the first of
+//   those wins), then --env-file and --env (the last wins). Their values are
+//   shell-evaluated in the container unless --no-eval; PATH, APPEND_PATH, PREPEND_PATH
+//   and LD_LIBRARY_PATH follow Apptainer's rules, and HOME is refused (launch_exec.c).
 import { CtrError } from '../errors.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const ENV_PREFIXES = ['CTRENV_', 'APPTAINERENV_', 'SINGULARITYENV_'];
 const NOT_PASSED = ['PATH', 'LD_LIBRARY_PATH', 'PS1', 'PROMPT_COMMAND'];
-const KEPT_WHEN_CLEAN = ['TERM', 'LANG', 'LC_ALL'];
+const PROXIES = ['http_proxy', 'https_proxy', 'no_proxy', 'all_proxy', 'ftp_proxy'];
+export const KEPT_WHEN_CLEAN = ['TERM', 'LANG', 'LC_ALL', ...PROXIES, ...PROXIES.map((p) => p.toUpperCase())];
+/** Host variables that steer the runtime, not the container. */
+export const DROPPED_PREFIXES = ['APPTAINER_', 'SINGULARITY_'];
 
 export type EnvOp =
   | { op: 'keep'; name: string }
@@ -25,6 +33,8 @@ export interface EnvPolicy {
   clean: boolean;
   ops: EnvOp[];
   prefixes: string[];
+  dropPrefixes: string[];
+  noEval: boolean;
 }
 
 export interface EnvInputs {
@@ -36,12 +46,16 @@ export interface EnvInputs {
   imagePath: string;
   user: string;
   shell: boolean;
+  /** --no-eval: override values are not shell-evaluated. */
+  noEval?: boolean;
+  /** --no-env NAME,...: host variables not passed (an override may still set them). */
+  noEnv?: readonly string[];
 }
 
 export function composeEnv(i: EnvInputs): EnvPolicy {
   const ops: EnvOp[] = [];
   if (i.cleanenv) for (const name of KEPT_WHEN_CLEAN) ops.push({ op: 'keep', name });
-  for (const name of NOT_PASSED) ops.push({ op: 'unset', name });
+  for (const name of [...NOT_PASSED, ...(i.noEnv ?? [])]) ops.push({ op: 'unset', name });
   const name = i.imagePath.split('/').pop() ?? i.imagePath;
   const set: Record<string, string> = {
     PATH: DEFAULT_PATH,
@@ -62,7 +76,7 @@ export function composeEnv(i: EnvInputs): EnvPolicy {
     const { name: n, value } = splitAssignment(kv);
     ops.push({ op: 'override', name: n, value });
   }
-  return { clean: i.cleanenv, ops, prefixes: ENV_PREFIXES };
+  return { clean: i.cleanenv, ops, prefixes: ENV_PREFIXES, dropPrefixes: DROPPED_PREFIXES, noEval: i.noEval ?? false };
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -83,23 +97,5 @@ export function splitEnvList(values: readonly string[]): string[] {
       else out.push(piece);
     }
   }
-  return out;
-}
-
-/**
- * `--env-file F` contents: NAME=VALUE lines, `#` comments, an optional `export `, and
- * values in single or double quotes taken literally (no expansion).
- */
-export function parseEnvFile(text: string, file: string): string[] {
-  const out: string[] = [];
-  text.split('\n').forEach((raw, n) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (!m) throw new CtrError(`env file ${file}`, `line ${n + 1}: expected NAME=VALUE`);
-    let value = m[2];
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) value = value.slice(1, -1);
-    out.push(`${m[1]}=${value}`);
-  });
   return out;
 }

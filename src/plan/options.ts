@@ -15,7 +15,24 @@ export interface LaunchOptions {
   writableTmpfs: boolean;
   cleanenv: boolean;
   env: string[];
-  envFile?: string;
+  /** --env-file, repeatable: read in order, --env after them. */
+  envFiles?: string[];
+  /** --no-eval: --env values and APPTAINERENV_* are set as they are. */
+  noEval?: boolean;
+  /** --no-env NAME[,NAME...], repeatable: host variables not passed. */
+  noEnv?: string[];
+  /** --no-mount: default mounts left out (home, tmp, cwd, bind-paths, hostfs, or a destination). */
+  noMount?: string[];
+  /** --workdir W: --contain's /tmp and /var/tmp, and --scratch dirs, kept in W on the host. */
+  workdir?: string;
+  /** --no-umask: the command starts with umask 0022, not the caller's. */
+  noUmask?: boolean;
+  /** --scratch DIR: an empty tmpfs at each DIR. */
+  scratch?: string[];
+  /** Plain HTTP to the registry, for an IMAGE given as docker://REF. */
+  noHttps?: boolean;
+  /** shell -s PROGRAM: the interactive shell to run. */
+  shell?: string;
   pwd?: string;
   home?: string;
   noHome: boolean;

@@ -158,6 +158,18 @@ export class PlanWriter {
   cgroupOom(dir: string, file: string, limit: string): this {
     return this.emit('CGROUP_OOM', dir, file, limit);
   }
+  dropEnvPrefix(prefix: string): this {
+    return this.emit('DROP_ENV_PREFIX', prefix);
+  }
+  noEval(): this {
+    return this.emit('NO_EVAL');
+  }
+  chdirOptional(): this {
+    return this.emit('CHDIR_OPTIONAL');
+  }
+  umask(octal: string): this {
+    return this.emit('UMASK', octal);
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */

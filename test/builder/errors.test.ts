@@ -66,7 +66,7 @@ Errors('source :: an unreadable file inside a directory source is named', async 
 Errors('source :: a file that is no image, tarball or definition', async () => {
   const p = writeDef('notes.txt', 'just some text\n');
   const r = await ctrUser(['build', ctx.out, p]);
-  assert.is(r.stderr, `ctr: error: build source ${p}: not a directory, SquashFS image, tarball or definition file\n`);
+  assert.is(r.stderr, `ctr: error: build source ${p}: not a directory, SIF, SquashFS image, tarball or definition file\n`);
   assert.is(r.code, 255);
   assertClean(ctx.dir, []);
 });

@@ -67,7 +67,7 @@ Bash('operands :: image files, then command names; after the image, no ctr flags
   assert.equal(await complete(['ctr', 'exec', 'data.sif', '--wr']), []);
   assert.equal(await complete(['ctr', 'cache', 'c']), ['clean']);
   assert.equal(await complete(['ctr', 'completion', '']), ['bash', 'zsh']);
-  assert.equal(await complete(['ctr', 'help', 'in']), ['inspect']);
+  assert.equal(await complete(['ctr', 'help', 'in']), ['inspect', 'instance']);
 });
 
 Bash('build time :: dist/completion holds what ctr completion prints', async () => {

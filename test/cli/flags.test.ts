@@ -7,7 +7,7 @@ import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
-import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
+import { TEST_USER, asUser, ctr, userIds, userTmp } from '../helpers/user.js';
 import { DEFAULT_PATH } from '../../src/plan/env.js';
 
 async function sha256(path: string): Promise<string> {
@@ -95,13 +95,15 @@ Flags('env :: --env overrides the image env script, repeats and comma lists', as
   assert.is(r.stdout, 'cli|a,b|2|from the image\n');
 });
 
-Flags('env :: --env-file lines override, quotes taken literally; --env comes after it', async () => {
+Flags('env :: --env-file lines override, read as shell words, evaluated in the container as Apptainer does; --env comes after it', async () => {
   const dir = await userTmp();
   const file = join(dir, 'vars.env');
-  await writeFile(file, '# settings\nexport OVERRIDDEN=file\nQUOTED="two words"\nLITERAL=\'$HOME\'\nBOTH=file\n');
+  await writeFile(file, '# settings\nexport OVERRIDDEN=file\nQUOTED="two words"\nLATER=\'$HOME\'\nBOTH=file\nLITERAL="\\\\\\$HOME"\n');
   const r = await ctr(['exec', '--env-file', file, '--env', 'BOTH=cli', sif, 'sh', '-c',
-    'echo "$OVERRIDDEN|$QUOTED|$LITERAL|$BOTH"']);
-  assert.is(r.stdout, 'file|two words|$HOME|cli\n');
+    'echo "$OVERRIDDEN|$QUOTED|$LATER|$BOTH|$LITERAL"']);
+  assert.is(r.stdout, `file|two words|/home/${TEST_USER}|cli|$HOME\n`);
+  const noEval = await ctr(['exec', '--no-eval', '--env-file', file, sif, 'sh', '-c', 'echo "$LATER"']);
+  assert.is(noEval.stdout, '$HOME\n');
   await rm(dir, { recursive: true });
 });
 

@@ -75,7 +75,7 @@ function failed(r: Awaited<ReturnType<typeof ctr>>, stderr: string, what: string
 Front('unknown command :: ctr\'s words, with the closest command as a hint', async () => {
   failed(await ctr(['exce', 'img.sif', 'ls']), "ctr: error: unknown command 'exce'\nctr: hint: did you mean exec?\n", 'exce');
   failed(await ctr(['shel', img]), "ctr: error: unknown command 'shel'\nctr: hint: did you mean shell?\n", 'shel');
-  failed(await ctr(['ins', img]), "ctr: error: unknown command 'ins'\nctr: hint: did you mean inspect?\n", 'ins');
+  failed(await ctr(['insp', img]), "ctr: error: unknown command 'insp'\nctr: hint: did you mean inspect?\n", 'insp');
   failed(await ctr(['bulid', 'a', 'b']), "ctr: error: unknown command 'bulid'\nctr: hint: did you mean build?\n", 'bulid');
   failed(await ctr(['frobnicate']), "ctr: error: unknown command 'frobnicate'\nctr: hint: see ctr --help\n", 'frobnicate');
   failed(await ctr(['help', 'exce']), "ctr: error: unknown command 'exce'\nctr: hint: did you mean exec?\n", 'help exce');

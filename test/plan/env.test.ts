@@ -2,7 +2,8 @@
 // tells the launcher to keep, unset, set and override.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { composeEnv, DEFAULT_PATH, ENV_PREFIXES, parseEnvFile, splitAssignment, splitEnvList, type EnvInputs } from '../../src/plan/env.js';
+import { composeEnv, DEFAULT_PATH, ENV_PREFIXES, splitAssignment, splitEnvList, type EnvInputs } from '../../src/plan/env.js';
+import { parseEnvFile } from '../../src/plan/env-file.js';
 import { message } from '../helpers/errors.js';
 
 
@@ -35,14 +36,21 @@ Env('assignment errors :: no = or a bad name', () => {
   assert.is(message(() => splitAssignment('x y=1')), 'environment variable "x y=1": expected NAME=VALUE');
 });
 
-Env('env file :: comments, blank lines, export, quotes taken literally', () => {
-  const text = '# a comment\n\nA=1\nexport B="two words"\n  C=\'$HOME\'  \nD=x=y\nE="unbalanced\nF=\n';
-  assert.equal(parseEnvFile(text, 'f'), ['A=1', 'B=two words', 'C=$HOME', 'D=x=y', 'E="unbalanced', 'F=']);
+Env('env file :: comments, blank lines, export, quotes as a shell reads them', () => {
+  const text = '# a comment\n\nA=1\nexport B="two words"\n  C=\'$HOME\'  \nD=x=y\nF=\nG=a\\ b H="q\\"\\$X"\n';
+  assert.equal(parseEnvFile(text, 'f'), ['A=1', 'B=two words', 'C=$HOME', 'D=x=y', 'F=', 'G=a b', 'H=q"$X']);
 });
 
-Env('env file errors :: the line number of a bad line', () => {
+Env('env file :: $NAME and ${NAME} see the host environment and earlier lines', () => {
+  assert.equal(parseEnvFile('A=$HOST_X/a\nB="${A}:$NOPE:$A"\nC=\'$A\'\n', 'f', { HOST_X: '/h' }), ['A=/h/a', 'B=/h/a::/h/a', 'C=$A']);
+});
+
+Env('env file errors :: the line number of a bad line; commands are refused, not run', () => {
   assert.is(message(() => parseEnvFile('A=1\n# ok\nnot an assignment\n', '/tmp/e.env')),
-    'env file /tmp/e.env: line 3: expected NAME=VALUE');
+    'env file /tmp/e.env: line 3: expected NAME=VALUE, got "not"');
+  assert.is(message(() => parseEnvFile('A=1\nB=$(id -u)\n', '/tmp/e.env')),
+    'env file /tmp/e.env: line 2: commands ($(...)) are not run in an env file');
+  assert.is(message(() => parseEnvFile('E="unbalanced\n', 'f')), 'env file f: line 1: unterminated "');
 });
 
 Env('compose :: default passes the host but unsets PATH and friends, then sets ctr variables', () => {
@@ -69,10 +77,17 @@ Env('compose :: default passes the host but unsets PATH and friends, then sets c
   ]);
 });
 
-Env('compose :: cleanenv keeps only TERM, LANG and LC_ALL from the host', () => {
+Env('compose :: cleanenv keeps only TERM, LANG, LC_ALL and the proxy variables from the host', () => {
   const p = composeEnv(inputs({ cleanenv: true }));
   assert.is(p.clean, true);
-  assert.equal(p.ops.filter((o) => o.op === 'keep').map((o) => o.name), ['TERM', 'LANG', 'LC_ALL']);
+  assert.equal(p.ops.filter((o) => o.op === 'keep').map((o) => o.name), ['TERM', 'LANG', 'LC_ALL',
+    'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy', 'ftp_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'FTP_PROXY']);
+});
+
+Env('compose :: the runtime\'s own host variables are dropped; --no-eval is carried', () => {
+  assert.equal(composeEnv(inputs()).dropPrefixes, ['APPTAINER_', 'SINGULARITY_']);
+  assert.is(composeEnv(inputs()).noEval, false);
+  assert.is(composeEnv(inputs({ noEval: true })).noEval, true);
 });
 
 Env('compose :: overrides come last, in order', () => {

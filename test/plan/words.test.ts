@@ -54,7 +54,8 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .passwdLine('u:x:1:1::/h:/bin/sh').groupLine('g:x:1:u').chdir('/').clearenv().keepenv('TERM').unsetenv('PATH')
     .setenv('A', '1').envOverride('B', '2').envPrefix('CTRENV_').action('run').join('on').joinTag('t').joinCount(2).newKeyring().debug()
     .envPrepend('LD_LIBRARY_PATH', '/.singularity.d/libs')
-    .cgroup('/sys/fs/cgroup/pids/u').cgroupSet('/sys/fs/cgroup/pids/u', 'pids.max', '50').cgroupOom('/sys/fs/cgroup/pids/u', 'memory.events', '1 MiB');
+    .cgroup('/sys/fs/cgroup/pids/u').cgroupSet('/sys/fs/cgroup/pids/u', 'pids.max', '50').cgroupOom('/sys/fs/cgroup/pids/u', 'memory.events', '1 MiB')
+    .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022');
   const words = w.words();
   const ids = walk(words);
   assert.equal([...new Set(ids)].sort(), Object.keys(PLAN_WORDS).sort(), 'every word emitted by some method');
