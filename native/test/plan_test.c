@@ -151,6 +151,9 @@ static int sample(enum plan_word id, const char **a)
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
       [PW_JOIN_COUNT] = { "8" },
+      [PW_HOSTNAME] = { "box-1.example" },  [PW_SLIRP4NETNS] = { "/usr/bin/slirp4netns" },
+      [PW_OVERLAY_DIR] = { "/ov" },
+      [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -206,6 +209,23 @@ static void golden(void)
          "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
          p.join_count == 8, "golden: env prefix, action, join");
+   CHECK(p.net_ns && !strcmp(p.hostname, "box-1.example") && !strcmp(p.slirp4netns, "/usr/bin/slirp4netns"),
+         "golden: network");
+   CHECK(!strcmp(p.overlay_dir, "/ov") && !strcmp(p.overlay_image, "/ov.img") && !strcmp(p.fuse2fs, "/usr/bin/fuse2fs") &&
+         !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs"), "golden: overlays");
+}
+
+/* --hostname: what sethostname takes and resolvers accept; --slirp4netns only with --net-ns. */
+static void network(void)
+{
+   static const char *const bad[] = { "", "-x", ".x", "a b", "a/b", "a\nb",
+      "x2345678901234567890123456789012345678901234567890123456789012345" };
+   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+      const char *w[] = { PV, "--image", "/i", "--hostname", bad[i], NULL };
+      refused(bad[i], w, "--hostname: not a host name (1 to 64 letters, digits, '-' or '.')");
+   }
+   const char *w[] = { PV, "--image", "/i", "--slirp4netns", "/usr/bin/slirp4netns", NULL };
+   refused("slirp without netns", w, "--slirp4netns needs --net-ns");
 }
 
 /* Bind modes: exactly ro, rw, ro?, rw?. */
@@ -428,6 +448,7 @@ int main(void)
    }
    golden();
    modes();
+   network();
    arities();
    numbers();
    structure();

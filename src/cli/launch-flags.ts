@@ -4,7 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Options } from 'yargs';
 import { CtrError } from '../errors.js';
-import type { LaunchOptions } from '../plan/options.js';
+import { NETWORKS, type LaunchOptions, type Network } from '../plan/options.js';
 import { FAKEROOT_MODES, type FakerootMode } from '../plan/fakeroot.js';
 import { parseSize } from '../plan/size.js';
 
@@ -26,6 +26,10 @@ export const LAUNCH_FLAGS = {
   'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
   'join-count': { type: 'string', describe: 'number of ranks expected on this node' },
   debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
+  net: { type: 'boolean', default: false, describe: 'a network namespace of the container\'s own: only loopback, unless --network says more' },
+  network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
+  hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
+  overlay: { type: 'string', describe: 'keep changes across runs in DIR or in an ext3 image (ctr overlay create)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
@@ -46,6 +50,10 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     join: a['no-join'] ? 'off' : a.join || a['join-tag'] ? 'on' : 'auto',
     joinTag: a['join-tag'] as string | undefined,
     joinCount: a['join-count'] === undefined ? undefined : Number(a['join-count']),
+    ...(a.net ? { net: true } : {}),
+    ...(a.network !== undefined ? { network: a.network as Network } : {}),
+    ...(a.hostname !== undefined ? { hostname: String(a.hostname) } : {}),
+    ...(a.overlay !== undefined ? { overlay: String(a.overlay) } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 //
 // Synchronous calls throughout: this runs once per rank, and each call is answered from
 // the kernel's caches faster than a trip through libuv's thread pool (see src/files.ts).
-import { accessSync, constants, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
@@ -64,7 +64,25 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     exists,
     envFileLines,
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
+    ...(opts.overlay !== undefined ? { overlay: lookOverlay(opts.overlay) } : {}),
+    ...(opts.overlay !== undefined ? { fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']) } : {}),
+    ...(opts.overlay !== undefined ? { fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS') } : {}),
+    ...(opts.network === 'slirp4netns' ? { slirp4netns: findTool('slirp4netns', 'CTR_SLIRP4NETNS') } : {}),
   };
+}
+
+/** --overlay PATH: a directory, or an image file (its format is fuse2fs's to check). */
+function lookOverlay(spec: string): { kind: 'dir' | 'image'; path: string } {
+  if (/:ro$/.test(spec)) {
+    throw new CtrError(`--overlay ${spec}`, 'read-only overlays are not supported yet', { hint: 'give a writable directory or ext3 image (ctr overlay create)' });
+  }
+  const p = spec.replace(/:rw$/, '');
+  try {
+    const path = realpathSync.native(p);
+    return { kind: statSync(path).isDirectory() ? 'dir' : 'image', path };
+  } catch (err) {
+    throw new CtrError(`--overlay ${p}`, describeSystemError(err), { hint: 'make one with: ctr overlay create --size 512 FILE (or mkdir DIR)' });
+  }
 }
 
 /** The working directory; one that was removed is fatal only when it would be entered. */
@@ -97,10 +115,15 @@ function groupName(gid: number): string {
  * uses this one only without it (or with CTR_FUSE=exec); it says so if it needs it.
  */
 export function findSquashfuse(): string | undefined {
-  if (process.env.CTR_SQUASHFUSE) return process.env.CTR_SQUASHFUSE;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
+  return findTool('squashfuse_ll', 'CTR_SQUASHFUSE');
+}
+
+/** A helper program: $ENV, else the first NAME on PATH (then /usr/bin, /usr/local/bin, MORE). */
+export function findTool(name: string, env: string, more: string[] = []): string | undefined {
+  if (process.env[env]) return process.env[env];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin', ...more];
   for (const d of dirs) {
-    const p = join(d, 'squashfuse_ll');
+    const p = join(d, name);
     try {
       accessSync(p, constants.X_OK);
       return realpathSync.native(p);

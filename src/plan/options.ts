@@ -26,7 +26,18 @@ export interface LaunchOptions {
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
   joinCount?: number;
+  /** A network namespace of the container's own (--net); NETWORK says what is in it. */
+  net?: boolean;
+  network?: Network;
+  /** A UTS namespace with this host name (--hostname). */
+  hostname?: string;
+  /** --overlay: a writable layer kept across runs, a directory or an ext3 image file. */
+  overlay?: string;
 }
+
+/** What --net gives: only loopback (none), or outbound access through slirp4netns. */
+export const NETWORKS = ['none', 'slirp4netns'] as const;
+export type Network = (typeof NETWORKS)[number];
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */
 export interface HostFacts {
@@ -45,6 +56,12 @@ export interface HostFacts {
   exists: Set<string>;
   /** Environment lines from --env-file, already read. */
   envFileLines: string[];
+  /** --overlay: what the path is (host/facts.ts looked), symlinks resolved. */
+  overlay?: { kind: 'dir' | 'image'; path: string };
+  /** Helper programs, when the options need them: absolute paths, undefined if missing. */
+  slirp4netns?: string;
+  fuse2fs?: string;
+  fuseOverlayfs?: string;
   /** With --fakeroot: the user's subordinate ids, or why there are none (host/subids.ts). */
   subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
 }
