@@ -86,6 +86,8 @@ struct plan {
    const char *overlay_image;/* writable overlay kept in an ext3 image, served by: */
    const char *fuse2fs;
    const char *fuse_overlayfs;
+   struct lower { const char *path; unsigned long long offset; } *lowers; /* --overlay-lower */
+   size_t n_lowers;
 };
 
 /* launch_plan.c (the words: plan_words.def) */
@@ -120,7 +122,9 @@ void helpers_stop(void);
 void helper_reaped(pid_t pid);
 
 /* launch_overlay.c: the writable layer kept across runs (--overlay-dir, --overlay-image) */
+#define MAX_LOWERS 16
 struct overlay_upper {
+   int lower_fd[MAX_LOWERS];/* --overlay-lower images, opened likewise */
    int dir_fd;              /* --overlay-dir, opened before the scratch root can hide it */
    int image_fd;            /* --overlay-image, likewise (and locked) */
    int upper_fd, work_fd;   /* the layer's upper/ and work/ once there */
@@ -134,6 +138,8 @@ char *overlay_upper_opts(const struct overlay_upper *o);
  * layer, mounted on MNT; waits until it answers. */
 void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char *lowers, const char *mnt);
 void overlay_close(struct overlay_upper *o);
+/* The read-only layers' mount points under BASE, top first, each followed by ':'; "" if none. */
+char *overlay_lowers(const struct plan *p, const char *base);
 
 /* launch_seccomp.c: TIOCSTI/TIOCLINUX refused; with FAKE_IDS, ownership calls faked */
 void seccomp_install(bool fake_ids);

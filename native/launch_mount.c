@@ -418,7 +418,11 @@ void mount_container(const struct plan *p, int image_fd)
       /* Exec'd too, and it opens its lower layers at once: the image must answer. */
       if (server && fuse_in_process(p))
          fuse_wait_ready(p, SCRATCH_BASE IMG, server);
-      overlay_fuse_root(p, &ov, SCRATCH_BASE SKEL ":" SCRATCH_BASE IMG, SCRATCH_BASE NEWROOT);
+      char *lowers = overlay_lowers(p, SCRATCH_BASE);
+      char *all = xasprintf(SCRATCH_BASE SKEL ":%s" SCRATCH_BASE IMG, lowers);
+      overlay_fuse_root(p, &ov, all, SCRATCH_BASE NEWROOT);
+      free(all);
+      free(lowers);
    }
 
    if (chdir(SCRATCH_BASE) < 0)
@@ -440,18 +444,19 @@ void mount_container(const struct plan *p, int image_fd)
     * Python's library 5x slower than through the overlay; bench/files.ts). */
    if (fuse_root) {
       root = NEWROOT;
-   } else if (p->writable_tmpfs || upper || skel_used || server) {
+   } else if (p->writable_tmpfs || upper || skel_used || server || p->n_lowers) {
       /* userxattr: overlayfs in a user namespace must keep its metadata in user.*
        * xattrs (trusted.* needs real root). With no upper layer the overlay is
        * read-only, which is what an image without --writable-tmpfs must be. */
       /* A kept upper layer (--overlay-*) has the skeleton as a lower layer instead: the
        * mount points it holds are this run's, not for keeping. */
-      char *kept = upper ? overlay_upper_opts(&ov) : NULL;
+      char *kept = upper ? overlay_upper_opts(&ov) : NULL, *lowers = overlay_lowers(p, "");
       char *opts = p->writable_tmpfs
-                      ? xasprintf("lowerdir=" IMG ",upperdir=" SKEL ",workdir=" WORK ",userxattr")
-                   : upper ? xasprintf("lowerdir=" SKEL ":" IMG ",%s,userxattr", kept)
-                           : xasprintf("lowerdir=" SKEL ":" IMG ",userxattr");
+                      ? xasprintf("lowerdir=%s" IMG ",upperdir=" SKEL ",workdir=" WORK ",userxattr", lowers)
+                   : upper ? xasprintf("lowerdir=" SKEL ":%s" IMG ",%s,userxattr", lowers, kept)
+                           : xasprintf("lowerdir=" SKEL ":%s" IMG ",userxattr", lowers);
       free(kept);
+      free(lowers);
       if (mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
          DIE("cannot mount overlay (%s)", opts);
       free(opts);

@@ -54,6 +54,7 @@
 #define FUSE2FS_STOP_MS 30000 /* writing the image back */
 
 static pid_t g_fuse2fs, g_fuse_overlayfs;
+static pid_t g_lower_servers[MAX_LOWERS]; /* the FUSE servers of the read-only layers */
 
 static long ms_now(void)
 {
@@ -65,6 +66,11 @@ static long ms_now(void)
 void overlay_open(const struct plan *p, struct overlay_upper *o)
 {
    o->dir_fd = o->image_fd = o->upper_fd = o->work_fd = -1;
+   for (size_t i = 0; i < p->n_lowers; i++) {
+      o->lower_fd[i] = open(p->lowers[i].path, O_RDONLY | O_CLOEXEC);
+      if (o->lower_fd[i] < 0)
+         DIE("cannot open overlay %s", p->lowers[i].path);
+   }
    if (p->overlay_dir) {
       o->dir_fd = open(p->overlay_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (o->dir_fd < 0)
@@ -137,8 +143,39 @@ static void fuse2fs_wait(const struct plan *p, const char *mnt)
    }
 }
 
+/* Each read-only layer as the image is mounted: checked, then served by a FUSE server
+ * of its own (launch_fuse.c), at SCRATCH_BASE/lowerN. */
+static void mount_lowers(const struct plan *p, struct overlay_upper *o)
+{
+   for (size_t i = 0; i < p->n_lowers; i++) {
+      char dir[64];
+      snprintf(dir, sizeof(dir), SCRATCH_BASE "/lower%zu", i);
+      if (mkdir(dir, 0755) < 0)
+         DIE("cannot create %s", dir);
+      struct plan q = *p;
+      q.image = p->lowers[i].path;
+      q.offset = p->lowers[i].offset;
+      g_lower_servers[i] = fuse_mount_squashfs(&q, dir, o->lower_fd[i]);
+      close(o->lower_fd[i]);
+      fuse_wait_ready(&q, dir, g_lower_servers[i]);
+      debug("read-only overlay %s", q.image);
+   }
+}
+
+char *overlay_lowers(const struct plan *p, const char *base)
+{
+   char *s = xasprintf("%s", "");
+   for (size_t i = p->n_lowers; i-- > 0;) {
+      char *t = xasprintf("%s%s/lower%zu:", s, base, i);
+      free(s);
+      s = t;
+   }
+   return s;
+}
+
 void overlay_start(const struct plan *p, struct overlay_upper *o)
 {
+   mount_lowers(p, o);
    if (o->dir_fd >= 0) {
       o->upper_fd = layer_dir(o->dir_fd, "upper", p->overlay_dir);
       o->work_fd = layer_dir(o->dir_fd, "work", p->overlay_dir);
@@ -303,12 +340,22 @@ static void fuse2fs_stop(void)
 
 void helpers_stop(void)
 {
+   for (size_t i = 0; i < MAX_LOWERS; i++)
+      if (g_lower_servers[i] > 0) {
+         kill(g_lower_servers[i], SIGKILL);
+         while (waitpid(g_lower_servers[i], NULL, 0) < 0 && errno == EINTR)
+            ;
+         g_lower_servers[i] = 0;
+      }
    net_helper_stop();
    fuse2fs_stop();
 }
 
 void helper_reaped(pid_t pid)
 {
+   for (size_t i = 0; i < MAX_LOWERS; i++)
+      if (pid == g_lower_servers[i])
+         g_lower_servers[i] = 0;
    net_helper_reaped(pid);
    if (pid == g_fuse2fs)
       g_fuse2fs = 0;

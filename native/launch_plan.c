@@ -334,6 +334,13 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_SLIRP4NETNS:
       p->slirp4netns = nonempty(id, a[0]);
       break;
+   case PW_OVERLAY_LOWER:
+      if (p->n_lowers >= MAX_LOWERS)
+         DIE_PLAIN("launch plan: --overlay-lower: more than %d layers", MAX_LOWERS);
+      p->lowers = grow(p->lowers, p->n_lowers, sizeof(*p->lowers));
+      p->lowers[p->n_lowers].path = nonempty(id, a[0]);
+      p->lowers[p->n_lowers++].offset = number(id, a[1], 10, 0, ULLONG_MAX);
+      break;
    case PW_OVERLAY_DIR:
       p->overlay_dir = nonempty(id, a[0]);
       break;

@@ -152,7 +152,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
       [PW_JOIN_COUNT] = { "8" },
       [PW_HOSTNAME] = { "box-1.example" },  [PW_SLIRP4NETNS] = { "/usr/bin/slirp4netns" },
-      [PW_OVERLAY_DIR] = { "/ov" },
+      [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
    };
    int arity = plan_word_defs[id].arity;
@@ -212,7 +212,8 @@ static void golden(void)
    CHECK(p.net_ns && !strcmp(p.hostname, "box-1.example") && !strcmp(p.slirp4netns, "/usr/bin/slirp4netns"),
          "golden: network");
    CHECK(!strcmp(p.overlay_dir, "/ov") && !strcmp(p.overlay_image, "/ov.img") && !strcmp(p.fuse2fs, "/usr/bin/fuse2fs") &&
-         !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs"), "golden: overlays");
+         !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs") && p.n_lowers == 1 &&
+         !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
 }
 
 /* --hostname: what sethostname takes and resolvers accept; --slirp4netns only with --net-ns. */

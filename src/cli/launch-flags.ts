@@ -29,7 +29,7 @@ export const LAUNCH_FLAGS = {
   net: { type: 'boolean', default: false, describe: 'a network namespace of the container\'s own: only loopback, unless --network says more' },
   network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
   hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
-  overlay: { type: 'string', describe: 'keep changes across runs in DIR or in an ext3 image (ctr overlay create)' },
+  overlay: { type: 'string', array: true, describe: 'keep changes across runs in DIR or an ext3 image (ctr overlay create); FILE:ro adds a read-only SquashFS layer (repeatable)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
@@ -53,7 +53,7 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     ...(a.net ? { net: true } : {}),
     ...(a.network !== undefined ? { network: a.network as Network } : {}),
     ...(a.hostname !== undefined ? { hostname: String(a.hostname) } : {}),
-    ...(a.overlay !== undefined ? { overlay: String(a.overlay) } : {}),
+    ...((a.overlay as string[] | undefined)?.length ? { overlay: a.overlay as string[] } : {}),
   };
 }
 

@@ -11,7 +11,8 @@ import { CtrError, describeSystemError } from '../errors.js';
 import { parseBinds, parseHome } from '../plan/binds.js';
 import { parseEnvFile } from '../plan/env.js';
 import { HOST_FILES } from '../plan/compose.js';
-import type { HostFacts, LaunchOptions } from '../plan/options.js';
+import type { HostFacts, LaunchOptions, Overlay } from '../plan/options.js';
+import { openImage } from '../image/open.js';
 import { findSubIds } from './subids.js';
 
 export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
@@ -51,6 +52,8 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     envFileLines = parseEnvFile(text, opts.envFile);
   }
 
+  const overlays: Overlay[] = [];
+  for (const spec of opts.overlay ?? []) overlays.push(await lookOverlay(spec));
   return {
     uid: info.uid,
     gid: info.gid,
@@ -64,17 +67,24 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     exists,
     envFileLines,
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
-    ...(opts.overlay !== undefined ? { overlay: lookOverlay(opts.overlay) } : {}),
-    ...(opts.overlay !== undefined ? { fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']) } : {}),
-    ...(opts.overlay !== undefined ? { fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS') } : {}),
+    ...(overlays.length ? { overlays } : {}),
+    ...(overlays.some((o) => o.kind === 'image') ? {
+      fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']),
+      fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS'),
+    } : {}),
     ...(opts.network === 'slirp4netns' ? { slirp4netns: findTool('slirp4netns', 'CTR_SLIRP4NETNS') } : {}),
   };
 }
 
-/** --overlay PATH: a directory, or an image file (its format is fuse2fs's to check). */
-function lookOverlay(spec: string): { kind: 'dir' | 'image'; path: string } {
+/** --overlay PATH: a directory, or an image file (its format is fuse2fs's to check);
+ * PATH:ro, a SquashFS (bare or SIF), checked as an image is. */
+async function lookOverlay(spec: string): Promise<Overlay> {
   if (/:ro$/.test(spec)) {
-    throw new CtrError(`--overlay ${spec}`, 'read-only overlays are not supported yet', { hint: 'give a writable directory or ext3 image (ctr overlay create)' });
+    const image = await openImage(spec.slice(0, -3));
+    if (image.kind === 'dir') {
+      throw new CtrError(`--overlay ${spec}`, 'a read-only overlay must be a SquashFS image (bare, or a SIF)', { hint: 'bind a directory instead: -B DIR:DST:ro' });
+    }
+    return { kind: 'lower', path: image.path, offset: image.offset };
   }
   const p = spec.replace(/:rw$/, '');
   try {

@@ -5,7 +5,7 @@ import { CtrError } from '../errors.js';
 import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
-import type { Action, HostFacts, LaunchOptions } from './options.js';
+import type { Action, HostFacts, LaunchOptions, Overlay } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
 
@@ -80,11 +80,15 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     fakeroot = chooseFakeroot(opts.fakerootMode ?? 'auto', host.subids ?? { ok: false, why: 'not looked up' }, host.uid);
     writeFakeroot(w, fakeroot);
   }
-  if (opts.writableTmpfs && opts.overlay) {
+  const overlays = host.overlays ?? [];
+  const writable = overlays.filter((o) => o.kind !== 'lower');
+  if (writable.length > 1) throw new CtrError('--overlay', 'one writable overlay at most', { hint: 'the others can be read-only SquashFS images: FILE:ro' });
+  if (opts.writableTmpfs && writable.length) {
     throw new CtrError('--overlay and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out --writable-tmpfs: the overlay holds the changes' });
   }
   if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
-  if (opts.overlay) writeOverlay(w, opts.overlay, host);
+  for (const o of overlays) if (o.kind === 'lower') w.overlayLower(o.path, o.offset);
+  if (writable.length) writeOverlay(w, writable[0], host);
   if (opts.net || opts.network) writeNetwork(w, opts.network ?? 'none', host);
   if (opts.hostname !== undefined) w.hostname(checkHostname(opts.hostname));
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
@@ -152,9 +156,8 @@ function coveredBy(mounts: readonly Mount[], path: string): boolean {
   return mounts.some((m) => m.kind === 'bind' && m.src === m.dst && m.src !== '/' && (path === m.src || path.startsWith(m.src + '/')));
 }
 
-function writeOverlay(w: PlanWriter, spec: string, host: HostFacts): void {
-  const o = host.overlay;
-  if (!o) throw new CtrError(`--overlay ${spec}`, 'not looked up (internal error)');
+function writeOverlay(w: PlanWriter, o: Overlay, host: HostFacts): void {
+  const spec = o.path;
   if (o.kind === 'dir') {
     w.overlayDir(o.path);
     return;

@@ -31,9 +31,12 @@ export interface LaunchOptions {
   network?: Network;
   /** A UTS namespace with this host name (--hostname). */
   hostname?: string;
-  /** --overlay: a writable layer kept across runs, a directory or an ext3 image file. */
-  overlay?: string;
+  /** --overlay: a writable layer kept across runs (a directory or an ext3 image file),
+   * and read-only SquashFS layers (FILE:ro), the last on top. */
+  overlay?: string[];
 }
+
+export type Overlay = { kind: 'dir' | 'image'; path: string } | { kind: 'lower'; path: string; offset: number };
 
 /** What --net gives: only loopback (none), or outbound access through slirp4netns. */
 export const NETWORKS = ['none', 'slirp4netns'] as const;
@@ -56,8 +59,8 @@ export interface HostFacts {
   exists: Set<string>;
   /** Environment lines from --env-file, already read. */
   envFileLines: string[];
-  /** --overlay: what the path is (host/facts.ts looked), symlinks resolved. */
-  overlay?: { kind: 'dir' | 'image'; path: string };
+  /** --overlay: what each path is (host/facts.ts looked), symlinks resolved, in order. */
+  overlays?: Overlay[];
   /** Helper programs, when the options need them: absolute paths, undefined if missing. */
   slirp4netns?: string;
   fuse2fs?: string;

@@ -158,6 +158,10 @@ export class PlanWriter {
   overlayDir(dir: string): this {
     return this.emit('OVERLAY_DIR', dir);
   }
+  /** A read-only SquashFS layer over the image (bare, or in a SIF at OFFSET); the last on top. */
+  overlayLower(path: string, offset: number): this {
+    return this.emit('OVERLAY_LOWER', path, uint(offset, 'overlay offset'));
+  }
   /** A writable overlay kept in an ext3 image, served by fuse2fs, fuse-overlayfs as the root. */
   overlayImage(path: string, fuse2fs: string, fuseOverlayfs: string): this {
     return this.emit('OVERLAY_IMAGE', path, fuse2fs, fuseOverlayfs);

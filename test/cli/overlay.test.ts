@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { chown, mkdir, readdir, stat, symlink } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
@@ -123,6 +123,39 @@ Overlay('--overlay DIR :: upper/ and work/ made in it; a file written in one run
   assert.equal((await readdir(d)).sort(), ['upper', 'work']);
   const r = await ctr(['exec', '--overlay', d, sif, 'cat', '/kept'], { cwd: '/' });
   assert.is(r.stdout, 'kept\n', String(r.stderr));
+});
+
+/** A bare SquashFS holding FILES (path -> content), made by mksquashfs (root-owned). */
+async function layer(name: string, files: Record<string, string>): Promise<string> {
+  const src = join(dir, `${name}.src`);
+  for (const [f, content] of Object.entries(files)) {
+    await mkdir(join(src, f, '..'), { recursive: true });
+    await writeFile(join(src, f), content);
+  }
+  const out = join(dir, `${name}.sqfs`);
+  await execa('mksquashfs', [src, out, '-noappend', '-all-root', '-quiet', '-no-progress']);
+  await chmod(out, 0o644);
+  return out;
+}
+
+Overlay('--overlay FILE:ro :: read-only SquashFS layers over the image, the last on top, under the writable layer', async () => {
+  const a = await layer('a', { 'opt/extra/hello': 'from a\n', 'opt/extra/only-a': 'a\n' });
+  const b = await layer('b', { 'opt/extra/hello': 'from b\n' });
+  const show = 'cat /opt/extra/hello /opt/extra/only-a /etc/image-release';
+  const r = await ctr(['exec', '--overlay', `${a}:ro`, '--overlay', `${b}:ro`, sif, 'sh', '-c', `${show}; touch /opt/extra/x`], { cwd: '/' });
+  assert.is(r.stdout, 'from b\na\nbusybox test image\n');
+  assert.is(r.stderr, "touch: /opt/extra/x: Read-only file system\n");
+  const d = join(dir, 'ro-upper');
+  await mkdir(d);
+  await chown(d, uid, gid);
+  for (const w of [['--writable-tmpfs'], ['--overlay', d]]) {
+    const rw = await ctr(['exec', '--fakeroot', '--overlay', `${a}:ro`, ...w, sif, 'sh', '-c', `${show.replace('hello ', 'hello; echo changed > /opt/extra/hello; cat /opt/extra/hello ')}`], { cwd: '/' });
+    assert.is(rw.stdout, 'from a\nchanged\na\nbusybox test image\n', `${w.join(' ')}: ${String(rw.stderr)}`);
+  }
+  const bad = await ctr(['exec', '--overlay', `${d}:ro`, sif, 'true'], { cwd: '/' });
+  assert.is(bad.stderr, `ctr: error: --overlay ${d}:ro: a read-only overlay must be a SquashFS image (bare, or a SIF)\n` +
+    'ctr: hint: bind a directory instead: -B DIR:DST:ro\n');
+  assert.is(bad.exitCode, 255);
 });
 
 Overlay('errors :: a missing overlay, and --overlay with --writable-tmpfs, are one line each', async () => {
