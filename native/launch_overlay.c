@@ -22,8 +22,8 @@
  * /dev/fd/N to the server) and needs no capability; it runs in a mount namespace copy of
  * its own, so the launcher's pivots don't move its root into the tree it serves.
  *
- * fuse2fs writes its caches back only when it exits cleanly, so it is ended with SIGTERM
- * (also its parent-death signal) and waited for: the next run of the same image starts
+ * fuse2fs writes its caches back only when it exits cleanly, so it is let exit once its
+ * mount is gone (or ended with SIGTERM, also its parent-death signal) and waited for: the next run of the same image starts
  * from what the last one wrote. A lock on the image (flock, held by fuse2fs) refuses a
  * second container on an image in use, which two fuse2fs would corrupt. */
 #define _GNU_SOURCE
@@ -51,7 +51,8 @@
 
 #define FUSE_SUPER_MAGIC 0x65735546
 #define FUSE2FS_WAIT_MS 10000 /* mounting */
-#define FUSE2FS_STOP_MS 30000 /* writing the image back */
+#define FUSE2FS_QUIT_MS 5000  /* its mount gone, exiting by itself */
+#define FUSE2FS_STOP_MS 30000 /* writing the image back after SIGTERM */
 
 static pid_t g_fuse2fs, g_fuse_overlayfs;
 static pid_t g_lower_servers[MAX_LOWERS]; /* the FUSE servers of the read-only layers */
@@ -321,8 +322,24 @@ static void fuse2fs_stop(void)
    }
    if (g_fuse2fs <= 0)
       return;
+   /* With fuse-overlayfs gone, nothing holds fuse2fs's mount (detached with the scratch
+    * root): the kernel ends the connection once the releases of fuse-overlayfs's files
+    * are queued, and fuse2fs serves those (an unlinked file is freed only then), then
+    * exits by itself, writing the image back. SIGTERM only if it does not. */
+   long deadline = ms_now() + FUSE2FS_QUIT_MS;
+   for (;;) {
+      pid_t r = waitpid(g_fuse2fs, NULL, WNOHANG);
+      if (r == g_fuse2fs || (r < 0 && errno != EINTR)) {
+         g_fuse2fs = 0;
+         return;
+      }
+      if (ms_now() > deadline)
+         break;
+      usleep(1000);
+   }
+   debug("fuse2fs still running: SIGTERM");
    kill(g_fuse2fs, SIGTERM);
-   long deadline = ms_now() + FUSE2FS_STOP_MS;
+   deadline = ms_now() + FUSE2FS_STOP_MS;
    for (;;) {
       pid_t r = waitpid(g_fuse2fs, NULL, WNOHANG);
       if (r == g_fuse2fs || (r < 0 && errno != EINTR))
