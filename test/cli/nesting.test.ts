@@ -6,8 +6,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
-import { CACHE, CTR_BIN } from '../helpers/paths.js';
-import { ctr, userIds } from '../helpers/user.js';
+import { dirname, join } from 'node:path';
+import { CACHE, CTR_BIN, LAUNCHER } from '../helpers/paths.js';
+import { ctr, userIds, userTmp } from '../helpers/user.js';
 
 const Nest = suite('nesting');
 let sif: string, uid: number;
@@ -44,6 +45,19 @@ Nest('ctr in ctr :: the inner exit status and a writable layer work', async () =
   const r = await ctr(['exec', '/', CTR_BIN, 'exec', '--writable-tmpfs', '--net', '--hostname', 'inner', sif, 'sh', '-c', 'echo x > /new && cat /new && exit 7'], { cwd: '/' });
   assert.is(r.stdout, 'x\n', String(r.stderr));
   assert.is(r.exitCode, 7);
+});
+
+Nest('ctr in ctr :: a plan file run by the launcher alone inside a SIF container (FUSE in FUSE, no Node inside)', async () => {
+  const dir = await userTmp('ctr-nest-');
+  const plan = join(dir, 'inner.plan');
+  assert.is((await ctr(['plan', '-o', plan, '--no-home', sif], { cwd: dir })).exitCode, 0);
+  // The busybox image has no C library: the host's is bound in for the launcher.
+  const libs = ['-B', '/lib/x86_64-linux-gnu', '-B', '/lib64', '-B', dirname(LAUNCHER), '-B', CACHE];
+  for (const outer of [[], ['--contain', '-B', dir], ['--writable-tmpfs']]) {
+    const r = await ctr(['exec', ...outer, ...libs, sif, plan, 'sh', '-c', INNER], { cwd: dir });
+    assert.is(r.stdout, `inner\n${uid}\nbusybox test image\n5\n`, `${outer.join(' ')}: ${String(r.stderr)}`);
+    assert.is(r.exitCode, 0);
+  }
 });
 
 Nest('bwrap in ctr :: bubblewrap makes its own namespaces and runs a command', async () => {
