@@ -376,10 +376,10 @@ void mount_container(const struct plan *p, int image_fd)
 {
    /* Step 1. The scratch root. pivot_root wants new_root to be a mount point, and the
     * mount tree to be private (done when entering the namespace). */
-   /* With --writable-tmpfs the scratch tmpfs holds the overlay's upper layer, so its size
-    * is the quota for the container's changes (ENOSPC inside past it). */
    struct overlay_upper ov;
    overlay_open(p, &ov); /* before the scratch root can hide it (an overlay under /tmp) */
+   /* With --writable-tmpfs the scratch tmpfs holds the overlay's upper layer, so its size
+    * is the quota for the container's changes (ENOSPC inside past it). */
    char scratch_opts[64] = "mode=0755";
    if (p->writable_tmpfs && p->tmpfs_size)
       snprintf(scratch_opts, sizeof(scratch_opts), "mode=0755,size=%llu", p->tmpfs_size);

@@ -75,10 +75,14 @@ Net('--hostname :: uname -n says it; the host keeps its own', async () => {
   assert.is(r.stdout, 'box-1.example\n', String(r.stderr));
   assert.is(r.exitCode, 0);
   assert.ok(hostname() !== 'box-1.example');
-  // The command can't change it back: no CAP_SYS_ADMIN over the UTS namespace.
-  const fr = await ctr(['exec', '--fakeroot', '--hostname', 'box-2', ...BB, sif, 'sh', '-c', '/opt/busybox hostname evil; /opt/busybox uname -n'], { cwd: '/' });
-  assert.is(fr.stdout, 'box-2\n');
-  assert.is(fr.stderr, 'hostname: sethostname: Operation not permitted\n');
+  // Even fake root can't change it, nor the network: the command holds no capability over
+  // the UTS and network namespaces (they belong to the user namespace one further out).
+  for (const mode of ['subuid', 'seccomp']) {
+    const fr = await ctr(['exec', '--fakeroot', '--fakeroot-mode', mode, '--net', '--hostname', 'box-2', ...BB, sif, 'sh', '-c',
+      '/opt/busybox hostname evil; /opt/busybox ip link set lo down; /opt/busybox uname -n; id -u'], { cwd: '/' });
+    assert.is(fr.stdout, 'box-2\n0\n', mode);
+    assert.is(fr.stderr, 'hostname: sethostname: Operation not permitted\nip: SIOCSIFFLAGS: Operation not permitted\n', mode);
+  }
 });
 
 Net('--network slirp4netns :: outbound to a host address works, tap0 10.0.2.100, host loopback not reachable', async () => {
