@@ -53,7 +53,7 @@ Overlay('overlay create :: an ext3 image of the size asked, upper/ and work/ own
   assert.match(ls.stdout, new RegExp(`40755 \\(2\\)\\s+${uid}\\s+${gid}\\s+\\d+.* work`));
   assert.is(await fsck(img), 0);
   const again = await ctr(['overlay', 'create', img], { cwd: dir });
-  assert.is(again.stderr, `ctr: error: cannot create overlay image ${img}: file exists\n`);
+  assert.is(again.stderr, `ctr: error: cannot create overlay image ${img}: File exists\n`);
   assert.is(again.exitCode, 255);
 });
 
@@ -160,7 +160,7 @@ Overlay('--overlay FILE:ro :: read-only SquashFS layers over the image, the last
 
 Overlay('errors :: a missing overlay, and --overlay with --writable-tmpfs, are one line each', async () => {
   const m = await ctr(['exec', '--overlay', join(dir, 'nope.img'), sif, 'true'], { cwd: '/' });
-  assert.is(m.stderr, `ctr: error: --overlay ${join(dir, 'nope.img')}: no such file or directory\n` +
+  assert.is(m.stderr, `ctr: error: --overlay ${join(dir, 'nope.img')}: No such file or directory\n` +
     'ctr: hint: make one with: ctr overlay create --size 512 FILE (or mkdir DIR)\n');
   assert.is(m.exitCode, 255);
   const d = join(dir, 'ovdir2');
