@@ -118,12 +118,19 @@ Words('launcher :: --version, --check-plan and --rewrite-image on a plan PlanWri
   try {
     const file = join(d, 'p.plan');
     await writeFile(file, encodePlanFile(LAUNCHER, new PlanWriter().image('/nonexistent/i.sif', 0).bind('/proc', '/proc', 'rw')
-      .bind('/nonexistent/x', '/x', 'ro', { optional: true }).bind('/nonexistent/y', '/y', 'ro').words()), { mode: 0o750 });
+      .bind('/nonexistent/x', '/x', 'ro', { optional: true }).bind('/nonexistent/y', '/y', 'ro')
+      .netNs().slirp4netns('/nonexistent/slirp4netns').overlayLower('/nonexistent/l.sqfs', 0)
+      .overlayImage('/nonexistent/ov.img', '/nonexistent/fuse2fs', '/nonexistent/fuse-overlayfs').words()), { mode: 0o750 });
     const c = await launcher(['--check-plan', file]);
     assert.is(c.exitCode, 255);
     assert.equal(c.stderr.split('\n'), [
       'ctr: error: image /nonexistent/i.sif: No such file or directory',
       'ctr: error: bind source /nonexistent/y: No such file or directory',
+      'ctr: error: slirp4netns /nonexistent/slirp4netns: No such file or directory',
+      'ctr: error: overlay /nonexistent/l.sqfs: No such file or directory',
+      'ctr: error: overlay image /nonexistent/ov.img: No such file or directory',
+      'ctr: error: fuse2fs /nonexistent/fuse2fs: No such file or directory',
+      'ctr: error: fuse-overlayfs /nonexistent/fuse-overlayfs: No such file or directory',
     ]);
     const r = await launcher(['--rewrite-image', file, `${d}/staged.sif`, file]);
     assert.is(r.exitCode, 0, r.stderr);
