@@ -89,6 +89,39 @@ Overlay('--overlay IMG :: with --fakeroot, an image made with overlay create --f
   assert.is(await fsck(img), 0);
 });
 
+/** The pid of the first process named COMM below ROOT (ps's process tree), waiting for it. */
+async function below(root: number, comm: string): Promise<number> {
+  for (const until = Date.now() + 10000; Date.now() < until; await new Promise((res) => setTimeout(res, 50))) {
+    const rows = (await execa('ps', ['-e', '-o', 'pid=,ppid=,comm='])).stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    const tree = new Set([root]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const [pid, ppid] of rows) {
+        if (tree.has(Number(ppid)) && !tree.has(Number(pid))) {
+          tree.add(Number(pid));
+          grew = true;
+        }
+      }
+    }
+    const hit = rows.find(([pid, , c]) => c === comm && tree.has(Number(pid)));
+    if (hit) return Number(hit[0]);
+  }
+  throw new Error(`no ${comm} below ${root}`);
+}
+
+Overlay('--overlay IMG :: SIGKILL of the launcher: nothing left running, the image clean, what was written is kept', async () => {
+  const img = join(dir, 'killed.img');
+  assert.is((await ctr(['overlay', 'create', '--size', '16', img], { cwd: dir })).exitCode, 0);
+  const run = ctr(['exec', '--overlay', img, sif, 'sh', '-c', 'echo before > /before && dd if=/dev/zero of=/big bs=1M count=4 2>/dev/null && sleep 100'], { cwd: '/' });
+  await below(run.pid!, 'sleep');
+  process.kill(await below(run.pid!, 'ctr-launch'), 'SIGKILL');
+  await run;
+  assert.equal(await leftovers(5000), [], 'fuse2fs, fuse-overlayfs and the FUSE server gone');
+  assert.is(await fsck(img), 0);
+  const r = await ctr(['exec', '--overlay', img, sif, 'sh', '-c', 'cat /before; stat -c %s /big'], { cwd: '/' });
+  assert.is(r.stdout, `before\n${4 * 2 ** 20}\n`, String(r.stderr));
+});
+
 Overlay('--overlay IMG :: one container at a time: a second on the same image is refused', async () => {
   const img = join(dir, 'busy.img');
   assert.is((await ctr(['overlay', 'create', '--size', '8', img], { cwd: dir })).exitCode, 0);
