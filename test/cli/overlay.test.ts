@@ -52,6 +52,12 @@ Overlay('overlay create :: an ext3 image of the size asked, upper/ and work/ own
   assert.match(ls.stdout, new RegExp(`40755 \\(2\\)\\s+${uid}\\s+${gid}\\s+\\d+.* upper`));
   assert.match(ls.stdout, new RegExp(`40755 \\(2\\)\\s+${uid}\\s+${gid}\\s+\\d+.* work`));
   assert.is(await fsck(img), 0);
+  const small = await ctr(['overlay', 'create', '--size', '1', join(dir, 'small.img')], { cwd: dir });
+  assert.is(small.stderr, 'ctr: error: --size "1": an overlay image needs 2 MiB at least\n');
+  assert.is(small.exitCode, 255);
+  const verb = await ctr(['overlay', 'make', join(dir, 'x.img')], { cwd: dir });
+  assert.is(verb.stderr, "ctr: error: unknown overlay command 'make'\nctr: hint: usage: ctr overlay create [--size SIZE] [--fakeroot] FILE\n");
+  assert.equal((await readdir(dir)).filter((f) => f === 'small.img' || f === 'x.img'), []);
   const again = await ctr(['overlay', 'create', img], { cwd: dir });
   assert.is(again.stderr, `ctr: error: cannot create overlay image ${img}: File exists\n`);
   assert.is(again.exitCode, 255);

@@ -22,7 +22,7 @@ const E2FS_HINT = 'install e2fsprogs (it has mkfs.ext3 and debugfs)';
 export async function overlayCommand(action: string, file: string, size: string | undefined, fakeroot: boolean): Promise<void> {
   if (action !== 'create') throw new CtrError(`unknown overlay command '${action}'`, '', { hint: 'usage: ctr overlay create [--size SIZE] [--fakeroot] FILE' });
   const bytes = size === undefined ? DEFAULT_OVERLAY_SIZE : parseSize(size, '--size');
-  if (bytes < MIN_OVERLAY_SIZE) throw new CtrError(`--size ${size}`, 'an overlay image needs 2 MiB at least');
+  if (bytes < MIN_OVERLAY_SIZE) throw new CtrError(`--size ${JSON.stringify(size)}`, 'an overlay image needs 2 MiB at least');
   const mkfs = findTool('mkfs.ext3', 'CTR_MKFS_EXT3', SBIN);
   if (!mkfs) throw new CtrError('cannot create overlay image', 'mkfs.ext3 not found', { hint: E2FS_HINT });
   // Refuse to overwrite, as apptainer overlay create does; the name is ours from here on.
