@@ -4,6 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
@@ -151,6 +152,14 @@ Overlay('--overlay IMG :: hostile: an image whose upper/ is a symlink out of it 
   assert.is(r.stderr, `ctr: error: overlay ${img}: upper/ is not a directory: Not a directory\n`);
   assert.is(r.exitCode, 255);
   assert.equal(await readdir(target), []);
+  // Not a file system at all: fuse2fs refuses it, and so do we, in one line.
+  const junk = join(dir, 'junk.img');
+  await writeFile(junk, randomBytes(4 << 20));
+  await chown(junk, uid, gid);
+  const j = await ctr(['exec', '--overlay', junk, sif, 'true'], { cwd: '/' });
+  assert.is(j.stderr, `ctr: error: cannot mount overlay image ${junk}: fuse2fs exited with status 2\n` +
+    'ctr: hint: is it an ext3 image made by ctr overlay create (or apptainer overlay create)?\n');
+  assert.is(j.exitCode, 255);
 });
 
 Overlay('--overlay DIR :: upper/ and work/ made in it; a file written in one run is there in the next', async () => {
