@@ -135,8 +135,10 @@ void overlay_start(const struct plan *p, struct overlay_upper *o); /* on it, bef
 /* "upperdir=...,workdir=..." as the scratch root sees them (after the first pivot) */
 char *overlay_upper_opts(const struct overlay_upper *o);
 /* --overlay-image: fuse-overlayfs of LOWERS (host paths before the pivot) and the image's
- * layer, mounted on MNT; waits until it answers. */
+ * layer, mounted on MNT; started before the pivot, it serves once told to go (after the
+ * skeleton's mount points are made), and _go waits until it answers at MNT. */
 void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char *lowers, const char *mnt);
+void overlay_fuse_root_go(const struct plan *p, const char *mnt);
 void overlay_close(struct overlay_upper *o);
 /* The read-only layers' mount points under BASE, top first, each followed by ':'; "" if none. */
 char *overlay_lowers(const struct plan *p, const char *base);

@@ -437,6 +437,8 @@ void mount_container(const struct plan *p, int image_fd)
    /* Steps 3 and 4. */
    struct target *t = xcalloc(p->n_binds, sizeof(*t));
    bool skel_used = plan_mountpoints(p, t);
+   if (fuse_root)
+      overlay_fuse_root_go(p, NEWROOT);
    const char *root = IMG;
    /* A FUSE image always goes under an overlay, even with nothing in the skeleton: the
     * overlay answers ioctls itself, where FUSE sends every one to the server (Python's

@@ -55,6 +55,7 @@
 #define FUSE2FS_STOP_MS 30000 /* writing the image back after SIGTERM */
 
 static pid_t g_fuse2fs, g_fuse_overlayfs;
+static int g_fuse_overlayfs_go = -1;
 static pid_t g_lower_servers[MAX_LOWERS]; /* the FUSE servers of the read-only layers */
 
 static long ms_now(void)
@@ -260,6 +261,14 @@ void overlay_close(struct overlay_upper *o)
    o->upper_fd = o->work_fd = -1;
 }
 
+/* PATH, not followed if a symlink, is the directory FD is. */
+static bool same_dir(const char *path, int fd)
+{
+   struct stat a, b;
+   return lstat(path, &a) == 0 && fstat(fd, &b) == 0 && S_ISDIR(a.st_mode) && a.st_dev == b.st_dev &&
+          a.st_ino == b.st_ino;
+}
+
 void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char *lowers, const char *mnt)
 {
    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
@@ -270,9 +279,14 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    if (mount("ctr-overlay", mnt, "fuse.fuse-overlayfs", MS_NOSUID | MS_NODEV, opts) < 0)
       DIE("cannot mount the overlay of %s", p->overlay_image);
    free(opts);
-   char *layers = xasprintf("noacl,lowerdir=%s,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d", lowers, o->upper_fd,
-                            o->work_fd);
-   int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+   /* By path in its own mount namespace (a /proc/self/fd name would be resolved through
+    * ours, pivoted by then); checked below to be the directories opened without
+    * following symlinks. */
+   char *layers = xasprintf("noacl,lowerdir=%s,upperdir=" SCRATCH_BASE OVERLAY_MNT "/upper,workdir=" SCRATCH_BASE
+                            OVERLAY_MNT "/work", lowers);
+   int nul = open("/dev/null", O_RDWR | O_CLOEXEC), go[2], own[2];
+   if (pipe2(go, O_CLOEXEC) < 0 || pipe2(own, O_CLOEXEC) < 0)
+      DIE("cannot make a pipe for fuse-overlayfs");
    pid_t parent = getpid();
    g_fuse_overlayfs = fork();
    if (g_fuse_overlayfs < 0)
@@ -282,7 +296,20 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
          _exit(EXIT_LAUNCH_FAILED);
       if (unshare(CLONE_NEWNS) < 0 || chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
          _exit(EXIT_LAUNCH_FAILED);
-      if (fcntl(fd, F_SETFD, 0) < 0 || fcntl(o->upper_fd, F_SETFD, 0) < 0 || fcntl(o->work_fd, F_SETFD, 0) < 0)
+      /* Its mount namespace is its own now: the launcher may pivot. It reads its layers'
+       * top directories once, at start: wait until the launcher has made the mount
+       * points in the skeleton (after its pivot, step 3). */
+      close(go[1]);
+      close(own[0]);
+      char c;
+      if (write(own[1], "u", 1) != 1 || read(go[0], &c, 1) != 1)
+         _exit(EXIT_LAUNCH_FAILED);
+      close(own[1]);
+      if (!same_dir(SCRATCH_BASE OVERLAY_MNT "/upper", o->upper_fd) || !same_dir(SCRATCH_BASE OVERLAY_MNT "/work", o->work_fd)) {
+         fprintf(stderr, "ctr: error: overlay image %s changed while it was mounted\n", p->overlay_image);
+         _exit(EXIT_LAUNCH_FAILED);
+      }
+      if (fcntl(fd, F_SETFD, 0) < 0)
          _exit(EXIT_LAUNCH_FAILED);
       sigset_t none;
       sigemptyset(&none);
@@ -301,9 +328,24 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
       _exit(127);
    }
    close(fd);
+   close(go[0]);
+   close(own[1]);
+   char c;
+   if (read(own[0], &c, 1) != 1)
+      DIE_PLAIN("cannot start fuse-overlayfs for %s", p->overlay_image);
+   close(own[0]);
+   g_fuse_overlayfs_go = go[1];
    if (nul >= 0)
       close(nul);
    free(layers);
+}
+
+void overlay_fuse_root_go(const struct plan *p, const char *mnt)
+{
+   if (write(g_fuse_overlayfs_go, "g", 1) != 1)
+      DIE("cannot start fuse-overlayfs");
+   close(g_fuse_overlayfs_go);
+   g_fuse_overlayfs_go = -1;
    struct stat st;
    if (stat(mnt, &st) < 0) {
       int err = errno;

@@ -75,6 +75,9 @@ Overlay('--overlay IMG :: a file written in one run is there in the next; the im
   assert.is(r.stdout, 'kept\n', String(r.stderr));
   const ls = await execa('/sbin/debugfs', ['-R', 'cat /upper/kept', img]);
   assert.is(ls.stdout, 'kept');
+  // Only what the container wrote: the mount points of this run (proc, home...) are not kept.
+  const names = await execa('/sbin/debugfs', ['-R', 'ls /upper', img]);
+  assert.equal(names.stdout.split(/\s+/).filter((w) => /^[a-z.]+$/.test(w) && w !== '.' && w !== '..'), ['kept']);
 });
 
 Overlay('--overlay IMG :: its size is the quota: ENOSPC inside past it', async () => {
