@@ -12,7 +12,8 @@
  * CAP_SYS_ADMIN there and nothing else (it mounts itself: libfuse 2 has no way to be
  * handed a mounted /dev/fuse descriptor), so its mount exists only in the container.
  * What the image holds is never followed out of it: upper/ and work/ are opened without
- * following symlinks and handed to overlayfs by descriptor (/proc/self/fd), so a symlink
+ * following symlinks and handed to overlayfs by descriptor (/proc/self/fd), or named to
+ * fuse-overlayfs only after checking the name is that directory, so a symlink
  * "upper -> /home/you" in a crafted image is refused rather than made the upper layer.
  *
  * Kernel overlayfs refuses a FUSE upper layer that lacks RENAME_WHITEOUT ("upper fs
