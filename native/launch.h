@@ -94,6 +94,15 @@ struct plan {
    struct cgroup_op *cgroups;/* resource limits, in plan order (launch_cgroup.c) */
    size_t n_cgroups;
    int debug;
+   bool net_ns;              /* a network namespace with only loopback (--net) */
+   const char *hostname;     /* a UTS namespace with this host name */
+   const char *slirp4netns;  /* outbound access through this slirp4netns (launch_net.c) */
+   const char *overlay_dir;  /* writable overlay kept in DIR/upper, DIR/work */
+   const char *overlay_image;/* writable overlay kept in an ext3 image, served by: */
+   const char *fuse2fs;
+   const char *fuse_overlayfs;
+   struct lower { const char *path; unsigned long long offset; } *lowers; /* --overlay-lower */
+   size_t n_lowers;
 };
 
 /* launch_plan.c (the words: plan_words.def) */
@@ -114,6 +123,40 @@ void plan_verb(int argc, char **argv);
 void ns_enter(const struct plan *p);
 void ns_lock_mounts(const struct plan *p); /* --fakeroot: the command one namespace in */
 unsigned long ns_id_range(const char *which); /* "uid"/"gid": ids 0..N-1 mapped; 0: initial ns */
+
+/* launch_net.c: --net-ns, --hostname, --slirp4netns (see there for the order) */
+int net_unshare_flags(const struct plan *p);
+void net_prepare(const struct plan *p);   /* before unshare: the slirp4netns helper */
+void net_setup(const struct plan *p);     /* after the id maps: lo, host name, slirp4netns */
+void net_helper_stop(void);
+void net_helper_reaped(pid_t pid);
+/* The container's helper processes besides the FUSE server (slirp4netns, fuse2fs), for a
+ * parent that outlives the container: end them (fuse2fs cleanly: it writes the image back)
+ * and reap them; helper_reaped: PID was reaped elsewhere, don't signal its number later. */
+void helpers_stop(void);
+void helper_reaped(pid_t pid);
+
+/* launch_overlay.c: the writable layer kept across runs (--overlay-dir, --overlay-image) */
+#define MAX_LOWERS 16
+struct overlay_upper {
+   int lower_fd[MAX_LOWERS];/* --overlay-lower images, opened likewise */
+   int dir_fd;              /* --overlay-dir, opened before the scratch root can hide it */
+   int image_fd;            /* --overlay-image, likewise (and locked) */
+   int upper_fd, work_fd;   /* the layer's upper/ and work/ once there */
+};
+#define OVERLAY_MNT "/ovl"  /* fuse2fs's mount point in the scratch root */
+void overlay_open(const struct plan *p, struct overlay_upper *o); /* in the mount ns, before the scratch root */
+void overlay_start(const struct plan *p, struct overlay_upper *o); /* on it, before the pivot: fuse2fs mounts */
+/* "upperdir=...,workdir=..." as the scratch root sees them (after the first pivot) */
+char *overlay_upper_opts(const struct overlay_upper *o);
+/* --overlay-image: fuse-overlayfs of LOWERS (host paths before the pivot) and the image's
+ * layer, mounted on MNT; started before the pivot, it serves once told to go (after the
+ * skeleton's mount points are made), and _go waits until it answers at MNT. */
+void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char *lowers, const char *mnt);
+void overlay_fuse_root_go(const struct plan *p, const char *mnt);
+void overlay_close(struct overlay_upper *o);
+/* The read-only layers' mount points under BASE, top first, each followed by ':'; "" if none. */
+char *overlay_lowers(const struct plan *p, const char *base);
 
 /* launch_seccomp.c: TIOCSTI/TIOCLINUX refused; with FAKE_IDS, ownership calls faked */
 void seccomp_install(bool fake_ids);

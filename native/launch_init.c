@@ -72,6 +72,7 @@ static int relay_until_exit(pid_t child, const sigset_t *set)
          while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid == g_fuse_server)
                g_fuse_server = 0; /* reaped here: don't signal its number later */
+            helper_reaped(pid);
             if (pid == child)
                return status_code(status);
          }
@@ -122,6 +123,7 @@ void pidns_supervise(void)
       int code = relay_until_exit(init, &set);
       cgroup_finish(); /* the OOM note, and the container's cgroups removed */
       fuse_server_reap(); /* before we return: nothing of ours outlives ctr exec */
+      helpers_stop();
       _exit(code);
    }
 

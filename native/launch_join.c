@@ -176,6 +176,7 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid)
    }
    debug("holder: every rank has left; the container goes");
    fuse_server_reap();
+   helpers_stop();
    _exit(0);
 }
 
@@ -303,19 +304,34 @@ static bool holder_or_keeper(pid_t pid, pid_t holder)
    return r && sscanf(r + 1, " %*c %d", &ppid) == 1 && ppid == holder;
 }
 
-static void enter(pid_t pid, pid_t holder)
+static void enter(const struct plan *p, pid_t pid, pid_t holder)
 {
-   const char *kinds[] = { "user", "mnt" };
-   int types[] = { CLONE_NEWUSER, CLONE_NEWNS };
-   int fds[2];
-   /* Pin the process, check it is the holder's, open both namespaces, and check it was
+   /* The user namespace first: in it we hold the capabilities that setns into the
+    * namespaces it owns requires. The network and UTS namespaces of --net/--hostname
+    * are owned by the holder's user namespace, not by the keeper's one further in
+    * (launch_net.c): so those are entered from the holder's, then the keeper's. */
+   bool own_net = p->net_ns || p->hostname;
+   struct { pid_t pid; const char *kind; int type; } ns[6];
+   int n = 0;
+   if (own_net) {
+      ns[n++] = (typeof(ns[0])){ holder, "user", CLONE_NEWUSER };
+      if (p->net_ns)
+         ns[n++] = (typeof(ns[0])){ holder, "net", CLONE_NEWNET };
+      if (p->hostname)
+         ns[n++] = (typeof(ns[0])){ holder, "uts", CLONE_NEWUTS };
+   }
+   if (!own_net || pid != holder)
+      ns[n++] = (typeof(ns[0])){ pid, "user", CLONE_NEWUSER };
+   ns[n++] = (typeof(ns[0])){ pid, "mnt", CLONE_NEWNS };
+   int fds[6];
+   /* Pin the process, check it is the holder's, open the namespaces, and check it was
     * still that process when they were opened (a pidfd becomes readable once it exits). */
    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
    if (pfd < 0 || !holder_or_keeper(pid, holder))
       DIE_PLAIN("the node's shared container answered with a process that is not its own (pid %d)", (int)pid);
-   for (int i = 0; i < 2; i++) {
+   for (int i = 0; i < n; i++) {
       char path[64];
-      snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, kinds[i]);
+      snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)ns[i].pid, ns[i].kind);
       if ((fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
          DIE("cannot open %s", path);
    }
@@ -323,11 +339,9 @@ static void enter(pid_t pid, pid_t holder)
    if (poll(&pf, 1, 0) != 0)
       DIE_PLAIN("the node's shared container went away while this rank joined it");
    close(pfd);
-   /* The user namespace first: in it we hold the capabilities that setns into the mount
-    * namespace it owns requires. */
-   for (int i = 0; i < 2; i++) {
-      if (setns(fds[i], types[i]) < 0)
-         DIE("cannot join the container's %s namespace", kinds[i]);
+   for (int i = 0; i < n; i++) {
+      if (setns(fds[i], ns[i].type) < 0)
+         DIE("cannot join the container's %s namespace", ns[i].kind);
       close(fds[i]);
    }
 }
@@ -404,7 +418,7 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
           * forking its id mapper: newuidmap must still be able to run setuid). */
          if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             DIE("cannot set no_new_privs");
-         enter(rep.pid, holder);
+         enter(p, rep.pid, holder);
          enter_workdir(p);
          free(tag);
          return JOINED;

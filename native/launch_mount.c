@@ -385,6 +385,8 @@ void mount_container(const struct plan *p, int image_fd)
 {
    /* Step 1. The scratch root. pivot_root wants new_root to be a mount point, and the
     * mount tree to be private (done when entering the namespace). */
+   struct overlay_upper ov;
+   overlay_open(p, &ov); /* before the scratch root can hide it (an overlay under /tmp) */
    /* With --writable-tmpfs the scratch tmpfs holds the overlay's upper layer, so its size
     * is the quota for the container's changes (ENOSPC inside past it). */
    char scratch_opts[64] = "mode=0755";
@@ -418,6 +420,19 @@ void mount_container(const struct plan *p, int image_fd)
     * before pivoting; the built-in server needs no path, so pivot while it starts. */
    if (server && !fuse_in_process(p))
       fuse_wait_ready(p, SCRATCH_BASE IMG, server);
+   /* fuse2fs is exec'd too: it needs the host's root (launch_overlay.c). */
+   overlay_start(p, &ov);
+   bool upper = ov.upper_fd >= 0, fuse_root = upper && p->overlay_image;
+   if (fuse_root) {
+      /* Exec'd too, and it opens its lower layers at once: the image must answer. */
+      if (server && fuse_in_process(p))
+         fuse_wait_ready(p, SCRATCH_BASE IMG, server);
+      char *lowers = overlay_lowers(p, SCRATCH_BASE);
+      char *all = xasprintf(SCRATCH_BASE SKEL ":%s" SCRATCH_BASE IMG, lowers);
+      overlay_fuse_root(p, &ov, all, SCRATCH_BASE NEWROOT);
+      free(all);
+      free(lowers);
+   }
 
    if (chdir(SCRATCH_BASE) < 0)
       DIE("cannot enter %s", SCRATCH_BASE);
@@ -425,29 +440,40 @@ void mount_container(const struct plan *p, int image_fd)
       DIE("cannot pivot into the scratch root");
    if (chdir("/") < 0)
       DIE("cannot enter the scratch root");
-   if (server && fuse_in_process(p))
+   if (server && fuse_in_process(p) && !fuse_root)
       fuse_wait_ready(p, IMG, server);
 
    /* Steps 3 and 4. */
    struct target *t = xcalloc(p->n_binds, sizeof(*t));
    bool skel_used = plan_mountpoints(p, t);
+   if (fuse_root)
+      overlay_fuse_root_go(p, NEWROOT);
    const char *root = IMG;
    /* A FUSE image always goes under an overlay, even with nothing in the skeleton: the
     * overlay answers ioctls itself, where FUSE sends every one to the server (Python's
     * open() asks isatty of every file it opens: one round trip each, which made reading
     * Python's library 5x slower than through the overlay; bench/files.ts). */
-   if (p->writable_tmpfs || skel_used || server) {
+   if (fuse_root) {
+      root = NEWROOT;
+   } else if (p->writable_tmpfs || upper || skel_used || server || p->n_lowers) {
       /* userxattr: overlayfs in a user namespace must keep its metadata in user.*
        * xattrs (trusted.* needs real root). With no upper layer the overlay is
        * read-only, which is what an image without --writable-tmpfs must be. */
+      /* A kept upper layer (--overlay-*) has the skeleton as a lower layer instead: the
+       * mount points it holds are this run's, not for keeping. */
+      char *kept = upper ? overlay_upper_opts(&ov) : NULL, *lowers = overlay_lowers(p, "");
       char *opts = p->writable_tmpfs
-                      ? xasprintf("lowerdir=" IMG ",upperdir=" SKEL ",workdir=" WORK ",userxattr")
-                      : xasprintf("lowerdir=" SKEL ":" IMG ",userxattr");
+                      ? xasprintf("lowerdir=%s" IMG ",upperdir=" SKEL ",workdir=" WORK ",userxattr", lowers)
+                   : upper ? xasprintf("lowerdir=" SKEL ":%s" IMG ",%s,userxattr", lowers, kept)
+                           : xasprintf("lowerdir=" SKEL ":%s" IMG ",userxattr", lowers);
+      free(kept);
+      free(lowers);
       if (mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
          DIE("cannot mount overlay (%s)", opts);
       free(opts);
       root = NEWROOT;
    }
+   overlay_close(&ov);
 
    /* Step 5. */
    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);

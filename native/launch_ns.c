@@ -1,5 +1,6 @@
 /* Namespaces: enter a new user namespace and mount namespace, map the user.
- * Host network, IPC, PID and UTS namespaces are kept on purpose: MPI needs them.
+ * Host network, IPC, PID and UTS namespaces are kept on purpose: MPI needs them (network
+ * and UTS namespaces of the container's own on request: launch_net.c).
  *
  * How ids are mapped (the user's own id, or root inside with --fakeroot):
  *   single   the user's one id, written by ourselves: "0 UID 1" (--fakeroot) or
@@ -202,9 +203,9 @@ static void map_single(uid_t inner_uid, uid_t uid, gid_t inner_gid, gid_t gid)
    }
 }
 
-static void unshare_user_mount(void)
+static void unshare_user_mount(int more)
 {
-   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+   if (unshare(CLONE_NEWUSER | CLONE_NEWNS | more) < 0) {
       if (errno == EPERM || errno == ENOSPC || errno == EUSERS || errno == EINVAL)
          DIE_HINT(USERNS_HINT, "cannot create a user namespace");
       DIE("cannot create a user namespace");
@@ -220,6 +221,7 @@ void ns_enter(const struct plan *p)
    struct mapper m;
    if (nested || subids)
       mapper_start(&m, p, nested);
+   net_prepare(p);
 
    /* 1. No privilege can be gained by exec from here on: setuid binaries in the image
     *    run with the user's own rights (the image is also mounted nosuid). */
@@ -227,8 +229,9 @@ void ns_enter(const struct plan *p)
       DIE("cannot set no_new_privs");
 
    /* 2. One unshare for both: the mount namespace is then owned by the new user
-    *    namespace, where we hold CAP_SYS_ADMIN and may mount. */
-   unshare_user_mount();
+    *    namespace, where we hold CAP_SYS_ADMIN and may mount; so are the network and
+    *    UTS namespaces of --net and --hostname (launch_net.c). */
+   unshare_user_mount(net_unshare_flags(p));
 
    /* 3. The id maps (see the top). */
    const char *how = "single id";
@@ -244,6 +247,7 @@ void ns_enter(const struct plan *p)
       fprintf(stderr, "ctr: note: fake root: newuidmap/newgidmap refused the subordinate ids (%s); "
               "faking ids with seccomp instead\n", why);
    map_single(p->map_root ? 0 : uid, uid, p->map_root ? 0 : gid, gid);
+   net_setup(p);
 
    /* 4. Nothing we mount may propagate back to the host's mount namespace. */
    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -257,7 +261,7 @@ void ns_lock_mounts(const struct plan *p)
    struct mapper m;
    if (range)
       mapper_start(&m, p, true);
-   unshare_user_mount();
+   unshare_user_mount(0);
    char why[512];
    if (range && !mapper_finish(&m, why, sizeof(why)))
       DIE_PLAIN("cannot map the id range into the command's user namespace: %s", why);

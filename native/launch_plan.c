@@ -231,6 +231,20 @@ static void cgroup_check_plan(const struct plan *p)
    }
 }
 
+/* A host name the kernel takes (1..64 bytes) and resolvers accept: letters, digits,
+ * '-' and '.', not starting with either. */
+static const char *hostname_arg(const char *s)
+{
+   size_t n = strlen(s);
+   bool ok = n >= 1 && n <= 64 && s[0] != '-' && s[0] != '.';
+   for (size_t i = 0; ok && i < n; i++)
+      ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+           s[i] == '-' || s[i] == '.';
+   if (!ok)
+      DIE_PLAIN("launch plan: --hostname: not a host name (1 to 64 letters, digits, '-' or '.')");
+   return s;
+}
+
 static void one_word(struct plan *p, enum plan_word id, char **a)
 {
    struct bind *b;
@@ -376,6 +390,30 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
          id == PW_CGROUP ? 'c' : id == PW_CGROUP_SET ? 's' : 'o', nonempty(id, a[0]),
          id == PW_CGROUP ? NULL : nonempty(id, a[1]), id == PW_CGROUP ? NULL : a[2] };
       break;
+   case PW_NET_NS:
+      p->net_ns = true;
+      break;
+   case PW_HOSTNAME:
+      p->hostname = hostname_arg(a[0]);
+      break;
+   case PW_SLIRP4NETNS:
+      p->slirp4netns = nonempty(id, a[0]);
+      break;
+   case PW_OVERLAY_LOWER:
+      if (p->n_lowers >= MAX_LOWERS)
+         DIE_PLAIN("launch plan: --overlay-lower: more than %d layers", MAX_LOWERS);
+      p->lowers = grow(p->lowers, p->n_lowers, sizeof(*p->lowers));
+      p->lowers[p->n_lowers].path = nonempty(id, a[0]);
+      p->lowers[p->n_lowers++].offset = number(id, a[1], 10, 0, ULLONG_MAX);
+      break;
+   case PW_OVERLAY_DIR:
+      p->overlay_dir = nonempty(id, a[0]);
+      break;
+   case PW_OVERLAY_IMAGE:
+      p->overlay_image = nonempty(id, a[0]);
+      p->fuse2fs = nonempty(id, a[1]);
+      p->fuse_overlayfs = nonempty(id, a[2]);
+      break;
    case PW_NONE:
    case PW_COUNT:
       DIE_PLAIN("launch plan: internal error: word %d", (int)id);
@@ -401,6 +439,8 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
    if (p->writable_image && !p->image_is_dir)
       DIE_PLAIN("launch plan: --writable needs a directory image");
    cgroup_check_plan(p);
+   if (p->slirp4netns && !p->net_ns)
+      DIE_PLAIN("launch plan: --slirp4netns needs --net-ns");
    return end < n ? end + 1 : n;
 }
 

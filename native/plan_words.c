@@ -164,6 +164,26 @@ int plan_check(char **v, int end, int squashfuse, plan_problem_fn *problem, void
             if (access(a[k], X_OK) < 0)
                problem(ctx, k ? "newgidmap" : "newuidmap", a[k], errno), problems++;
          break;
+      case PW_SLIRP4NETNS:
+         if (access(a[0], X_OK) < 0)
+            problem(ctx, "slirp4netns", a[0], errno), problems++;
+         break;
+      case PW_OVERLAY_DIR:
+         if (access(a[0], W_OK) < 0)
+            problem(ctx, "overlay directory", a[0], errno), problems++;
+         break;
+      case PW_OVERLAY_IMAGE:
+         if (access(a[0], R_OK | W_OK) < 0)
+            problem(ctx, "overlay image", a[0], errno), problems++;
+         if (access(a[1], X_OK) < 0)
+            problem(ctx, "fuse2fs", a[1], errno), problems++;
+         if (access(a[2], X_OK) < 0)
+            problem(ctx, "fuse-overlayfs", a[2], errno), problems++;
+         break;
+      case PW_OVERLAY_LOWER:
+         if (access(a[0], R_OK) < 0)
+            problem(ctx, "overlay", a[0], errno), problems++;
+         break;
       default:
          break;
       }

@@ -44,6 +44,9 @@ if [ "$size" = test ]; then
          openmpi-bin libopenmpi-dev mpich libmpich-dev
          charliecloud-runtime bubblewrap hyperfine mount
          man-db zsh tzdata)  # tzdata: /etc/localtime, a default bind the compat tests check
+  # Optional runtime extras, which the tests use: --network slirp4netns; --overlay IMG
+  # (fuse2fs serves the ext3 image, fuse-overlayfs the root; e2fsprogs makes and checks it).
+  PKGS+=(slirp4netns fuse2fs fuse-overlayfs e2fsprogs)
 fi
 
 missing=()
@@ -87,10 +90,13 @@ if [ -z "$major" ] || [ "$major" -lt 20 ] || ! command -v npm >/dev/null; then
   exit 1
 fi
 
-# Real systems ship /dev/fuse as 0666; some fresh machines have 0600.
-if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
-  chmod 0666 /dev/fuse
-fi
+# Real systems ship /dev/fuse and /dev/net/tun (slirp4netns) as 0666; some fresh
+# machines have 0600.
+for dev in /dev/fuse /dev/net/tun; do
+  if [ "$(id -u)" = 0 ] && [ -c "$dev" ] && [ "$(stat -c %a "$dev")" != 666 ]; then
+    chmod 0666 "$dev"
+  fi
+done
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-fund --no-audit --loglevel=error

@@ -156,6 +156,9 @@ static int sample(enum plan_word id, const char **a)
       [PW_CGROUP_OOM] = { "/sys/fs/cgroup/memory/u", "memory.oom_control", "64 MiB" },
       [PW_DROP_ENV_PREFIX] = { "APPTAINER_" },
       [PW_UMASK] = { "0022" },
+      [PW_HOSTNAME] = { "box-1.example" },  [PW_SLIRP4NETNS] = { "/usr/bin/slirp4netns" },
+      [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
+      [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -217,6 +220,11 @@ static void golden(void)
    CHECK(p.n_cgroups == 3 && p.cgroups[0].op == 'c' && p.cgroups[1].op == 's' && p.cgroups[2].op == 'o' &&
          !strcmp(p.cgroups[1].file, "memory.limit_in_bytes") && !strcmp(p.cgroups[1].value, "67108864") &&
          !strcmp(p.cgroups[2].value, "64 MiB"), "golden: cgroups");
+   CHECK(p.net_ns && !strcmp(p.hostname, "box-1.example") && !strcmp(p.slirp4netns, "/usr/bin/slirp4netns"),
+         "golden: network");
+   CHECK(!strcmp(p.overlay_dir, "/ov") && !strcmp(p.overlay_image, "/ov.img") && !strcmp(p.fuse2fs, "/usr/bin/fuse2fs") &&
+         !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs") && p.n_lowers == 1 &&
+         !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
 }
 
 /* Cgroup words: an absolute DIR without .., named by a --cgroup before words about it,
@@ -249,6 +257,19 @@ static void cgroups(void)
    plan_init(&p);
    plan_parse_words(&p, 12, ok, NULL);
    CHECK(p.n_cgroups == 3 && !strcmp(p.cgroups[2].dir, "/b") && !strcmp(p.cgroups[2].value, "max"), "cgroups: two dirs");
+}
+
+/* --hostname: what sethostname takes and resolvers accept; --slirp4netns only with --net-ns. */
+static void network(void)
+{
+   static const char *const bad[] = { "", "-x", ".x", "a b", "a/b", "a\nb",
+      "x2345678901234567890123456789012345678901234567890123456789012345" };
+   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+      const char *w[] = { PV, "--image", "/i", "--hostname", bad[i], NULL };
+      refused(bad[i], w, "--hostname: not a host name (1 to 64 letters, digits, '-' or '.')");
+   }
+   const char *w[] = { PV, "--image", "/i", "--slirp4netns", "/usr/bin/slirp4netns", NULL };
+   refused("slirp without netns", w, "--slirp4netns needs --net-ns");
 }
 
 /* Bind modes: exactly ro, rw, ro?, rw?. */
@@ -486,6 +507,7 @@ int main(void)
    golden();
    modes();
    prepend_names();
+   network();
    arities();
    numbers();
    structure();

@@ -5,7 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { resolve } from 'node:path';
 import type { Options } from 'yargs';
 import { CtrError } from '../errors.js';
-import type { LaunchOptions } from '../plan/options.js';
+import { NETWORKS, type LaunchOptions, type Network } from '../plan/options.js';
 import { FAKEROOT_MODES, type FakerootMode } from '../plan/fakeroot.js';
 import { parseSize } from '../plan/size.js';
 import { hasLimits, limitsFromFlags } from '../plan/resources.js';
@@ -58,6 +58,10 @@ export const LAUNCH_FLAGS = {
   'no-umask': { type: 'boolean', default: false, describe: 'start the command with umask 0022 instead of the caller\'s' },
   pid: { alias: 'p', type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always gives the command a PID namespace (not for job ranks)' },
   'no-init': { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr\'s own init always reaps and stops what the command leaves' },
+  net: { type: 'boolean', default: false, describe: 'a network namespace of the container\'s own: only loopback, unless --network says more' },
+  network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
+  hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
+  overlay: { type: 'string', array: true, describe: 'keep changes across runs in DIR or an ext3 image (ctr overlay create); FILE:ro adds a read-only SquashFS layer (repeatable)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
@@ -100,6 +104,10 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     nvccli: Boolean(a.nvccli),
     rocm: Boolean(a.rocm),
     device: ((a.device as string[]) ?? []).flatMap((d) => d.split(',')).filter((d) => d !== ''),
+    ...(a.net ? { net: true } : {}),
+    ...(a.network !== undefined ? { network: a.network as Network } : {}),
+    ...(a.hostname !== undefined ? { hostname: String(a.hostname) } : {}),
+    ...((a.overlay as string[] | undefined)?.length ? { overlay: a.overlay as string[] } : {}),
   };
 }
 

@@ -129,6 +129,23 @@ OTHER_VERBS['run-help'] = {
   },
 };
 
+OTHER_VERBS.overlay = {
+  usage: 'overlay create [--size SIZE] [--fakeroot] FILE',
+  describe: 'create an ext3 overlay image for --overlay (as apptainer overlay create)',
+  positionals: [
+    { name: 'ACTION', describe: 'create', missing: 'no overlay command given (create)' },
+    { name: 'FILE', describe: 'image file to create', missing: 'no overlay image file given' },
+  ],
+  flags: {
+    size: { alias: 's', type: 'string', describe: 'size of the image: the room for changes (64M, 1G; a plain number is MiB; default 64)' },
+    fakeroot: { type: 'boolean', describe: 'make its upper layer root\'s, for use with --fakeroot' },
+  },
+  async run(f, [sub, file]) {
+    const { overlayCommand } = await import('./commands/overlay.js');
+    await overlayCommand(sub, file, f.size as string | undefined, Boolean(f.fakeroot));
+  },
+};
+
 OTHER_VERBS.completion = {
   usage: 'completion bash|zsh',
   describe: "print a shell completion script for ctr (bash: source <(ctr completion bash); zsh: put it in $fpath as _ctr)",

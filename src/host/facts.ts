@@ -4,14 +4,15 @@
 //
 // Synchronous calls throughout: this runs once per rank, and each call is answered from
 // the kernel's caches faster than a trip through libuv's thread pool (see src/files.ts).
-import { accessSync, chmodSync, constants, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { userInfo } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
 import { parseBinds, parseHome } from '../plan/binds.js';
 import { parseEnvFile } from '../plan/env-file.js';
 import { HOST_FILES, workdirPaths } from '../plan/compose.js';
-import type { HostFacts, LaunchOptions } from '../plan/options.js';
+import type { HostFacts, LaunchOptions, Overlay } from '../plan/options.js';
+import { openImage } from '../image/open.js';
 import { findSubIds } from './subids.js';
 import { gatherGpuFacts } from './gpu.js';
 import { parse as parseToml } from 'smol-toml';
@@ -62,6 +63,8 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
   const limits = mergeLimits(fileLimits ?? noLimits(), opts.resources ?? noLimits());
   const limitFacts = hasLimits(limits) ? cgroupFacts(limits, opts.cgroupRoot, info.username, info.uid) : {};
 
+  const overlays: Overlay[] = [];
+  for (const spec of opts.overlay ?? []) overlays.push(await lookOverlay(spec));
   return {
     ...limitFacts,
     ...(fileLimits ? { fileLimits } : {}),
@@ -78,6 +81,12 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     envFileLines,
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
     ...(gpu ? { gpu } : {}),
+    ...(overlays.length ? { overlays } : {}),
+    ...(overlays.some((o) => o.kind === 'image') ? {
+      fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']),
+      fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS'),
+    } : {}),
+    ...(opts.network === 'slirp4netns' ? { slirp4netns: findTool('slirp4netns', 'CTR_SLIRP4NETNS') } : {}),
   };
 }
 
@@ -131,6 +140,25 @@ function makeWorkdir(workdir: string, paths: string[]): string[] {
   return paths;
 }
 
+/** --overlay PATH: a directory, or an image file (its format is fuse2fs's to check);
+ * PATH:ro, a SquashFS (bare or SIF), checked as an image is. */
+async function lookOverlay(spec: string): Promise<Overlay> {
+  if (/:ro$/.test(spec)) {
+    const image = await openImage(spec.slice(0, -3));
+    if (image.kind === 'dir') {
+      throw new CtrError(`--overlay ${spec}`, 'a read-only overlay must be a SquashFS image (bare, or a SIF)', { hint: 'bind a directory instead: -B DIR:DST:ro' });
+    }
+    return { kind: 'lower', path: image.path, offset: image.offset };
+  }
+  const p = spec.replace(/:rw$/, '');
+  try {
+    const path = realpathSync.native(p);
+    return { kind: statSync(path).isDirectory() ? 'dir' : 'image', path };
+  } catch (err) {
+    throw new CtrError(`--overlay ${p}`, describeSystemError(err), { hint: 'make one with: ctr overlay create --size 512 FILE (or mkdir DIR)' });
+  }
+}
+
 /** The working directory; one that was removed is fatal only when it would be entered. */
 function currentDirectory(pwdGiven: boolean): string {
   try {
@@ -161,10 +189,15 @@ function groupName(gid: number): string {
  * uses this one only without it (or with CTR_FUSE=exec); it says so if it needs it.
  */
 export function findSquashfuse(): string | undefined {
-  if (process.env.CTR_SQUASHFUSE) return process.env.CTR_SQUASHFUSE;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
+  return findTool('squashfuse_ll', 'CTR_SQUASHFUSE');
+}
+
+/** A helper program: $ENV, else the first NAME on PATH (then /usr/bin, /usr/local/bin, MORE). */
+export function findTool(name: string, env: string, more: string[] = []): string | undefined {
+  if (process.env[env]) return process.env[env];
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin', ...more];
   for (const d of dirs) {
-    const p = join(d, 'squashfuse_ll');
+    const p = join(d, name);
     try {
       accessSync(p, constants.X_OK);
       return realpathSync.native(p);

@@ -5,7 +5,7 @@ import { CtrError } from '../errors.js';
 import type { ImageRef } from '../image/open.js';
 import { parseBinds, parseHome, normalize } from './binds.js';
 import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
-import type { Action, HostFacts, LaunchOptions } from './options.js';
+import type { Action, HostFacts, LaunchOptions, Overlay } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
 import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
@@ -17,8 +17,11 @@ export const DEFAULT_TMPFS_SIZE = 64 << 20;
 
 /** Host files bound read-only when present, as Apptainer does. */
 export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
-/** --contain: device nodes bound into a fresh /dev. */
-const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
+/** --contain: device nodes bound into a fresh /dev. /dev/fuse too: FUSE tools and a ctr
+ * inside (nesting) mount only in namespaces they own, so it opens nothing of the host's. */
+const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse'];
+/** slirp4netns's DNS forwarder: the host's resolv.conf may name a resolver on its loopback. */
+const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
 
 export type Mount =
   | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean }
@@ -38,12 +41,14 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   const real = (p: string) => host.realpaths.get(p) ?? p;
   const home = homeMount(opts, host, real);
   const noMount = checkNoMount(opts.noMount ?? []);
+  const slirp = opts.network === 'slirp4netns';
   const mounts: Mount[] = ([
     { kind: 'bind', src: '/proc', dst: '/proc', ro: false },
     { kind: 'bind', src: '/sys', dst: '/sys', ro: false },
     ...devMounts(opts.contain),
     ...(noMount.has('tmp') ? [] : tmpMounts(opts.contain, real, opts.workdir)),
-    ...HOST_FILES.filter((f) => host.exists.has(f)).map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
+    ...HOST_FILES.filter((f) => host.exists.has(f) && !(slirp && f === '/etc/resolv.conf'))
+      .map((f): Mount => ({ kind: 'bind', src: real(f), dst: f, ro: true, optional: true })),
   ] as Mount[]).filter((m) => !noMount.has(m.dst));
   if (home.mount && !noMount.has('home')) mounts.push(home.mount);
   const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
@@ -93,7 +98,17 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     fakeroot = chooseFakeroot(opts.fakerootMode ?? 'auto', host.subids ?? { ok: false, why: 'not looked up' }, host.uid);
     writeFakeroot(w, fakeroot);
   }
+  const overlays = host.overlays ?? [];
+  const writable = overlays.filter((o) => o.kind !== 'lower');
+  if (writable.length > 1) throw new CtrError('--overlay', 'one writable overlay at most', { hint: 'the others can be read-only SquashFS images: FILE:ro' });
+  if (opts.writableTmpfs && writable.length) {
+    throw new CtrError('--overlay and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out --writable-tmpfs: the overlay holds the changes' });
+  }
   if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
+  for (const o of overlays) if (o.kind === 'lower') w.overlayLower(o.path, o.offset);
+  if (writable.length) writeOverlay(w, writable[0], host);
+  if (opts.net || opts.network) writeNetwork(w, opts.network ?? 'none', host);
+  if (opts.hostname !== undefined) w.hostname(checkHostname(opts.hostname));
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
   w.pidNs();
   for (const m of mounts) {
@@ -105,6 +120,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);
   }
   if (fakeroot?.mode === 'seccomp') w.file(APT_NO_SANDBOX.path, APT_NO_SANDBOX.content);
+  if (slirp) w.file('/etc/resolv.conf', SLIRP_RESOLV_CONF);
   w.chdir(pwd);
   // Not asked for: where the image lacks it, the launcher warns and starts in /.
   if (!opts.pwd) w.chdirOptional();
@@ -211,4 +227,39 @@ export function workdirPaths(opts: LaunchOptions): string[] {
 /** Is PATH visible at the same place through a bind of the same host directory? */
 function coveredBy(mounts: readonly Mount[], path: string): boolean {
   return mounts.some((m) => m.kind === 'bind' && m.src === m.dst && m.src !== '/' && (path === m.src || path.startsWith(m.src + '/')));
+}
+
+function writeOverlay(w: PlanWriter, o: Overlay, host: HostFacts): void {
+  const spec = o.path;
+  if (o.kind === 'dir') {
+    w.overlayDir(o.path);
+    return;
+  }
+  for (const [tool, path] of [['fuse2fs', host.fuse2fs], ['fuse-overlayfs', host.fuseOverlayfs]]) {
+    if (!path) {
+      throw new CtrError(`--overlay ${spec}`, `an overlay image needs ${tool}, which is not installed`,
+        { hint: 'install fuse2fs and fuse-overlayfs (Debian/Ubuntu packages of those names), or use a directory: --overlay DIR' });
+    }
+  }
+  w.overlayImage(o.path, host.fuse2fs as string, host.fuseOverlayfs as string);
+}
+
+function writeNetwork(w: PlanWriter, network: string, host: HostFacts): void {
+  w.netNs();
+  if (network === 'none') return;
+  if (network !== 'slirp4netns') {
+    throw new CtrError(`--network ${network}`, 'not a network ctr knows', { hint: 'none (loopback only) or slirp4netns (outbound access)' });
+  }
+  if (!host.slirp4netns) {
+    throw new CtrError('--network slirp4netns', 'slirp4netns is not installed', { hint: 'install slirp4netns (the Debian/Ubuntu/RHEL package of that name), or use --network none' });
+  }
+  w.slirp4netns(host.slirp4netns);
+}
+
+/** What the kernel takes (at most 64 bytes) and resolvers accept; the launcher checks again. */
+function checkHostname(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/.test(name)) {
+    throw new CtrError(`--hostname ${JSON.stringify(name)}`, 'not a host name (1 to 64 letters, digits, \'-\' or \'.\', not starting with \'-\' or \'.\')');
+  }
+  return name;
 }

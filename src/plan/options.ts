@@ -61,6 +61,14 @@ export interface LaunchOptions {
   applyCgroups?: string;
   /** The site config's cgroup-root: where delegated cgroups are (host/cgroups.ts). */
   cgroupRoot?: string;
+  /** A network namespace of the container's own (--net); NETWORK says what is in it. */
+  net?: boolean;
+  network?: Network;
+  /** A UTS namespace with this host name (--hostname). */
+  hostname?: string;
+  /** --overlay: a writable layer kept across runs (a directory or an ext3 image file),
+   * and read-only SquashFS layers (FILE:ro), the last on top. */
+  overlay?: string[];
 }
 
 export interface GpuSite {
@@ -74,6 +82,12 @@ export interface GpuSite {
   nvRoots?: string[];
   rocmRoots?: string[];
 }
+
+export type Overlay = { kind: 'dir' | 'image'; path: string } | { kind: 'lower'; path: string; offset: number };
+
+/** What --net gives: only loopback (none), or outbound access through slirp4netns. */
+export const NETWORKS = ['none', 'slirp4netns'] as const;
+export type Network = (typeof NETWORKS)[number];
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */
 export interface HostFacts {
@@ -92,6 +106,12 @@ export interface HostFacts {
   exists: Set<string>;
   /** Environment lines from --env-file, already read. */
   envFileLines: string[];
+  /** --overlay: what each path is (host/facts.ts looked), symlinks resolved, in order. */
+  overlays?: Overlay[];
+  /** Helper programs, when the options need them: absolute paths, undefined if missing. */
+  slirp4netns?: string;
+  fuse2fs?: string;
+  fuseOverlayfs?: string;
   /** With --fakeroot: the user's subordinate ids, or why there are none (host/subids.ts). */
   subids?: { ok: true; subids: SubIds } | { ok: false; why: string };
   /** With --nv/--rocm/--device: what was found (host/gpu.ts). */

@@ -170,6 +170,30 @@ export class PlanWriter {
   umask(octal: string): this {
     return this.emit('UMASK', octal);
   }
+  /** A network namespace of the container's own, only loopback up (--net). */
+  netNs(): this {
+    return this.emit('NET_NS');
+  }
+  /** A UTS namespace with host name NAME (--hostname). */
+  hostname(name: string): this {
+    return this.emit('HOSTNAME', name);
+  }
+  /** With netNs: outbound access through slirp4netns at PATH (--network slirp4netns). */
+  slirp4netns(path: string): this {
+    return this.emit('SLIRP4NETNS', path);
+  }
+  /** A writable overlay kept in host directory DIR (its upper/ and work/). */
+  overlayDir(dir: string): this {
+    return this.emit('OVERLAY_DIR', dir);
+  }
+  /** A read-only SquashFS layer over the image (bare, or in a SIF at OFFSET); the last on top. */
+  overlayLower(path: string, offset: number): this {
+    return this.emit('OVERLAY_LOWER', path, uint(offset, 'overlay offset'));
+  }
+  /** A writable overlay kept in an ext3 image, served by fuse2fs, fuse-overlayfs as the root. */
+  overlayImage(path: string, fuse2fs: string, fuseOverlayfs: string): this {
+    return this.emit('OVERLAY_IMAGE', path, fuse2fs, fuseOverlayfs);
+  }
 }
 
 /** A non-negative integer, as the launcher's parser takes it (digits only). */

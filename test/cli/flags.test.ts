@@ -156,7 +156,7 @@ Flags('contain :: fresh empty /tmp, minimal /dev with a usable /dev/null, empty 
   const r = await ctr(['exec', '-c', sif, 'sh', '-c',
     `ls -A /tmp; echo --; ls /dev; echo x > /dev/null && echo null-ok; ls -A ~; pwd; test -e ${work}/here || echo no-cwd`], { cwd: work });
   assert.is(r.stderr, '');
-  assert.is(r.stdout, `--\nfull\nnull\npts\nrandom\nshm\ntty\nurandom\nzero\nnull-ok\n${home}\nno-cwd\n`);
+  assert.is(r.stdout, `--\nfull\nfuse\nnull\npts\nrandom\nshm\ntty\nurandom\nzero\nnull-ok\n${home}\nno-cwd\n`);
   const long = await ctr(['exec', '--contain', sif, 'sh', '-c', 'ls -A /var/tmp | wc -l'], { cwd: work });
   assert.is(String(long.stdout).trim(), '0');
   await rm(work, { recursive: true });

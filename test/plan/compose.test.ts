@@ -116,7 +116,7 @@ Compose('contain :: minimal /dev, fresh /tmp and home, no cwd bind, starts in ho
   assert.equal(tmpfs(p.args), [['/dev', '0755'], ['/dev/shm', '1777'], ['/tmp', '1777'], ['/var/tmp', '1777'], ['/home/u', '0755']]);
   assert.equal(binds(p.args).filter(([, dst]) => dst.startsWith('/dev/')).map(([src, dst, mode]) => `${src} ${dst} ${mode}`), [
     '/dev/null /dev/null rw?', '/dev/zero /dev/zero rw?', '/dev/full /dev/full rw?',
-    '/dev/random /dev/random rw?', '/dev/urandom /dev/urandom rw?', '/dev/tty /dev/tty rw?', '/dev/pts /dev/pts rw?',
+    '/dev/random /dev/random rw?', '/dev/urandom /dev/urandom rw?', '/dev/tty /dev/tty rw?', '/dev/fuse /dev/fuse rw?', '/dev/pts /dev/pts rw?',
   ]);
   assert.not.ok(binds(p.args).some(([src]) => src === '/dev' || src === '/tmp' || src === '/home/u' || src === '/work/proj'));
   assert.is(after(p.args, '--chdir'), '/home/u');

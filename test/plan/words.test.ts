@@ -55,7 +55,9 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .setenv('A', '1').envOverride('B', '2').envPrefix('CTRENV_').action('run').join('on').joinTag('t').joinCount(2).newKeyring().debug()
     .envPrepend('LD_LIBRARY_PATH', '/.singularity.d/libs')
     .cgroup('/sys/fs/cgroup/pids/u').cgroupSet('/sys/fs/cgroup/pids/u', 'pids.max', '50').cgroupOom('/sys/fs/cgroup/pids/u', 'memory.events', '1 MiB')
-    .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022');
+    .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022')
+    .netNs().hostname('box').slirp4netns('/usr/bin/slirp4netns').overlayDir('/ov').overlayImage('/ov.img', '/usr/bin/fuse2fs', '/usr/bin/fuse-overlayfs')
+    .overlayLower('/extra.sqfs', 0);
   const words = w.words();
   const ids = walk(words);
   assert.equal([...new Set(ids)].sort(), Object.keys(PLAN_WORDS).sort(), 'every word emitted by some method');
@@ -119,12 +121,19 @@ Words('launcher :: --version, --check-plan and --rewrite-image on a plan PlanWri
   try {
     const file = join(d, 'p.plan');
     await writeFile(file, encodePlanFile(LAUNCHER, new PlanWriter().image('/nonexistent/i.sif', 0).bind('/proc', '/proc', 'rw')
-      .bind('/nonexistent/x', '/x', 'ro', { optional: true }).bind('/nonexistent/y', '/y', 'ro').words()), { mode: 0o750 });
+      .bind('/nonexistent/x', '/x', 'ro', { optional: true }).bind('/nonexistent/y', '/y', 'ro')
+      .netNs().slirp4netns('/nonexistent/slirp4netns').overlayLower('/nonexistent/l.sqfs', 0)
+      .overlayImage('/nonexistent/ov.img', '/nonexistent/fuse2fs', '/nonexistent/fuse-overlayfs').words()), { mode: 0o750 });
     const c = await launcher(['--check-plan', file]);
     assert.is(c.exitCode, 255);
     assert.equal(c.stderr.split('\n'), [
       'ctr: error: image /nonexistent/i.sif: No such file or directory',
       'ctr: error: bind source /nonexistent/y: No such file or directory',
+      'ctr: error: slirp4netns /nonexistent/slirp4netns: No such file or directory',
+      'ctr: error: overlay /nonexistent/l.sqfs: No such file or directory',
+      'ctr: error: overlay image /nonexistent/ov.img: No such file or directory',
+      'ctr: error: fuse2fs /nonexistent/fuse2fs: No such file or directory',
+      'ctr: error: fuse-overlayfs /nonexistent/fuse-overlayfs: No such file or directory',
     ]);
     const r = await launcher(['--rewrite-image', file, `${d}/staged.sif`, file]);
     assert.is(r.exitCode, 0, r.stderr);
