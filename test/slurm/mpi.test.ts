@@ -5,8 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rm } from 'node:fs/promises';
 import { mpiImage, parsePingpong } from '../helpers/mpi.js';
-import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
-import { userTmp } from '../helpers/user.js';
+import { jobDirs, slurmLeftovers, srun, startSlurm, waitNoJobs, workDir, type Slurm } from '../helpers/slurm.js';
 import { CTR_BIN } from '../helpers/paths.js';
 
 const Mpi = suite('slurm mpi');
@@ -15,12 +14,12 @@ let slurm: Slurm, img: string, work: string;
 Mpi.before(async () => {
   img = await mpiImage();
   slurm = await startSlurm();
-  work = await userTmp('ctr-slurm-work-');
+  work = await workDir(slurm);
 });
 Mpi.after.each(async () => {
   await waitNoJobs(slurm);
   assert.equal(await slurmLeftovers(slurm), [], 'processes left behind');
-  assert.equal(await jobDirs(), [], 'node-local job directories left behind');
+  assert.equal(await jobDirs(slurm), [], 'node-local job directories left behind');
 });
 Mpi.after(async () => {
   await slurm?.stop();

@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
-import { imagesInUse, jobDirs, sbatch, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
-import { userIds, userTmp } from '../helpers/user.js';
+import { imagesInUse, jobDirs, sbatch, slurmLeftovers, srun, startSlurm, waitNoJobs, workDir, type Slurm } from '../helpers/slurm.js';
+import { TEST_USER, userIds } from '../helpers/user.js';
 
 const Plugin = suite('slurm plugin');
 let slurm: Slurm, sif: string, work: string, uid: number;
@@ -17,12 +17,12 @@ Plugin.before(async () => {
   sif = await busyboxSif();
   ({ uid } = await userIds());
   slurm = await startSlurm();
-  work = await userTmp('ctr-slurm-work-');
+  work = await workDir(slurm);
 });
 Plugin.after.each(async () => {
   await waitNoJobs(slurm);
   assert.equal(await slurmLeftovers(slurm), [], 'processes left behind');
-  assert.equal(await jobDirs(), [], 'node-local job directories left behind');
+  assert.equal(await jobDirs(slurm), [], 'node-local job directories left behind');
 });
 Plugin.after(async () => {
   await slurm?.stop();
@@ -39,7 +39,7 @@ Plugin('srun :: -n2 runs both tasks in the image, in one user namespace', async 
   const lines = String(r.stdout).trim().split('\n').sort();
   assert.equal(lines.slice(0, 2), ['busybox test image', 'busybox test image']);
   const tasks = lines.slice(2).map((l) => l.split(' '));
-  assert.equal(tasks.map((t) => t.slice(0, 3).join(' ')), ['task 0 ctrtest', 'task 1 ctrtest']);
+  assert.equal(tasks.map((t) => t.slice(0, 3).join(' ')), [`task 0 ${TEST_USER}`, `task 1 ${TEST_USER}`]);
   assert.is(tasks[0][3], tasks[1][3], 'same user namespace');
   assert.not.equal(tasks[0][3], (await execa('readlink', ['/proc/self/ns/user'])).stdout, 'not the host user namespace');
 });
@@ -108,7 +108,7 @@ Plugin('failure :: a bad bind fails in srun before any task starts', async () =>
 function srunWithPrivate(args: string[], setup: string) {
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return execa('unshare', ['-m', 'sh', '-c',
-    `mount -t tmpfs -o mode=755 none /mnt && ${setup} && runuser -u ctrtest -- env SLURM_CONF=${slurm.conf} srun ${quoted}`],
+    `mount -t tmpfs -o mode=755 none /mnt && ${setup} && ${slurm.head.join(' ')} runuser -u ${TEST_USER} -- env SLURM_CONF=${slurm.conf} srun ${quoted}`],
   { reject: false, cwd: work });
 }
 
