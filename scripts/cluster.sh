@@ -10,7 +10,8 @@
 # (eth0, a veth whose peer is on a bridge in the head's network namespace, an address in
 # SUBNET), its own UTS namespace (hostname ctrnI, so slurmd finds its NodeName), and its
 # own mount namespace with private /tmp, /var/tmp, /var/spool (SlurmdSpoolDir is
-# /var/spool/slurmd, as sites have it) and /dev/shm, and a hosts file naming every node.
+# /var/spool/slurmd, as sites have it) and /dev/shm, a sysfs of its own network
+# namespace, a boot id of its own, and a hosts file naming every node.
 # The rest of the file system (the checkout, the test images: CTR_CLUSTER_SHARE, a colon
 # list, rebound over the private directories) is the cluster's shared file system. The
 # head (a network and UTS namespace, hostname ctrhead) runs slurmctld and is the submit
@@ -192,6 +193,16 @@ node_mounts() {
       k=$((k + 1))
     done
     mount --bind "$hosts" /etc/hosts
+    # A sysfs of the node'"'"'s own network namespace (its eth0 and MAC, as UCX and hwloc
+    # read them there), with the cgroup hierarchies moved over from the old one.
+    mkdir -p "$keep/cgroup"
+    mount --rbind /sys/fs/cgroup "$keep/cgroup"
+    mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+    mount --move "$keep/cgroup" /sys/fs/cgroup
+    # A boot id of its own: UCX (MPICH ch4:ucx) takes one boot id for one machine and
+    # would reach a rank on another node through shared memory and /proc/PID/fd.
+    cat /proc/sys/kernel/random/uuid >"$keep.boot_id"
+    mount --bind "$keep.boot_id" /proc/sys/kernel/random/boot_id
   ' sh "$keep" "$SHARE" "$STATE/hosts"
 }
 

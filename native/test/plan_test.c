@@ -151,6 +151,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_ENV_PREFIX] = { "CTRENV_" },        [PW_ACTION] = { "run" },
       [PW_JOIN] = { "on" },                   [PW_JOIN_TAG] = { "step" },
       [PW_JOIN_COUNT] = { "8" },
+      [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)

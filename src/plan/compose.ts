@@ -14,6 +14,14 @@ export const DEFAULT_TMPFS_SIZE = 64 << 20;
 
 /** Host files bound read-only when present, as Apptainer does. */
 export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
+/**
+ * Directories a job launcher makes per step on the node and names in the ranks'
+ * environment, bound where they are when set (the launcher reads them at launch: the
+ * plan may be made on the submit host). Slurm's mpi/pmix puts PMIx's shared-memory
+ * dstore under its spool, e.g. /var/spool/slurmd/pmix.JOB.STEP/: a rank that can't see
+ * it prints a PMIX ERROR and falls back to a copy per rank.
+ */
+export const LAUNCHER_DIR_VARS = ['PMIX_SERVER_TMPDIR', 'PMIX_DSTORE_ESH_BASE_PATH', 'PMIX_DSTORE_21_BASE_PATH'];
 /** --contain: device nodes bound into a fresh /dev. */
 const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
 
@@ -82,6 +90,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
     else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
   }
+  for (const name of LAUNCHER_DIR_VARS) w.bindEnv(name, 'rw', { optional: true });
   if (!opts.fakeroot) {
     w.passwdLine(`${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
     w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);
