@@ -33,7 +33,8 @@
 
 #include <slurm/spank.h>
 
-/* The plan, from srun to the step: "1:<stage 0|1>:<hex of the plan file>". */
+/* The plan, from srun to the step: "2:<stage 0|1><cwd 0|1>:<hex of the plan file>"; cwd 1:
+ * the plan's --chdir is srun's working directory (which a node may lack). */
 #define CTR_PLAN_ENV "_CTR_SPANK_PLAN"
 
 struct ctr_opts {

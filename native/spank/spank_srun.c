@@ -35,6 +35,7 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, g_conf.node);
    rc |= add(a, g_conf.ctr);
    rc |= add(a, "plan");
+   rc |= add(a, "--for-nodes"); /* bind sources and cwd: checked on each node */
    rc |= add(a, "-o");
    rc |= add(a, out);
    for (size_t i = 0; i < g_opts.n_binds; i++)
@@ -107,7 +108,8 @@ int ctr_srun_plan(spank_t sp)
    size_t len;
    char *plan = ctr_read_file(out, &len);
    char *hex = plan ? ctr_hex_encode((unsigned char *)plan, len) : NULL;
-   char *val = hex ? ctr_sprintf("1:%d:%s", g_opts.stage != 0, hex) : NULL;
+   /* The plan's --chdir is srun's working directory unless --ctr-workdir named one. */
+   char *val = hex ? ctr_sprintf("2:%d%d:%s", g_opts.stage != 0, !g_opts.workdir, hex) : NULL;
    if (!val)
       slurm_error("ctr: cannot read the plan %s: %m", out);
    else if (setenv(CTR_PLAN_ENV, val, 1) < 0) /* before the job's environment exists: srun's own */

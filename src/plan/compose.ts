@@ -51,12 +51,16 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   ];
   if (home.mount) mounts.push(home.mount);
   const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
+  // For other nodes the working directory may be missing on some (the Slurm plugin then
+  // starts the tasks where Slurm does): optional there.
   if (!opts.contain && !opts.pwd && host.cwd !== '/' && !coveredBy(mounts, host.cwd)) {
-    mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
+    mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false, ...(opts.forNodes ? { optional: true } : {}) });
   }
-  // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
+  // The site config's binds (Apptainer's `bind path`): skipped where missing on this node
+  // (or, planned for other nodes, left for each node's launcher to skip).
   for (const b of parseBinds(opts.siteBind ?? [])) {
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+    else if (opts.forNodes) mounts.push({ kind: 'bind', src: b.src, dst: b.dst, ro: b.ro, optional: true });
   }
   for (const b of parseBinds(opts.bind)) {
     mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });

@@ -26,6 +26,12 @@ export interface LaunchOptions {
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
   joinCount?: number;
+  /**
+   * `ctr plan --for-nodes`: the plan is made on a submit host and run on compute nodes,
+   * so a bind source (or the working directory) missing here may exist there: it is
+   * planned as given, and each node's launcher checks it.
+   */
+  forNodes?: boolean;
 }
 
 /** What the planner needs to know about the host and the user; gathered by host/facts.ts. */

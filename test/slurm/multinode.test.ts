@@ -4,7 +4,7 @@
 // a failure on one node named once; a killed rank; sbatch with #SBATCH --ctr-image.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chown, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { CTR_BIN } from '../helpers/paths.js';
@@ -137,6 +137,52 @@ Multi('failure :: a bind source missing on one node: one line naming that node a
   } finally {
     await undo();
   }
+});
+
+Multi('on the node :: a bind source only the nodes have is bound, each node its own', async () => {
+  const dir = `/tmp/ctr-multinode-${process.pid}.local`;
+  for (const n of c.nodes) {
+    await mkdir(onNode(c, n, dir));
+    await writeFile(onNode(c, n, `${dir}/which`), `${n}\n`);
+  }
+  try {
+    const r = await srun(c, ['-N3', '-n3', `--ctr-image=${sif}`, `--ctr-bind=${dir}:/scratch`, 'sh', '-c', 'echo "$(hostname) $(cat /scratch/which)"'], { cwd: work });
+    assert.is(r.exitCode, 0, String(r.stderr));
+    assert.equal(String(r.stdout).trim().split('\n').sort(), c.nodes.map((n) => `${n} ${n}`));
+  } finally {
+    for (const n of c.nodes) await rm(onNode(c, n, dir), { recursive: true, force: true });
+  }
+});
+
+Multi('on the node :: a working directory one node lacks: there the tasks start in /tmp, as Slurm\'s, and it says so', async () => {
+  const dir = `/tmp/ctr-multinode-${process.pid}.cwd`;
+  const undo = await onSome(dir, c.nodes.slice(0, 2), async (p) => { await mkdir(p); await chown(p, uid, gid); });
+  try {
+    const r = await srun(c, ['-N3', '-n3', `--ctr-image=${sif}`, 'sh', '-c', 'echo "$(hostname) $(pwd)"'], { cwd: dir });
+    assert.is(r.exitCode, 0, String(r.stderr));
+    assert.equal(String(r.stdout).trim().split('\n').sort(), [`ctrn1 ${dir}`, `ctrn2 ${dir}`, 'ctrn3 /tmp']);
+    const said = errLines(r.stderr).filter((l) => l.includes('ctr: node'));
+    assert.equal(said, [`slurmstepd-ctrn3: error: ctr: node ctrn3: working directory ${dir}: No such file or directory here; the tasks start in /tmp, as Slurm's do`]);
+  } finally {
+    await undo();
+  }
+});
+
+Multi('staging :: two images of one name, size and mtime in one job are two copies', async () => {
+  const a = join(work, 'a'), b = join(work, 'b');
+  for (const d of [a, b]) {
+    await mkdir(d);
+    await copyFile(sif, join(d, 'img.sif'));
+    await utimes(join(d, 'img.sif'), 1700000000, 1700000000);
+  }
+  const out = join(work, 'two.out');
+  const step = (d: string) => `srun -n1 --ctr-image=${d}/img.sif sh -c 'ls /tmp/ctr.${uid}.$SLURM_JOB_ID | sort | tr "\\n" " "; echo'`;
+  const r = await sbatch(c, ['-N1', '-n1', '-o', out, '--wrap', `${step(a)} && ${step(b)}`], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const [first, second] = (await readFile(out, 'utf8')).trim().split('\n').map((l) => l.trim().split(' '));
+  assert.equal(first, ['img.sif', 'step0.plan'], String(first));
+  assert.is(second.length, 3, String(second));
+  assert.ok(second.includes('img.sif') && second.some((f) => /^\d+-\d+-img\.sif$/.test(f)), String(second));
 });
 
 Multi('failure :: one rank killed on one node: the step ends, nothing left on any node', async () => {

@@ -98,10 +98,13 @@ Plugin('failure :: a missing image fails in srun before any task starts', async 
   ]);
 });
 
-Plugin('failure :: a bad bind fails in srun before any task starts', async () => {
+Plugin('failure :: a bind source missing everywhere fails on the node before the task starts', async () => {
+  // Bind sources are resolved on the node (node-local storage need not exist on the
+  // submit host): each task names its node.
   const r = await srun(slurm, ['-n2', `--ctr-image=${sif}`, '--ctr-bind=/nonexistent:/data', 'true'], { cwd: work });
   assert.is(r.exitCode, 1);
-  assert.is(errLines(r.stderr)[0], 'ctr: error: bind source /nonexistent: No such file or directory');
+  const lines = errLines(r.stderr);
+  for (const t of [0, 1]) assert.ok(lines.includes(`slurmstepd-${slurm.node}: error: ctr: node ${slurm.node} task ${t}: bind source /nonexistent: No such file or directory`), lines.join('\n'));
 });
 
 /** Run srun where PRIVATE (a tmpfs) exists for srun but not on the node: a path that is not shared. */
