@@ -35,7 +35,9 @@
 
 /* The plan, from srun to the step: "2:<stage 0|1><cwd 0|1>:<hex of the plan file>"; cwd 1:
  * the plan's --chdir is srun's working directory (which a node may lack). */
-#define CTR_PLAN_ENV "_CTR_SPANK_PLAN"
+/* A SLURM_ name: srun passes SLURM_* variables to the step even with --export=NONE
+ * (which drops everything else of the user's environment). */
+#define CTR_PLAN_ENV "SLURM_CTR_SPANK_PLAN"
 
 struct ctr_opts {
    const char *image;

@@ -77,10 +77,40 @@ static int run(struct args *a)
    return status;
 }
 
+/* Is srun running with --multi-prog? Its own options are not SPANK items: read them
+ * from its command line, up to the command. */
+static bool multi_prog(void)
+{
+   size_t len;
+   char *cmd = ctr_read_file("/proc/self/cmdline", &len);
+   bool found = false, value = true; /* argv[0], then a short option's separate value */
+   for (size_t i = 0; cmd && i < len; i += strlen(cmd + i) + 1) {
+      const char *a = cmd + i;
+      if (value) {
+         value = false;
+         continue;
+      }
+      if (a[0] != '-' || !strcmp(a, "--"))
+         break; /* the command */
+      if (!strcmp(a, "--multi-prog"))
+         found = true;
+      value = a[1] && a[1] != '-' && !a[2]; /* "-n 2" */
+   }
+   free(cmd);
+   return found;
+}
+
 int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
       return 0;
+   /* Under --multi-prog slurmstepd picks each task's command after the plugin has run,
+    * so the tasks would start outside the container. */
+   if (multi_prog()) {
+      slurm_error("ctr: --multi-prog does not work with --ctr-image: slurmstepd picks each task's command after the plugin has run");
+      slurm_error("ctr: hint: use ctr-srun --ctr-image=IMAGE --multi-prog CONF, or start each line of CONF with `ctr exec IMAGE`");
+      return -1;
+   }
    const char *tmpdir = getenv("TMPDIR");
    char *dir = ctr_sprintf("%s/ctr-srun.XXXXXX", tmpdir && *tmpdir == '/' ? tmpdir : "/tmp");
    if (!dir || !mkdtemp(dir)) {

@@ -4,7 +4,7 @@
 // a failure on one node named once; a killed rank; sbatch with #SBATCH --ctr-image.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chown, copyFile, mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { CTR_BIN } from '../helpers/paths.js';
@@ -28,6 +28,7 @@ Multi.after.each(async () => {
   assert.equal(await clusterLeftovers(c), [], 'processes left behind');
   assert.equal(await jobDirs(c), [], 'node-local job directories left behind');
   assert.equal(await jobDirs(c, 'ctr-srun.'), [], 'ctr-srun staged copies left behind');
+  assert.equal((await readdir(work)).filter((n) => n.startsWith('.ctr-plan')), [], 'ctr-srun plan files left behind');
 });
 Multi.after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -183,6 +184,35 @@ Multi('staging :: two images of one name, size and mtime in one job are two copi
   assert.equal(first, ['img.sif', 'step0.plan'], String(first));
   assert.is(second.length, 3, String(second));
   assert.ok(second.includes('img.sif') && second.some((f) => /^\d+-\d+-img\.sif$/.test(f)), String(second));
+});
+
+Multi('plugin :: srun --export=NONE still carries the plan to every node', async () => {
+  const r = await srun(c, ['-N3', '-n3', '--export=NONE', `--ctr-image=${sif}`, 'sh', '-c', 'echo "$(hostname) $(cat /etc/image-release)"'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.equal(String(r.stdout).trim().split('\n').sort(), c.nodes.map((n) => `${n} busybox test image`));
+});
+
+Multi('multi-prog :: ctr-srun --multi-prog: each task its line, every task of a node in one container', async () => {
+  const conf = join(work, 'multi.conf');
+  await writeFile(conf, `# a comment\n0-5 sh -c 'echo "$(hostname) $(readlink /proc/self/ns/user) $SLURM_PROCID $(cat /etc/image-release)"'\n`);
+  await chown(conf, uid, gid);
+  const r = await ctrSrun(c, [`--ctr-image=${sif}`, '-N3', '-n6', '--multi-prog', conf], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const lines = String(r.stdout).trim().split('\n');
+  assert.equal(lines.map((l) => l.split(' ')[2]).sort(), ['0', '1', '2', '3', '4', '5']);
+  assert.ok(lines.every((l) => l.endsWith(' busybox test image')), lines.join('\n'));
+  oneContainerPerNode(lines.map((l) => l.split(' ').slice(0, 2).join(' ')).join('\n'));
+});
+
+Multi('multi-prog :: the plugin refuses --multi-prog with --ctr-image, before any task starts', async () => {
+  const conf = join(work, 'refused.conf');
+  await writeFile(conf, '0-1 true\n');
+  const r = await srun(c, ['-n2', '--multi-prog', `--ctr-image=${sif}`, conf], { cwd: work });
+  assert.is(r.exitCode, 1);
+  assert.equal(errLines(r.stderr).slice(0, 2), [
+    'srun: error: ctr: --multi-prog does not work with --ctr-image: slurmstepd picks each task\'s command after the plugin has run',
+    'srun: error: ctr: hint: use ctr-srun --ctr-image=IMAGE --multi-prog CONF, or start each line of CONF with `ctr exec IMAGE`',
+  ]);
 });
 
 Multi('failure :: one rank killed on one node: the step ends, nothing left on any node', async () => {
