@@ -50,6 +50,8 @@ struct ctr_opts {
    bool writable_tmpfs;
    bool no_home;
    int stage;             /* -1 unset, 0 off, 1 on */
+   bool remap_root;       /* --ctr-remap-root: fake root (ctr --fakeroot) */
+   bool entrypoint;       /* --ctr-entrypoint: the image's runscript, the command its arguments */
 };
 
 /* plugstack.conf arguments: ctr=PATH node=PATH stage_dir=DIR */

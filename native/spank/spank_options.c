@@ -12,9 +12,9 @@
 struct ctr_opts g_opts = { .stage = -1 };
 struct ctr_conf g_conf = { .ctr = "ctr", .node = NULL, .stage_dir = "/tmp" };
 
-enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_STAGE };
+enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_STAGE, O_REMAP_ROOT, O_ENTRYPOINT };
 
-static bool given[O_STAGE + 1];
+static bool given[O_ENTRYPOINT + 1];
 
 static int push(const char ***list, size_t *n, const char *v)
 {
@@ -56,6 +56,8 @@ static int set(int which, const char *arg)
    case O_WRITABLE_TMPFS: g_opts.writable_tmpfs = true; break;
    case O_HOME: g_opts.home = v; break;
    case O_NO_HOME: g_opts.no_home = true; break;
+   case O_REMAP_ROOT: g_opts.remap_root = true; break;
+   case O_ENTRYPOINT: g_opts.entrypoint = true; break;
    case O_STAGE:
       if ((g_opts.stage = yes_no(v)) < 0) {
          slurm_error("ctr: --ctr-stage takes yes or no, not \"%s\"", arg);
@@ -80,6 +82,8 @@ static struct spank_option options[] = {
    { "ctr-home", "SRC[:DST]", "[ctr] bind SRC as the home directory (env CTR_HOME)", 1, O_HOME, cb },
    { "no-ctr-home", NULL, "[ctr] do not bind the home directory (env CTR_NO_HOME=1)", 0, O_NO_HOME, cb },
    { "ctr-stage", "yes|no", "[ctr] copy the image to node-local storage first; default yes (env CTR_STAGE)", 1, O_STAGE, cb },
+   { "ctr-remap-root", NULL, "[ctr] be root (uid 0) inside, as pyxis --container-remap-root (env CTR_REMAP_ROOT=1)", 0, O_REMAP_ROOT, cb },
+   { "ctr-entrypoint", NULL, "[ctr] run the image's runscript/entrypoint with the command as its arguments (env CTR_ENTRYPOINT=1)", 0, O_ENTRYPOINT, cb },
 };
 
 int ctr_options_register(spank_t sp)
@@ -111,6 +115,10 @@ int ctr_options_from_env(void)
       g_opts.writable_tmpfs = true;
    if (!given[O_NO_HOME] && (v = getenv("CTR_NO_HOME")) && yes_no(v) == 1)
       g_opts.no_home = true;
+   if (!given[O_REMAP_ROOT] && (v = getenv("CTR_REMAP_ROOT")) && yes_no(v) == 1)
+      g_opts.remap_root = true;
+   if (!given[O_ENTRYPOINT] && (v = getenv("CTR_ENTRYPOINT")) && yes_no(v) == 1)
+      g_opts.entrypoint = true;
    return 0;
 }
 

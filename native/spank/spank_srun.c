@@ -50,6 +50,10 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, ctr_sprintf("--home=%s", g_opts.home));
    if (g_opts.no_home)
       rc |= add(a, "--no-home");
+   if (g_opts.remap_root)
+      rc |= add(a, "--fakeroot");
+   if (g_opts.entrypoint)
+      rc |= add(a, "--action=run");
    rc |= add(a, "--");
    rc |= add(a, g_opts.image);
    return rc;

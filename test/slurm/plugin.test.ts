@@ -58,6 +58,15 @@ Plugin('srun :: CTR_IMAGE and CTR_BIND stand in for the options', async () => {
   assert.is(r.exitCode, 0);
 });
 
+Plugin('options :: --ctr-remap-root is uid 0 inside; --ctr-entrypoint runs the runscript with the command as arguments', async () => {
+  let r = await srun(slurm, ['-n2', `--ctr-image=${sif}`, '--ctr-remap-root', 'id', '-u'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(r.stdout, '0\n0\n');
+  r = await srun(slurm, ['-n1', `--ctr-image=${sif}`, '--ctr-entrypoint', 'a', 'b'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(r.stdout, 'runscript: a b\n');
+});
+
 Plugin('staging :: on by default: the tasks run from a node-local copy', async () => {
   const run = srun(slurm, ['-n2', `--ctr-image=${sif}`, 'sleep', '1.5'], { cwd: work });
   const images = await imagesInUse(slurm);
