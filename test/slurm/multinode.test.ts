@@ -244,14 +244,16 @@ Multi('sbatch :: #SBATCH --ctr-image reaches every step on every node', async ()
   assert.equal(lines.slice(1).sort(), [0, 1].flatMap((s) => c.nodes.map((n) => `step ${s} ${n}: busybox test image`)));
 });
 
-Multi('ctr-srun :: in an sbatch job across nodes, staged on each node and removed', async () => {
-  const out = join(work, 'wrapper.out');
-  const r = await sbatch(c, ['-N3', '-n3', '-o', out, '--wrap',
-    `${CTR_SRUN} --ctr-image=${sif} -- sh -c 'echo "$(hostname) $(ls /tmp/ctr-srun.${uid}.*/*.sif)"'`], { cwd: work, env: { CTR: CTR_BIN } });
-  assert.is(r.exitCode, 0, String(r.stderr));
-  const lines = (await readFile(out, 'utf8')).trim().split('\n').sort();
-  assert.is(lines.length, 3, lines.join('\n'));
-  lines.forEach((l, i) => assert.match(l, new RegExp(`^${c.nodes[i]} /tmp/ctr-srun\\.${uid}\\.\\d+\\.\\d+/[0-9a-f]{10}-busybox-arch2\\.sif$`)));
-});
+for (const stage of ['yes', 'sbcast']) {
+  Multi(`ctr-srun :: in an sbatch job across nodes, staged on each node (--ctr-stage=${stage}) and removed`, async () => {
+    const out = join(work, `wrapper-${stage}.out`);
+    const r = await sbatch(c, ['-N3', '-n3', '-o', out, '--wrap',
+      `${CTR_SRUN} --ctr-image=${sif} --ctr-stage=${stage} -- sh -c 'echo "$(hostname) $(ls /tmp/ctr-srun.${uid}.*/*.sif)"'`], { cwd: work, env: { CTR: CTR_BIN } });
+    assert.is(r.exitCode, 0, String(r.stderr));
+    const lines = (await readFile(out, 'utf8')).trim().split('\n').sort();
+    assert.is(lines.length, 3, lines.join('\n'));
+    lines.forEach((l, i) => assert.match(l, new RegExp(`^${c.nodes[i]} /tmp/ctr-srun\\.${uid}\\.\\d+\\.\\d+/[0-9a-f]{10}-busybox-arch2\\.sif$`)));
+  });
+}
 
 Multi.run();
