@@ -74,8 +74,9 @@ ns_members() {
   local pat=${net//[/\\[}; pat=${pat//]/\\]}  # net:[N], literally, as a find -lname pattern
   for p in $(find /proc/[0-9]*/ns/net -maxdepth 0 -lname "$pat" 2>/dev/null); do
     p=${p#/proc/}; p=${p%%/*}
-    [ "$p" != "$h" ] && [ "$p" != $$ ] && echo "$p"
+    if [ "$p" != "$h" ] && [ "$p" != $$ ]; then echo "$p"; fi
   done
+  return 0  # under set -e, in $(...) of an assignment: a false test last must not end `down`
 }
 
 stop_pids() {  # TERM, up to 5 s, then KILL
