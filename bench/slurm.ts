@@ -1,5 +1,5 @@
 // Launch cost under Slurm: `srun -n N /bin/true` for N = 1..nproc, four ways side by
-// side on a live one-node Slurm (test/helpers/slurm.ts starts it): bare, through the
+// side on one node of the test cluster (test/helpers/cluster.ts brings it up): bare, through the
 // SPANK plugin (srun plans once with Node, each task is the C launcher), through the
 // ctr-srun wrapper (the same, planned by the wrapper), and `srun ctr exec` (Node and
 // planning in every task). Each srun is a whole job (allocation included), so the notes
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const all: Row[] = [];
   try {
     const env = { ...process.env, SLURM_CONF: slurm.conf, CTR_STAGE: '0', CTR: CTR_BIN };
-    const as = (cmd: string[]) => ['runuser', '-u', user, '--', 'env', `SLURM_CONF=${slurm.conf}`, 'CTR_STAGE=0',
+    const as = (cmd: string[]) => [...slurm.head, 'runuser', '-u', user, '--', 'env', `SLURM_CONF=${slurm.conf}`, 'CTR_STAGE=0',
       `CTR=${CTR_BIN}`, ...cmd];
     const notes: string[] = [];
     const first: Row[] = [];

@@ -83,13 +83,47 @@ static char *join_tag(const struct plan *p)
    return NULL;
 }
 
+/* Slurm's SLURM_STEP_TASKS_PER_NODE ("2(x3),1": counts, each optionally repeated) at
+ * index NODE: this node's rank count in the step; 0 if it can't be read. */
+static int slurm_tasks_on_node(const char *v, long node)
+{
+   while (*v && node >= 0) {
+      char *end;
+      long count = strtol(v, &end, 10), times = 1;
+      if (end == v || count <= 0)
+         return 0;
+      if (end[0] == '(' && end[1] == 'x') {
+         times = strtol(end + 2, &end, 10);
+         if (times <= 0 || *end != ')')
+            return 0;
+         end++;
+      }
+      if (node < times)
+         return count > 1 << 20 ? 0 : (int)count;
+      node -= times;
+      if (*end != ',')
+         return 0;
+      v = end + 1;
+   }
+   return 0;
+}
+
+/* How many ranks of this step run on this node, so the container lives until the last
+ * has joined: a rank starting after its node's first one has finished must still find
+ * the container, not build a second one. From the plan, else the launchers' environment. */
 static int join_count(const struct plan *p)
 {
-   const char *v;
+   const char *v, *w;
    if (p->join_count > 0)
       return p->join_count;
    if ((v = getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) || (v = getenv("MPI_LOCALNRANKS")))
       return atoi(v);
+   if ((v = getenv("SLURM_STEP_TASKS_PER_NODE")) && (w = getenv("SLURM_NODEID"))) {
+      char *end;
+      long node = strtol(w, &end, 10);
+      if (end != w && !*end && node >= 0)
+         return slurm_tasks_on_node(v, node);
+   }
    return 0;
 }
 

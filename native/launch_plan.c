@@ -295,6 +295,22 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
       if (!plan_bind_mode(a[2], &b->ro, &b->optional))
          DIE_PLAIN("launch plan: --bind %.100s: bad mode \"%.10s\" (ro, rw, ro? or rw?)", a[0], a[2]);
       break;
+   case PW_BIND_ENV: {
+      bool ro, optional;
+      if (!plan_bind_mode(a[1], &ro, &optional))
+         DIE_PLAIN("launch plan: --bind-env %.100s: bad mode \"%.10s\" (ro, rw, ro? or rw?)", a[0], a[1]);
+      const char *v = getenv(nonempty(id, a[0]));
+      if (!v || v[0] != '/')
+         break;
+      char *path = xasprintf("%s", v);
+      for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--) /* PMIx's "pmix.J.S/" */
+         path[n - 1] = '\0';
+      b = add_bind(p, BIND_DIR_OR_FILE, path);
+      b->src = path;
+      b->ro = ro;
+      b->optional = optional;
+      break;
+   }
    case PW_TMPFS:
       b = add_bind(p, BIND_TMPFS, nonempty(id, a[0]));
       b->mode = (mode_t)number(id, a[1], 8, 0, 07777);

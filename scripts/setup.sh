@@ -32,15 +32,15 @@ if [ "$size" = test ]; then
   # Tests: squashfs-tools(-ng) as independent oracles, the SIF reference tool's sources
   # (scripts/siftool.sh builds it with Go), mmdebstrap for `Bootstrap: debootstrap`, a
   # registry and skopeo/umoci for pulls, Slurm (with the SPANK plugin's headers) and
-  # both MPIs for the Slurm and MPI tests.
-  # The CDI tests attach a loop device (losetup, from mount).
-  # both MPIs for the Slurm and MPI tests; losetup (mount) for the I/O limits' loop device.
+  # both MPIs for the Slurm and MPI tests; iproute2 for the test cluster's network
+  # namespaces (scripts/cluster.sh; nsenter, unshare and flock are util-linux).
+  # losetup (mount) for the CDI tests' and the I/O limits' loop device.
   # Benchmarks: Charliecloud and bubblewrap as peers, hyperfine. man-db and zsh: the
   # generated man pages and zsh completion are checked by the real programs.
   PKGS+=(squashfs-tools squashfs-tools-ng golang-go golang-github-sylabs-sif-dev
          mmdebstrap procps attr python3 zstd openssl bsdutils mount
          docker-registry skopeo umoci apache2-utils
-         slurm-wlm munge libslurm-dev libpmix-dev
+         slurm-wlm munge libslurm-dev libpmix-dev iproute2 util-linux
          openmpi-bin libopenmpi-dev mpich libmpich-dev
          charliecloud-runtime bubblewrap hyperfine mount
          man-db zsh tzdata)  # tzdata: /etc/localtime, a default bind the compat tests check

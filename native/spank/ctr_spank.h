@@ -33,8 +33,11 @@
 
 #include <slurm/spank.h>
 
-/* The plan, from srun to the step: "1:<stage 0|1>:<hex of the plan file>". */
-#define CTR_PLAN_ENV "_CTR_SPANK_PLAN"
+/* The plan, from srun to the step: "2:<stage 0|1><cwd 0|1>:<hex of the plan file>"; cwd 1:
+ * the plan's --chdir is srun's working directory (which a node may lack). */
+/* A SLURM_ name: srun passes SLURM_* variables to the step even with --export=NONE
+ * (which drops everything else of the user's environment). */
+#define CTR_PLAN_ENV "SLURM_CTR_SPANK_PLAN"
 
 struct ctr_opts {
    const char *image;
@@ -48,6 +51,8 @@ struct ctr_opts {
    bool no_home;
    bool nv;               /* --ctr-nv: ctr plan --nv */
    int stage;             /* -1 unset, 0 off, 1 on */
+   bool remap_root;       /* --ctr-remap-root: fake root (ctr --fakeroot) */
+   bool entrypoint;       /* --ctr-entrypoint: the image's runscript, the command its arguments */
 };
 
 /* plugstack.conf arguments: ctr=PATH node=PATH stage_dir=DIR */

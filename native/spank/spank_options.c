@@ -12,9 +12,9 @@
 struct ctr_opts g_opts = { .stage = -1 };
 struct ctr_conf g_conf = { .ctr = "ctr", .node = NULL, .stage_dir = "/tmp" };
 
-enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_NV, O_STAGE };
+enum { O_IMAGE, O_BIND, O_WORKDIR, O_ENV, O_WRITABLE_TMPFS, O_HOME, O_NO_HOME, O_NV, O_STAGE, O_REMAP_ROOT, O_ENTRYPOINT };
 
-static bool given[O_STAGE + 1];
+static bool given[O_ENTRYPOINT + 1];
 
 static int push(const char ***list, size_t *n, const char *v)
 {
@@ -57,6 +57,8 @@ static int set(int which, const char *arg)
    case O_HOME: g_opts.home = v; break;
    case O_NO_HOME: g_opts.no_home = true; break;
    case O_NV: g_opts.nv = true; break;
+   case O_REMAP_ROOT: g_opts.remap_root = true; break;
+   case O_ENTRYPOINT: g_opts.entrypoint = true; break;
    case O_STAGE:
       if ((g_opts.stage = yes_no(v)) < 0) {
          slurm_error("ctr: --ctr-stage takes yes or no, not \"%s\"", arg);
@@ -82,6 +84,8 @@ static struct spank_option options[] = {
    { "no-ctr-home", NULL, "[ctr] do not bind the home directory (env CTR_NO_HOME=1)", 0, O_NO_HOME, cb },
    { "ctr-nv", NULL, "[ctr] bind the NVIDIA driver, as ctr --nv (env CTR_NV=1)", 0, O_NV, cb },
    { "ctr-stage", "yes|no", "[ctr] copy the image to node-local storage first; default yes (env CTR_STAGE)", 1, O_STAGE, cb },
+   { "ctr-remap-root", NULL, "[ctr] be root (uid 0) inside, as pyxis --container-remap-root (env CTR_REMAP_ROOT=1)", 0, O_REMAP_ROOT, cb },
+   { "ctr-entrypoint", NULL, "[ctr] run the image's runscript/entrypoint with the command as its arguments (env CTR_ENTRYPOINT=1)", 0, O_ENTRYPOINT, cb },
 };
 
 int ctr_options_register(spank_t sp)
@@ -115,6 +119,10 @@ int ctr_options_from_env(void)
       g_opts.no_home = true;
    if (!given[O_NV] && (v = getenv("CTR_NV")) && yes_no(v) == 1)
       g_opts.nv = true;
+   if (!given[O_REMAP_ROOT] && (v = getenv("CTR_REMAP_ROOT")) && yes_no(v) == 1)
+      g_opts.remap_root = true;
+   if (!given[O_ENTRYPOINT] && (v = getenv("CTR_ENTRYPOINT")) && yes_no(v) == 1)
+      g_opts.entrypoint = true;
    return 0;
 }
 

@@ -36,6 +36,7 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, g_conf.node);
    rc |= add(a, g_conf.ctr);
    rc |= add(a, "plan");
+   rc |= add(a, "--for-nodes"); /* bind sources and cwd: checked on each node */
    rc |= add(a, "-o");
    rc |= add(a, out);
    for (size_t i = 0; i < g_opts.n_binds; i++)
@@ -52,6 +53,10 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, "--no-home");
    if (g_opts.nv)
       rc |= add(a, "--nv");
+   if (g_opts.remap_root)
+      rc |= add(a, "--fakeroot");
+   if (g_opts.entrypoint)
+      rc |= add(a, "--action=run");
    rc |= add(a, "--");
    rc |= add(a, g_opts.image);
    return rc;
@@ -124,10 +129,40 @@ static int is_containerd_ctr(const char *prog)
    return strncmp(line, mark, sizeof(mark) - 1) == 0;
 }
 
+/* Is srun running with --multi-prog? Its own options are not SPANK items: read them
+ * from its command line, up to the command. */
+static bool multi_prog(void)
+{
+   size_t len;
+   char *cmd = ctr_read_file("/proc/self/cmdline", &len);
+   bool found = false, value = true; /* argv[0], then a short option's separate value */
+   for (size_t i = 0; cmd && i < len; i += strlen(cmd + i) + 1) {
+      const char *a = cmd + i;
+      if (value) {
+         value = false;
+         continue;
+      }
+      if (a[0] != '-' || !strcmp(a, "--"))
+         break; /* the command */
+      if (!strcmp(a, "--multi-prog"))
+         found = true;
+      value = a[1] && a[1] != '-' && !a[2]; /* "-n 2" */
+   }
+   free(cmd);
+   return found;
+}
+
 int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
       return 0;
+   /* Under --multi-prog slurmstepd picks each task's command after the plugin has run,
+    * so the tasks would start outside the container. */
+   if (multi_prog()) {
+      slurm_error("ctr: --multi-prog does not work with --ctr-image: slurmstepd picks each task's command after the plugin has run");
+      slurm_error("ctr: hint: use ctr-srun --ctr-image=IMAGE --multi-prog CONF, or start each line of CONF with `ctr exec IMAGE`");
+      return -1;
+   }
    /* ctr's temporary directory: $CTR_TMPDIR, else $TMPDIR, else /tmp (src/tmp.ts). */
    const char *tmpdir = getenv("CTR_TMPDIR");
    if (!tmpdir || *tmpdir != '/')
@@ -160,7 +195,8 @@ int ctr_srun_plan(spank_t sp)
    size_t len;
    char *plan = ctr_read_file(out, &len);
    char *hex = plan ? ctr_hex_encode((unsigned char *)plan, len) : NULL;
-   char *val = hex ? ctr_sprintf("1:%d:%s", g_opts.stage != 0, hex) : NULL;
+   /* The plan's --chdir is srun's working directory unless --ctr-workdir named one. */
+   char *val = hex ? ctr_sprintf("2:%d%d:%s", g_opts.stage != 0, !g_opts.workdir, hex) : NULL;
    if (!val)
       slurm_error("ctr: cannot read the plan %s: %m", out);
    else if (setenv(CTR_PLAN_ENV, val, 1) < 0) /* before the job's environment exists: srun's own */

@@ -60,29 +60,18 @@ static int ensure_job_dir(const char *dir, uid_t uid)
    return 0;
 }
 
-/* Copy the image to the node-local job directory, unless a copy of the same size and
- * mtime is there already (an earlier step of the job). Returns the copy's path. */
-static char *stage_image(const char *src, const char *dir)
+/* Copy SRC to DST (through DST.tmp.PID, renamed: a reader never sees half a copy),
+ * keeping its times; the copy is read-only. */
+static int copy_image(int in, const struct stat *s, const char *dst)
 {
-   const char *base = strrchr(src, '/');
-   char *dst = ctr_sprintf("%s/%s", dir, base ? base + 1 : src);
-   char *tmp = ctr_sprintf("%s.tmp.%d", dst ? dst : "", (int)getpid());
-   struct stat s, d;
-   int in = -1, out = -1;
-   if (!dst || !tmp)
-      goto fail;
-   if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &s) < 0)
-      goto fail;
-   if (lstat(dst, &d) == 0 && S_ISREG(d.st_mode) && d.st_size == s.st_size &&
-       d.st_mtim.tv_sec == s.st_mtim.tv_sec && d.st_mtim.tv_nsec == s.st_mtim.tv_nsec) {
-      close(in);
-      free(tmp);
-      return dst;
-   }
+   char *tmp = ctr_sprintf("%s.tmp.%d", dst, (int)getpid());
+   int out = -1;
+   if (!tmp)
+      return -1;
    if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
       goto fail;
-   for (off_t left = s.st_size; left > 0; ) {
-      ssize_t n = sendfile(out, in, NULL, left > (1 << 30) ? (1 << 30) : (size_t)left);
+   for (off_t left = s->st_size, at = 0; left > 0; ) {
+      ssize_t n = sendfile(out, in, &at, left > (1 << 30) ? (1 << 30) : (size_t)left);
       if (n < 0 && errno == EINTR)
          continue;
       if (n <= 0) {
@@ -92,7 +81,7 @@ static char *stage_image(const char *src, const char *dir)
       }
       left -= n;
    }
-   struct timespec times[2] = { s.st_atim, s.st_mtim };
+   struct timespec times[2] = { s->st_atim, s->st_mtim };
    if (futimens(out, times) < 0 || fchmod(out, 0400) < 0 || close(out) < 0) {
       out = -1;
       goto fail;
@@ -100,21 +89,98 @@ static char *stage_image(const char *src, const char *dir)
    out = -1;
    if (rename(tmp, dst) < 0)
       goto fail;
-   close(in);
    free(tmp);
-   return dst;
+   return 0;
 fail:;
    int e = errno;
    if (out >= 0)
       close(out);
-   if (tmp)
-      unlink(tmp);
-   if (in >= 0)
-      close(in);
-   free(dst);
+   unlink(tmp);
    free(tmp);
    errno = e;
+   return -1;
+}
+
+/* Copy the image to the node-local job directory, unless a copy of the same source is
+ * there already (an earlier step of the job). A copy is known by the source's identity
+ * (device, inode, size, mtime), kept beside it in .NAME.src: two images of one name in
+ * one job (same size and mtime, even) are two copies, the second named DEV-INO-NAME.
+ * Returns the copy's path. */
+static char *stage_image(const char *src, const char *dir)
+{
+   const char *base = strrchr(src, '/');
+   base = base ? base + 1 : src;
+   struct stat s, d;
+   int in = open(src, O_RDONLY | O_CLOEXEC);
+   if (in < 0 || fstat(in, &s) < 0) {
+      int e = errno;
+      if (in >= 0)
+         close(in);
+      errno = e;
+      return NULL;
+   }
+   char *id = ctr_sprintf("%llu:%llu:%lld:%lld.%09ld\n", (unsigned long long)s.st_dev, (unsigned long long)s.st_ino,
+                          (long long)s.st_size, (long long)s.st_mtim.tv_sec, s.st_mtim.tv_nsec);
+   char *dst = NULL;
+   for (int attempt = 0; id && attempt < 2; attempt++) {
+      free(dst);
+      char *name = attempt ? ctr_sprintf("%llu-%llu-%s", (unsigned long long)s.st_dev, (unsigned long long)s.st_ino, base)
+                           : ctr_sprintf("%s", base);
+      dst = name ? ctr_sprintf("%s/%s", dir, name) : NULL;
+      char *idf = name ? ctr_sprintf("%s/.%s.src", dir, name) : NULL;
+      free(name);
+      if (!dst || !idf) {
+         free(idf);
+         break;
+      }
+      size_t n;
+      char *had = lstat(dst, &d) == 0 && S_ISREG(d.st_mode) ? ctr_read_file(idf, &n) : NULL;
+      bool same = had && !strcmp(had, id) && d.st_size == s.st_size;
+      bool taken = had || (lstat(dst, &d) == 0);
+      free(had);
+      if (same || (!taken || attempt == 1)) {
+         int rc = same ? 0 : copy_image(in, &s, dst);
+         if (rc == 0 && !same)
+            rc = ctr_write_file_atomic(idf, id, strlen(id), 0400);
+         free(idf);
+         if (rc < 0)
+            break;
+         close(in);
+         free(id);
+         return dst;
+      }
+      free(idf);  /* another image's copy: try the name of this one's identity */
+   }
+   int e = errno ? errno : ENOMEM;
+   close(in);
+   free(id);
+   free(dst);
+   errno = e;
    return NULL;
+}
+
+/* srun's working directory, which the plan enters, may not exist on this node: then Slurm
+ * starts the tasks in /tmp ("couldn't chdir ... going to /tmp instead"), and so does the
+ * container (the planner made the directory's bind optional). Said once per node by
+ * the node's first task. */
+static char *cwd_missing;
+static int cwd_errno;
+
+static void cwd_fallback(void)
+{
+   int at = plan_find(words.v, words_end, PW_CHDIR);
+   struct stat st;
+   if (at < 0)
+      return;
+   const char *dir = words.v[at + 1];
+   if (stat(dir, &st) < 0)
+      cwd_errno = errno;
+   else if (!S_ISDIR(st.st_mode))
+      cwd_errno = ENOTDIR;
+   else
+      return;
+   cwd_missing = strdup(dir);
+   words.v[at + 1] = "/tmp";
 }
 
 static const char *node_name(spank_t sp)
@@ -155,15 +221,17 @@ int ctr_stepd_user_init(spank_t sp)
       FAIL("cannot get the step's details from Slurm");
    }
 
-   int stage;
+   int stage, cwd;
    size_t len;
    char *hex = NULL;
-   if (strncmp(env, "1:", 2) || (env[2] != '0' && env[2] != '1') || env[3] != ':') {
+   if (strncmp(env, "2:", 2) || (env[2] != '0' && env[2] != '1') || (env[3] != '0' && env[3] != '1') ||
+       env[4] != ':') {
       free(env);
       FAIL("the plan in %s is not one this plugin wrote", CTR_PLAN_ENV);
    }
    stage = env[2] == '1';
-   hex = env + 4;
+   cwd = env[3] == '1';
+   hex = env + 5;
    char *buf = (char *)ctr_hex_decode(hex, &len);
    char why[PLAN_ERR_MAX];
    free(env);
@@ -171,6 +239,9 @@ int ctr_stepd_user_init(spank_t sp)
       FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
    if (scan(buf, len, why) < 0)
       FAIL("the plan in %s: %s", CTR_PLAN_ENV, why);
+
+   if (cwd)
+      cwd_fallback();
 
    job_dir = ctr_job_dir(uid, job);
    if (!job_dir || ensure_job_dir(job_dir, uid) < 0) {
@@ -255,6 +326,11 @@ int ctr_stepd_task_init(spank_t sp)
       slurm_error("ctr: node %s task %u: %s", node, (unsigned)task, failure);
       return -1;
    }
+   uint32_t local = 0;
+   spank_get_item(sp, S_TASK_ID, &local);
+   if (cwd_missing && local == 0)
+      slurm_error("ctr: node %s: working directory %s: %s here; the tasks start in /tmp, as Slurm's do", node,
+                  cwd_missing, strerror(cwd_errno));
    if (preflight(node, task) < 0)
       return -1;
    if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1) {

@@ -159,6 +159,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_HOSTNAME] = { "box-1.example" },  [PW_SLIRP4NETNS] = { "/usr/bin/slirp4netns" },
       [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
+      [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)

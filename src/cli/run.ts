@@ -31,6 +31,10 @@ const LAUNCH_VERBS: Record<string, { usage: string; describe: string; needsComma
 const PLAN_FLAGS = {
   output: { alias: 'o', type: 'string', demandOption: true, describe: 'plan file to write' },
   action: { type: 'string', choices: ['exec', 'run', 'shell'], default: 'exec', describe: 'what the plan does' },
+  'for-nodes': {
+    type: 'boolean', default: false,
+    describe: 'the plan runs on other nodes (Slurm plugin, ctr-srun): bind sources and the working directory missing here are left for each node to check',
+  },
 } satisfies Record<string, Options>;
 
 /** An operand. COMPLETE says what a shell completes it with: files (the default), command
@@ -389,6 +393,7 @@ async function main(argv: string[]): Promise<number> {
   if (v.needsCommand && rest.length === 0) throw new CtrError('no command given', '', { hint: `usage: ctr ${v.usage}` });
   const opts = withSiteSettings(toLaunchOptions(parsed));
   if (verb === 'plan') {
+    if (parsed['for-nodes'] === true) opts.forNodes = true;
     const { writePlan } = await import('./commands/plan.js');
     await writePlan(parsed.output as string, parsed.action as Action, image, rest, opts);
     return 0;

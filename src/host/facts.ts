@@ -43,7 +43,10 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     try {
       realpaths.set(p, realpathSync.native(p));
     } catch (err) {
-      throw new CtrError(`bind source ${p}`, describeSystemError(err));
+      // Planned for other nodes: node-local storage, the slurmd spool or a GPU's device
+      // need not exist on the submit host; the node's launcher checks it.
+      if (opts.forNodes) realpaths.set(p, p);
+      else throw new CtrError(`bind source ${p}`, describeSystemError(err));
     }
   }
 

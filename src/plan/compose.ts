@@ -17,6 +17,14 @@ export const DEFAULT_TMPFS_SIZE = 64 << 20;
 
 /** Host files bound read-only when present, as Apptainer does. */
 export const HOST_FILES = ['/etc/hosts', '/etc/resolv.conf', '/etc/localtime'];
+/**
+ * Directories a job launcher makes per step on the node and names in the ranks'
+ * environment, bound where they are when set (the launcher reads them at launch: the
+ * plan may be made on the submit host). Slurm's mpi/pmix puts PMIx's shared-memory
+ * dstore under its spool, e.g. /var/spool/slurmd/pmix.JOB.STEP/: a rank that can't see
+ * it prints a PMIX ERROR and falls back to a copy per rank.
+ */
+export const LAUNCHER_DIR_VARS = ['PMIX_SERVER_TMPDIR', 'PMIX_DSTORE_ESH_BASE_PATH', 'PMIX_DSTORE_21_BASE_PATH'];
 /** --contain: device nodes bound into a fresh /dev. /dev/fuse too: FUSE tools and a ctr
  * inside (nesting) mount only in namespaces they own, so it opens nothing of the host's. */
 const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse'];
@@ -53,10 +61,12 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (home.mount && !noMount.has('home')) mounts.push(home.mount);
   const pwd = opts.pwd ? normalize(opts.pwd) : opts.contain ? home.dst : host.cwd;
   // The cwd is bound unless a mount already shows it; a custom --home mounted over the
-  // cwd (cwd = $HOME, `--home /other:$HOME`) is what the user asked to see there.
+  // cwd (cwd = $HOME, `--home /other:$HOME`) is what the user asked to see there. For
+  // other nodes the working directory may be missing on some (the Slurm plugin then
+  // starts the tasks where Slurm does): optional there.
   const underHome = opts.home !== undefined && (host.cwd === home.dst || host.cwd.startsWith(home.dst + '/'));
   if (!opts.contain && !opts.pwd && host.cwd !== '/' && !underHome && !noMount.has('cwd') && !coveredBy(mounts, host.cwd)) {
-    mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false });
+    mounts.push({ kind: 'bind', src: host.cwd, dst: host.cwd, ro: false, ...(opts.forNodes ? { optional: true } : {}) });
   }
   for (const dir of opts.scratch ?? []) {
     if (!dir.startsWith('/')) throw new CtrError(`--scratch ${dir}`, 'not an absolute path');
@@ -64,9 +74,11 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     if (opts.workdir) mounts.push({ kind: 'bind', src: real(scratchDir(opts.workdir, dir)), dst: normalize(dir), ro: false });
     else mounts.push({ kind: 'tmpfs', dst: normalize(dir), mode: '0755' });
   }
-  // The site config's binds (Apptainer's `bind path`): skipped where missing on this node.
+  // The site config's binds (Apptainer's `bind path`): skipped where missing on this node
+  // (or, planned for other nodes, left for each node's launcher to skip).
   for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+    else if (opts.forNodes) mounts.push({ kind: 'bind', src: b.src, dst: b.dst, ro: b.ro, optional: true });
   }
   // GPUs and CDI devices, before -B (a user's bind can still replace one).
   const dev = deviceEdits(opts, host);
@@ -115,6 +127,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
     else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
   }
+  for (const name of LAUNCHER_DIR_VARS) w.bindEnv(name, 'rw', { optional: true });
   if (!opts.fakeroot) {
     w.passwdLine(`${host.user}:x:${host.uid}:${host.gid}:${host.gecos}:${home.dst}:/bin/sh`);
     w.groupLine(`${host.group}:x:${host.gid}:${host.user}`);

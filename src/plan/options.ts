@@ -69,6 +69,12 @@ export interface LaunchOptions {
   /** --overlay: a writable layer kept across runs (a directory or an ext3 image file),
    * and read-only SquashFS layers (FILE:ro), the last on top. */
   overlay?: string[];
+  /**
+   * `ctr plan --for-nodes`: the plan is made on a submit host and run on compute nodes,
+   * so a bind source (or the working directory) missing here may exist there: it is
+   * planned as given, and each node's launcher checks it.
+   */
+  forNodes?: boolean;
 }
 
 export interface GpuSite {

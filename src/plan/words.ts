@@ -86,6 +86,10 @@ export class PlanWriter {
   bind(src: string, dst: string, mode: BindMode, opts: { optional?: boolean } = {}): this {
     return this.emit('BIND', src, dst, opts.optional ? `${mode}?` : mode);
   }
+  /** Bind the path that the launcher's environment variable NAME names (on the node, at launch). */
+  bindEnv(name: string, mode: BindMode, opts: { optional?: boolean } = {}): this {
+    return this.emit('BIND_ENV', name, opts.optional ? `${mode}?` : mode);
+  }
   /** MODE: the root directory's, octal (e.g. '1777'). */
   tmpfs(dst: string, mode: string): this {
     return this.emit('TMPFS', dst, mode);

@@ -15,6 +15,8 @@ import { ensureTestUser, stageForUser } from '../helpers/user.js';
 import { REPO } from '../helpers/paths.js';
 
 const TESTS = join(REPO, 'dist/test');
+/** scripts/cluster.sh's state directory. */
+const CLUSTER_DIR = process.env.CTR_CLUSTER_DIR ?? '/var/lib/ctr-cluster';
 
 /** Built test files under DIR (dist/test/...), sorted, that still have a source in test/. */
 function testFiles(dir: string): string[] {
@@ -61,6 +63,7 @@ async function main(): Promise<number> {
     env.CTR_SIFTOOL = sif.stdout.trim();
   }
 
+  const clusterWasUp = existsSync(CLUSTER_DIR);
   let passed = 0, failed = 0;
   const broken: string[] = [];
   for (const file of files) {
@@ -92,6 +95,11 @@ async function main(): Promise<number> {
       process.stdout.write(`\ntest harness: ${name} did not finish (${how}): counted as one failure\n`);
       broken.push(`${name} (did not finish: ${how})`);
     }
+  }
+  // The Slurm test cluster (test/helpers/cluster.ts) is shared by the files that use it
+  // and taken down after the last one, when this run brought it up.
+  if (!clusterWasUp && existsSync(CLUSTER_DIR)) {
+    await execa('bash', [join(REPO, 'scripts/cluster.sh'), 'down'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
   }
   if (root !== REPO) await rm(root, { recursive: true, force: true });
   if (broken.length > 0) process.stdout.write(`\nfailed files: ${broken.join(', ')}\n`);

@@ -60,6 +60,9 @@ Compose('default :: the whole plan', () => {
     '--bind', '/usr/share/zoneinfo/UTC', '/etc/localtime', 'ro?',
     '--bind', '/home/u', '/home/u', 'rw',
     '--bind', '/work/proj', '/work/proj', 'rw',
+    '--bind-env', 'PMIX_SERVER_TMPDIR', 'rw?',
+    '--bind-env', 'PMIX_DSTORE_ESH_BASE_PATH', 'rw?',
+    '--bind-env', 'PMIX_DSTORE_21_BASE_PATH', 'rw?',
     '--passwd-line', 'u:x:1001:1002:A User:/home/u:/bin/sh',
     '--group-line', 'g:x:1002:u',
     '--chdir', '/work/proj', '--chdir-optional',
@@ -81,6 +84,15 @@ Compose('default :: the whole plan', () => {
     '--join', 'auto',
   ]);
   assert.is(p.pwd, '/work/proj');
+});
+
+Compose('for nodes :: the working directory\'s bind is optional; a site bind missing here is left to the node', () => {
+  const p = composePlan('exec', SIF, { ...options(), forNodes: true, siteBind: ['/scratch'] }, hostFacts());
+  assert.equal(binds(p.args).filter(([, dst]) => dst === '/work/proj' || dst === '/scratch'),
+    [['/work/proj', '/work/proj', 'rw?'], ['/scratch', '/scratch', 'rw?']]);
+  assert.is(after(p.args, '--chdir'), '/work/proj');
+  const here = composePlan('exec', SIF, { ...options(), siteBind: ['/scratch'] }, hostFacts());
+  assert.equal(binds(here.args).filter(([, dst]) => dst === '/scratch'), [], 'planned here: a missing site bind is skipped');
 });
 
 Compose('default :: cwd already visible through the home bind is not bound twice', () => {

@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
-import { imagesInUse, jobDirs, sbatch, slurmLeftovers, srun, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
-import { userIds, userTmp } from '../helpers/user.js';
+import { imagesInUse, jobDirs, sbatch, slurmLeftovers, srun, startSlurm, waitNoJobs, workDir, type Slurm } from '../helpers/slurm.js';
+import { TEST_USER, userIds } from '../helpers/user.js';
 
 const Plugin = suite('slurm plugin');
 let slurm: Slurm, sif: string, work: string, uid: number;
@@ -17,12 +17,12 @@ Plugin.before(async () => {
   sif = await busyboxSif();
   ({ uid } = await userIds());
   slurm = await startSlurm();
-  work = await userTmp('ctr-slurm-work-');
+  work = await workDir(slurm);
 });
 Plugin.after.each(async () => {
   await waitNoJobs(slurm);
   assert.equal(await slurmLeftovers(slurm), [], 'processes left behind');
-  assert.equal(await jobDirs(), [], 'node-local job directories left behind');
+  assert.equal(await jobDirs(slurm), [], 'node-local job directories left behind');
 });
 Plugin.after(async () => {
   await slurm?.stop();
@@ -39,7 +39,7 @@ Plugin('srun :: -n2 runs both tasks in the image, in one user namespace', async 
   const lines = String(r.stdout).trim().split('\n').sort();
   assert.equal(lines.slice(0, 2), ['busybox test image', 'busybox test image']);
   const tasks = lines.slice(2).map((l) => l.split(' '));
-  assert.equal(tasks.map((t) => t.slice(0, 3).join(' ')), ['task 0 ctrtest', 'task 1 ctrtest']);
+  assert.equal(tasks.map((t) => t.slice(0, 3).join(' ')), [`task 0 ${TEST_USER}`, `task 1 ${TEST_USER}`]);
   assert.is(tasks[0][3], tasks[1][3], 'same user namespace');
   assert.not.equal(tasks[0][3], (await execa('readlink', ['/proc/self/ns/user'])).stdout, 'not the host user namespace');
 });
@@ -56,6 +56,15 @@ Plugin('srun :: CTR_IMAGE and CTR_BIND stand in for the options', async () => {
   const r = await srun(slurm, ['cat', '/data/note'], { cwd: '/', env: { CTR_IMAGE: sif, CTR_BIND: `${work}:/data:ro` } });
   assert.is(r.stdout, 'bound\n');
   assert.is(r.exitCode, 0);
+});
+
+Plugin('options :: --ctr-remap-root is uid 0 inside; --ctr-entrypoint runs the runscript with the command as arguments', async () => {
+  let r = await srun(slurm, ['-n2', `--ctr-image=${sif}`, '--ctr-remap-root', 'id', '-u'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(r.stdout, '0\n0\n');
+  r = await srun(slurm, ['-n1', `--ctr-image=${sif}`, '--ctr-entrypoint', 'a', 'b'], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(r.stdout, 'runscript: a b\n');
 });
 
 Plugin('staging :: on by default: the tasks run from a node-local copy', async () => {
@@ -98,17 +107,20 @@ Plugin('failure :: a missing image fails in srun before any task starts', async 
   ]);
 });
 
-Plugin('failure :: a bad bind fails in srun before any task starts', async () => {
+Plugin('failure :: a bind source missing everywhere fails on the node before the task starts', async () => {
+  // Bind sources are resolved on the node (node-local storage need not exist on the
+  // submit host): each task names its node.
   const r = await srun(slurm, ['-n2', `--ctr-image=${sif}`, '--ctr-bind=/nonexistent:/data', 'true'], { cwd: work });
   assert.is(r.exitCode, 1);
-  assert.is(errLines(r.stderr)[0], 'ctr: error: bind source /nonexistent: No such file or directory');
+  const lines = errLines(r.stderr);
+  for (const t of [0, 1]) assert.ok(lines.includes(`slurmstepd-${slurm.node}: error: ctr: node ${slurm.node} task ${t}: bind source /nonexistent: No such file or directory`), lines.join('\n'));
 });
 
 /** Run srun where PRIVATE (a tmpfs) exists for srun but not on the node: a path that is not shared. */
 function srunWithPrivate(args: string[], setup: string) {
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return execa('unshare', ['-m', 'sh', '-c',
-    `mount -t tmpfs -o mode=755 none /mnt && ${setup} && runuser -u ctrtest -- env SLURM_CONF=${slurm.conf} srun ${quoted}`],
+    `mount -t tmpfs -o mode=755 none /mnt && ${setup} && ${slurm.head.join(' ')} runuser -u ${TEST_USER} -- env SLURM_CONF=${slurm.conf} srun ${quoted}`],
   { reject: false, cwd: work });
 }
 

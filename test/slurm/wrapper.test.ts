@@ -6,27 +6,27 @@ import { chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
 import { CTR_BIN } from '../helpers/paths.js';
-import { CTR_SRUN, ctrSrun, imagesInUse, jobDirs, sbatch, slurmLeftovers, startSlurm, waitNoJobs, type Slurm } from '../helpers/slurm.js';
-import { userIds, userTmp } from '../helpers/user.js';
+import { CTR_SRUN, ctrSrun, imagesInUse, jobDirs, sbatch, slurmLeftovers, startSlurm, waitNoJobs, workDir, type Slurm } from '../helpers/slurm.js';
+import { userIds } from '../helpers/user.js';
 
 const Wrapper = suite('slurm ctr-srun');
 let slurm: Slurm, sif: string, work: string, uid: number;
 
-/** The wrapper's staged copies of the test user, in /tmp. */
-async function stagedDirs(): Promise<string[]> {
-  return (await readdir('/tmp')).filter((n) => n.startsWith(`ctr-srun.${uid}.`));
+/** The wrapper's staged copies of the test user, in each node's /tmp. */
+function stagedDirs(): Promise<string[]> {
+  return jobDirs(slurm, 'ctr-srun.');
 }
 
 Wrapper.before(async () => {
   sif = await busyboxSif();
   ({ uid } = await userIds());
   slurm = await startSlurm();
-  work = await userTmp('ctr-slurm-work-');
+  work = await workDir(slurm);
 });
 Wrapper.after.each(async () => {
   await waitNoJobs(slurm);
   assert.equal(await slurmLeftovers(slurm), [], 'processes left behind');
-  assert.equal(await jobDirs(), [], 'node-local job directories left behind');
+  assert.equal(await jobDirs(slurm), [], 'node-local job directories left behind');
   assert.equal(await stagedDirs(), [], 'staged copies left behind');
   assert.equal((await readdir(work)).filter((n) => n.startsWith('.ctr-plan')), [], 'plan files left behind');
 });

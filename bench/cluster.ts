@@ -1,0 +1,57 @@
+// Step start-up across nodes on the test cluster (scripts/cluster.sh): `srun -N K -n K
+// /bin/true` (one task per node) for K = 1..3, four ways side by side, interleaved:
+// bare, the SPANK plugin (one `ctr plan` on the submit host, then the C launcher on each
+// node), ctr-srun (the same planned by the wrapper), and `srun ctr exec` (Node and
+// planning on every task). Each srun is a whole job (allocation included). Staging off
+// (CTR_STAGE=0): a copy per job would be measured instead of the launch; the staging
+// cost is measured on its own (plugin, staging on, each job copying to its nodes).
+// The notes give each way's cost over bare at K nodes and its cost per extra node over
+// bare's: ((t(K) - t(1)) - (bare(K) - bare(1))) / (K - 1). The nodes share this
+// machine's CPUs, so a per-node cost here is paid in series; on real nodes it is paid
+// in parallel (see the README's extrapolation). As root; tasks as BENCH_USER.
+import { hostname } from 'node:os';
+import { statSync } from 'node:fs';
+import { busyboxSif } from '../test/helpers/images.js';
+import { CTR_BIN } from '../test/helpers/paths.js';
+import { CTR_SRUN, cluster, onHead } from '../test/helpers/cluster.js';
+import { ensureTestUser, TEST_USER } from '../test/helpers/user.js';
+import { measure, save, table, type Row } from './lib.js';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? (process.argv.includes('--full') ? 20 : 5));
+const user = process.env.BENCH_USER ?? TEST_USER;
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench/cluster: run as root (it brings up the test cluster)');
+  await ensureTestUser();
+  const sif = await busyboxSif();
+  const c = await cluster();
+  const cwd = c.shared;
+  const as = (stage: boolean, cmd: string[]) => [...onHead(c), 'runuser', '-u', user, '--', 'env', `SLURM_CONF=${c.conf}`,
+    `CTR_STAGE=${stage ? 1 : 0}`, `CTR=${CTR_BIN}`, ...cmd];
+  const out: string[] = [];
+  const all: Row[] = [];
+  const notes: string[] = [];
+  const first: Row[] = [];
+  for (let k = 1; k <= c.nodes.length; k++) {
+    const n = [`-N${k}`, `-n${k}`];
+    const rows = measure([
+      { name: `bare srun ${n.join(' ')} /bin/true`, cmd: as(false, ['srun', ...n, '/bin/true']), cwd },
+      { name: `plugin --ctr-image ${n.join(' ')}`, cmd: as(false, ['srun', ...n, `--ctr-image=${sif}`, '/bin/true']), cwd },
+      { name: `ctr-srun ${n.join(' ')}`, cmd: as(false, [CTR_SRUN, `--ctr-image=${sif}`, ...n, '/bin/true']), cwd },
+      { name: `srun ${n.join(' ')} ctr exec`, cmd: as(false, ['srun', ...n, CTR_BIN, 'exec', sif, '/bin/true']), cwd },
+      { name: `plugin, staging on ${n.join(' ')}`, cmd: as(true, ['srun', ...n, `--ctr-image=${sif}`, '/bin/true']), cwd },
+    ], rounds, 1);
+    out.push(table(`srun -N${k} -n${k} /bin/true on the ${c.nodes.length}-node test cluster (${rounds} interleaved rounds; whole jobs)`, rows));
+    if (k === 1) first.push(...rows);
+    const extra = (i: number) => k === 1 ? '' : `, per extra node ${(((rows[i].medianMs - first[i].medianMs) - (rows[0].medianMs - first[0].medianMs)) / (k - 1)).toFixed(1)} ms`;
+    notes.push(`K=${k}: ${rows.slice(1).map((r, i) => `${r.name.replace(/ -N\d+ -n\d+/, '')}: +${(r.medianMs - rows[0].medianMs).toFixed(1)} ms over bare${extra(i + 1)}`).join('; ')}`);
+    all.push(...rows);
+  }
+  notes.push(`image staged: ${(statSync(sif).size / 1e6).toFixed(1)} MB (${sif})`);
+  out.push(notes.map((l) => `- ${l}`).join('\n') + '\n');
+  const flags = await save({ name: 'cluster', date: new Date().toISOString(), host: hostname(), rows: all, notes });
+  if (flags.length) out.push(flags.map((f) => `- ${f}`).join('\n') + '\n');
+  process.stdout.write(`## Slurm step start-up across nodes\n\n${out.join('\n')}`);
+}
+
+main().catch((err) => { process.stderr.write(`bench/cluster: ${(err as Error).stack ?? err}\n`); process.exitCode = 1; });
