@@ -26,6 +26,7 @@ export const LAUNCH_FLAGS = {
   'join-tag': { type: 'string', describe: 'name of the job step, for launchers ctr does not recognise' },
   'join-count': { type: 'string', describe: 'number of ranks expected on this node' },
   debug: { type: 'boolean', default: false, describe: 'print what the launcher does' },
+  'no-plan-cache': { type: 'boolean', default: false, describe: 'plan anew, and keep no plan for later launches (also CTR_PLAN_CACHE=0)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
