@@ -469,20 +469,32 @@ static bool take_turn(struct plancache *pc)
 }
 
 /* Keep at most PLANCACHE_MAX entries (the oldest go), and no stale temporary file. */
+struct entry {
+   char name[32];
+   long long t;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+   long long x = ((const struct entry *)a)->t, y = ((const struct entry *)b)->t;
+   return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void prune(struct plancache *pc)
 {
    int fd = dup(pc->dirfd);
    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
    if (!d)
       return;
-   struct { char name[32]; long long t; } e[PLANCACHE_MAX + 1];
+   struct entry *e = NULL;
    size_t n = 0;
    long long now = (long long)time(NULL);
    struct dirent *de;
-   while ((de = readdir(d))) {
+   while ((de = readdir(d)) && n < 4096) {
       struct stat st;
+      size_t len = strlen(de->d_name);
       bool tmp = !strncmp(de->d_name, "t-", 2);
-      if ((strncmp(de->d_name, "p-", 2) && !tmp) || strlen(de->d_name) >= sizeof(e[0].name) ||
+      if ((strncmp(de->d_name, "p-", 2) && !tmp) || len >= sizeof(e->name) ||
           fstatat(pc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
          continue;
       if (tmp) {
@@ -490,23 +502,17 @@ static void prune(struct plancache *pc)
             unlinkat(pc->dirfd, de->d_name, 0);
          continue;
       }
-      /* Keep the newest PLANCACHE_MAX: insert in order of time, newest first. */
-      long long t = ns_of(st.st_mtim);
-      size_t k = n < PLANCACHE_MAX + 1 ? n++ : PLANCACHE_MAX;
-      if (k == PLANCACHE_MAX && t <= e[k].t) {
-         unlinkat(pc->dirfd, de->d_name, 0);
-         continue;
-      }
-      if (k == PLANCACHE_MAX)
-         unlinkat(pc->dirfd, e[k].name, 0);
-      for (; k > 0 && e[k - 1].t < t; k--)
-         e[k] = e[k - 1];
-      snprintf(e[k].name, sizeof(e[k].name), "%s", de->d_name);
-      e[k].t = t;
+      e = realloc(e, (n + 1) * sizeof(*e));
+      if (!e)
+         DIE_PLAIN("out of memory");
+      memcpy(e[n].name, de->d_name, len + 1);
+      e[n++].t = ns_of(st.st_mtim);
    }
-   if (n > PLANCACHE_MAX)
-      unlinkat(pc->dirfd, e[PLANCACHE_MAX].name, 0);
    closedir(d);
+   qsort(e, n, sizeof(*e), newest_first);
+   for (size_t i = PLANCACHE_MAX; i < n; i++)
+      unlinkat(pc->dirfd, e[i].name, 0);
+   free(e);
 }
 
 char **plancache_begin(struct plancache *pc, int argc, char **argv, int *n)
