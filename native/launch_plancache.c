@@ -370,7 +370,10 @@ static char **lookup(struct plancache *pc, int *n_out)
 {
    int fd = openat(pc->dirfd, pc->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
    if (fd < 0) {
-      NOTE("miss (no entry %s)", pc->name);
+      if (errno == ENOENT)
+         NOTE("miss (no entry %s)", pc->name);
+      else
+         NOTE("refused %s/%s (cannot open it: %s); planning anew", pc->dir, pc->name, strerror(errno));
       return NULL;
    }
    struct stat st;
