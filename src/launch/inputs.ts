@@ -76,7 +76,8 @@ function noteStat(p: unknown, follow = true): void {
   try {
     st = (follow ? real.statSync : real.lstatSync)(path, { bigint: true });
   } catch (err) {
-    return failed('stat', path, err);
+    failed('stat', path, err);
+    return;
   }
   note(`${kind}\0${path}`, identity(kind, path, st));
 }
@@ -98,7 +99,8 @@ function noteRealpath(p: unknown): void {
   try {
     result = real.realpathNative(path);
   } catch (err) {
-    return failed('realpath', path, err);
+    failed('realpath', path, err);
+    return;
   }
   note(`R\0${path}`, ['R', path, result]);
 }
@@ -111,7 +113,8 @@ function noteReadlink(p: unknown): void {
   try {
     result = String(real.readlinkSync(path));
   } catch (err) {
-    return failed('readlink', path, err);
+    failed('readlink', path, err);
+    return;
   }
   note(`K\0${path}`, ['K', path, result]);
 }
