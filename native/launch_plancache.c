@@ -518,6 +518,17 @@ static void prune(struct plancache *pc)
    free(e);
 }
 
+/* Nothing of the cache stays open into the container (the FUSE server and the holder
+ * are forked, not exec'd: O_CLOEXEC does not close these there). */
+static void plancache_close(struct plancache *pc)
+{
+   if (pc->lock >= 0)
+      close(pc->lock);
+   if (pc->dirfd >= 0)
+      close(pc->dirfd);
+   pc->lock = pc->dirfd = -1;
+}
+
 char **plancache_begin(struct plancache *pc, int argc, char **argv, int *n)
 {
    memset(pc, 0, sizeof(*pc));
@@ -527,8 +538,10 @@ char **plancache_begin(struct plancache *pc, int argc, char **argv, int *n)
       return NULL;
    make_key(pc, argc, argv);
    char **v = lookup(pc, n);
-   if (v)
+   if (v) {
+      plancache_close(pc);
       return v;
+   }
    char why[sizeof(g_note)];
    snprintf(why, sizeof(why), "%s", g_note);
    if (!take_turn(pc) || pc->lock >= 0) {
@@ -536,9 +549,7 @@ char **plancache_begin(struct plancache *pc, int argc, char **argv, int *n)
       if ((v = lookup(pc, n))) {
          if (pc->waited)
             NOTE("hit (%s/%s, planned by a concurrent launch): Node not started", pc->dir, pc->name);
-         if (pc->lock >= 0)
-            close(pc->lock);
-         pc->lock = -1;
+         plancache_close(pc);
          return v;
       }
       NOTE("%s", why);
@@ -625,8 +636,10 @@ static const char *unkeepable(const struct plancache *pc, char **v, size_t n)
 
 void plancache_store(struct plancache *pc, char *plan, size_t plan_len)
 {
-   if (pc->inputs[0] < 0)
+   if (pc->inputs[0] < 0) {
+      plancache_close(pc);
       return;
+   }
    size_t len, n, np;
    char *buf = read_capped(pc->inputs[0], PLANCACHE_ENTRY_MAX, 4096, "the planner's inputs", &len);
    close(pc->inputs[0]);
@@ -668,7 +681,5 @@ void plancache_store(struct plancache *pc, char *plan, size_t plan_len)
       free(e);
    }
    /* Those waiting for this plan look again now. */
-   if (pc->lock >= 0)
-      close(pc->lock);
-   pc->lock = -1;
+   plancache_close(pc);
 }
