@@ -170,8 +170,11 @@ static int open_dir(char *path, size_t size)
       NOTE("off (directory name too long)");
       return -1;
    }
-   /* mkdir -p, each new component private */
-   for (char *s = path + strlen(base) + 1;; s++) {
+   /* mkdir -p, each new component private (only when it is not there yet: the common
+    * case costs one open) */
+   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+   bool make = fd < 0 && errno == ENOENT;
+   for (char *s = path + strlen(base) + 1; make; s++) {
       if (*s == '/' || !*s) {
          char c = *s;
          *s = '\0';
@@ -184,7 +187,8 @@ static int open_dir(char *path, size_t size)
             break;
       }
    }
-   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+   if (fd < 0)
+      fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
    if (fd < 0 || fstat(fd, &st) < 0) {
       NOTE("off (cannot open %s: %s)", path, strerror(errno));
       return -1;
