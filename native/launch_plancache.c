@@ -83,10 +83,39 @@ __attribute__((format(printf, 1, 2))) static void NOTE_AND(const char *fmt, ...)
    va_end(ap);
 }
 
+static char **g_hit; /* a kept plan's words, for --debug */
+static size_t g_n_hit;
+
 void plancache_report(void)
 {
    if (g_note[0])
       debug("plan cache: %s", g_note);
+   if (!g_debug || !g_hit)
+      return;
+   /* As the planner shows it (JSON strings), so a kept plan reads like a fresh one. */
+   size_t len = 0;
+   for (size_t i = 0; i < g_n_hit && strcmp(g_hit[i], "--"); i++)
+      len += 3 + 6 * strlen(g_hit[i]);
+   char *out = xcalloc(1, len + 3), *o = out;
+   *o++ = '[';
+   for (size_t i = 0; i < g_n_hit && strcmp(g_hit[i], "--"); i++) {
+      if (i)
+         *o++ = ',';
+      *o++ = '"';
+      for (const unsigned char *c = (const unsigned char *)g_hit[i]; *c; c++) {
+         if (*c == '"' || *c == '\\')
+            o += sprintf(o, "\\%c", *c);
+         else if (*c < 0x20)
+            o += sprintf(o, "\\u%04x", *c);
+         else
+            *o++ = (char)*c;
+      }
+      *o++ = '"';
+   }
+   *o++ = ']';
+   *o = '\0';
+   debug("launch plan (kept): %s", out);
+   free(out);
 }
 
 /* Words: a growable list of strings. */
@@ -425,6 +454,8 @@ static char **lookup(struct plancache *pc, int *n_out)
    memcpy(words, plan, np * sizeof(char *));
    *n_out = (int)np;
    NOTE("hit (%s/%s, %zu inputs unchanged): Node not started", pc->dir, pc->name, records(in, ni));
+   g_hit = words;
+   g_n_hit = np;
    return words;
 }
 

@@ -87,6 +87,10 @@ Cache('hit :: the second launch runs the kept plan without Node; per-launch vari
   const second = await run(args, { env: { PERLAUNCH: 'two' } });
   assert.match(second.note, /^hit \(.*\/ctr\/plans\/p-[0-9a-f]{16}, \d+ inputs unchanged\): Node not started$/);
   assert.not.match(second.stderr, /started from the start-up snapshot/);
+  // --debug shows the kept plan as the planner showed it.
+  const fresh = /ctr: debug: launch plan: (.*)$/m.exec(first.stderr)?.[1];
+  assert.ok(fresh);
+  assert.is(/launch plan \(kept\): (.*)$/m.exec(second.stderr)?.[1], fresh);
   assert.is(first.stdout, 'one busybox test image\n');
   assert.is(second.stdout, 'two busybox test image\n');
   const files = await entries();
