@@ -422,7 +422,11 @@ static char **lookup(struct plancache *pc, int *n_out)
    close(fd);
    size_t n, i = 2, nk, ni, np, ne;
    char **v = buf ? split(buf, len, &n) : NULL;
-   if (!v || n < 2 || strcmp(v[0], PLANCACHE_MAGIC) || strcmp(v[1], PLANCACHE_VERSION)) {
+   if (!v || n < 2) {
+      NOTE("refused %s/%s (malformed or not whole); planning anew", pc->dir, pc->name);
+      return NULL;
+   }
+   if (strcmp(v[0], PLANCACHE_MAGIC) || strcmp(v[1], PLANCACHE_VERSION)) {
       NOTE("refused %s/%s (not a plan cache entry of version %s); planning anew", pc->dir, pc->name, PLANCACHE_VERSION);
       return NULL;
    }

@@ -308,6 +308,11 @@ Cache('tampered :: an entry of another owner, another mode, another version or d
   const i = good.indexOf('tamper');
   await writeFile(entry, Buffer.concat([good.subarray(0, i), Buffer.from('TAMPER'), good.subarray(i + 6)]));
   await refused(/^refused .* \(malformed or not whole\); planning anew/);
+  const whole = await readFile(entry);
+  await writeFile(entry, whole.subarray(0, Math.floor(whole.length / 2))); // cut short
+  await refused(/^refused .* \(malformed or not whole\); planning anew/);
+  await writeFile(entry, Buffer.concat([await readFile(entry), Buffer.from('more\0')])); // a word past the end
+  await refused(/^refused .* \(malformed or not whole\); planning anew/);
 });
 
 Cache('bounded :: at most 64 entries are kept', async () => {
