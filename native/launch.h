@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define EXIT_LAUNCH_FAILED 255
 #define EXIT_CMD_NOT_FOUND 127
@@ -115,6 +116,23 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint);
 /* A plan file's words (dies when unreadable or malformed); LAUNCHER: its #! line's. */
 char **plan_file_words(const char *path, int *n, const char **launcher);
 
+/* launch_plancache.c: --ask's plans kept for later launches (see there). begin returns
+ * a cached plan's words (then *N), or NULL: plan, with child (in the planner, before
+ * exec) and forked (in the launcher, after fork), then store the plan read. */
+struct plancache {
+   int dirfd, lock, inputs[2];
+   char dir[4096], name[32];
+   char **key;
+   size_t n_key;
+   struct timespec t0;
+   bool waited;
+};
+char **plancache_begin(struct plancache *pc, int argc, char **argv, int *n);
+void plancache_child(const struct plancache *pc);
+void plancache_forked(struct plancache *pc);
+void plancache_store(struct plancache *pc, char *plan, size_t len);
+void plancache_report(void); /* --debug: hit or miss, and why (once the plan is parsed) */
+
 /* launch_verbs.c: --version, --check-plan FILE, --rewrite-image FILE PATH [OUT]; each
  * exits. Returns when ARGV[1] is none of them. */
 void plan_verb(int argc, char **argv);
@@ -191,6 +209,7 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
 void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t server);
 bool fuse_in_process(const struct plan *p);
 extern bool g_fuse_quiet; /* the server's stderr to /dev/null (a holder's: see launch_join.c) */
+extern bool g_fuse_shared; /* the server of a node's shared container: a worker per CPU */
 
 /* launch_exec.c */
 void env_compose(const struct plan *p);

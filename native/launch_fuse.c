@@ -44,6 +44,7 @@ static int open_fuse_device(void)
 }
 
 bool g_fuse_quiet = false;
+bool g_fuse_shared = false;
 
 /* The server serves from descriptors it already holds and needs no capability. With
  * --fakeroot the command is root in the same user namespace and could otherwise ptrace

@@ -291,6 +291,7 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          dup2(nul, 1);
       }
       g_fuse_quiet = !g_debug; /* the FUSE server outlives this rank too */
+      g_fuse_shared = true;    /* and serves every rank of the node at once */
       ns_enter(p);
       int image_fd = image_open(p);
       mount_container(p, image_fd);

@@ -72,6 +72,10 @@ static pid_t g_planner;
  * succeeds without a plan (nothing to launch) ends us with 0. */
 static char **planner_words(int argc, char **argv, int *n)
 {
+   static struct plancache pc;
+   char **cached = plancache_begin(&pc, argc, argv, n);
+   if (cached)
+      return cached;
    int fds[2];
    if (pipe2(fds, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for the planner");
@@ -86,6 +90,7 @@ static char **planner_words(int argc, char **argv, int *n)
       snprintf(fd, sizeof(fd), "%d", fds[1]);
       if (setenv("CTR_PLAN_FD", fd, 1) < 0 || fcntl(fds[1], F_SETFD, 0) < 0)
          DIE("cannot pass the plan descriptor to node");
+      plancache_child(&pc);
       /* node --snapshot-blob BLOB -- ROOT CTR-ARGS...: without "--", Node 20 acts on
        * some of its own options even after the script (`ctr exec --env-file F` would
        * have Node read F); Node drops the "--", so process.argv is [node, ROOT, ...]. */
@@ -99,13 +104,17 @@ static char **planner_words(int argc, char **argv, int *n)
       DIE("cannot run node (%s)", argv[2]);
    }
    close(fds[1]);
+   plancache_forked(&pc);
    size_t len;
    char *buf = read_plan_fd(fds[0], "the plan from the planner", &len);
    close(fds[0]);
    if (len > 0 && buf[len - 1] == '\0') {
       /* A whole plan: Node closes the descriptor once it is written, so go on while it
-       * exits, and reap it once the container is built (planner_reap). */
+       * exits, and reap it once the container is built (planner_reap). What planning
+       * read follows on its own descriptor; the plan is kept with it (split below cuts
+       * BUF, so it is stored first). */
       g_planner = pid;
+      plancache_store(&pc, buf, len);
    } else {
       /* No plan, or not all of one: the planner failed (and said why), or had nothing
        * to launch. */
@@ -491,6 +500,7 @@ void plan_parse(struct plan *p, int argc, char **argv)
    } else if (argc >= 5 && !strcmp(argv[1], "--ask")) {
       char **v = planner_words(argc, argv, &n);
       p->argv = v + plan_parse_words(p, n, v, "ctr and its launcher are from different builds: run npm run build");
+      plancache_report();
    } else {
       int rest = plan_parse_words(p, argc - 1, argv + 1,
                                   "this launcher is from another build than the ctr that started it: run npm run build");

@@ -45,6 +45,10 @@ int sqd_next(struct sqd_dir *d, struct sqd_entry *e);
 /* 1 found (E filled), 0 not there, or -errno. */
 int sqd_lookup(sqfs *fs, const sqfs_inode *dir, const char *name, struct sqd_entry *e);
 int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf);
+/* launch_sqfs_blocks.c: a data or fragment block, decompressed, held until put back
+ * (the cache every worker thread shares); 0 or EIO. */
+int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int *slot);
+void sqd_block_put(sqfs_block *block, int slot);
 int sqd_readlink(sqfs *fs, sqfs_inode *inode, char **target);
 /* Only user.* xattrs; see launch_sqfs_xattr.c for why. */
 int sqd_listxattr(sqfs *fs, sqfs_inode *inode, char *buf, size_t *size);

@@ -20,7 +20,7 @@
 /* The block list of the file read last: each block's position and stored header. Reads
  * come in order, 128 KiB at a time, so one file's list is worth keeping; it is read
  * whole from the inode table once, instead of from the start for every read. */
-static struct { uint64_t ref; size_t n; uint64_t *pos; uint32_t *hdr; } g_list;
+static __thread struct { uint64_t ref; size_t n; uint64_t *pos; uint32_t *hdr; } g_list; /* per worker */
 
 static int block_list(sqfs *fs, uint64_t ref, sqfs_inode *inode, size_t n)
 {
@@ -77,28 +77,35 @@ int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
       uint64_t len = file_size - k * bs < bs ? file_size - k * bs : bs; /* bytes of this block */
       size_t take = (size_t)(len - in < want - done ? len - in : want - done);
       sqfs_block *b = NULL;
-      const char *from;
+      int slot;
+      uint64_t at;
       if (k < n) {
          if ((g_list.hdr[k] & ~BLOCK_COMPRESSED) == 0) { /* a hole */
             memset(buf + done, 0, take);
             done += take;
             continue;
          }
-         if (!block_ok(fs, g_list.pos[k], g_list.hdr[k]) ||
-             sqfs_data_cache(fs, &fs->data_cache, (sqfs_off_t)g_list.pos[k], g_list.hdr[k], &b) != SQFS_OK ||
-             !b || b->size < len)
+         if (!block_ok(fs, g_list.pos[k], g_list.hdr[k]) || sqd_block_get(fs, g_list.pos[k], g_list.hdr[k], &b, &slot))
             return EIO;
-         from = (const char *)b->data + in;
+         at = in;
       } else {
          struct squashfs_fragment_entry f;
          if (!frag || sqd_table_get(fs, &fs->frag_table, fs->sb.fragments, inode->xtra.reg.frag_idx, &f) ||
              !block_ok(fs, le64toh(f.start_block), le32toh(f.size)) ||
-             sqfs_data_cache(fs, &fs->frag_cache, (sqfs_off_t)le64toh(f.start_block), le32toh(f.size), &b) != SQFS_OK ||
-             !b || b->size < len || b->size - len < inode->xtra.reg.frag_off)
+             sqd_block_get(fs, le64toh(f.start_block), le32toh(f.size), &b, &slot))
             return EIO;
-         from = (const char *)b->data + inode->xtra.reg.frag_off + in;
+         at = inode->xtra.reg.frag_off + in;
+         if (b->size < len || b->size - len < inode->xtra.reg.frag_off) {
+            sqd_block_put(b, slot);
+            return EIO;
+         }
       }
-      memcpy(buf + done, from, take);
+      bool whole = b->size >= len;
+      if (whole)
+         memcpy(buf + done, (const char *)b->data + at, take);
+      sqd_block_put(b, slot);
+      if (!whole)
+         return EIO;
       done += take;
    }
    *size = done;

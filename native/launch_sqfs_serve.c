@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +16,67 @@
 
 #ifdef CTR_INPROCESS_FUSE
 #include "launch_sqfs.h"
+#include "plan_words.h"
+
+int sqd_loop_mt(struct fuse_session *se, unsigned threads); /* launch_sqfs_loop.c */
+
+/* Worker threads. A node's shared container (the ranks of a job step: launch_join.c)
+ * gets one per CPU this process may use, at most MAX_THREADS: its ranks start up at
+ * once, each reading its libraries and Python modules through this one server, and
+ * with one worker their decompression queues on one core. A container of one command
+ * gets one: a single reader sends one request at a time, so more workers only add
+ * thread wake-ups (measured: 3-4 ms more CPU per start-up). CTR_FUSE_THREADS=N sets N.
+ *
+ * Why libsquashfuse's own multi-threaded loop crashed in process: 0.1.105's caches are
+ * not thread-safe (cache.h says so: "No thread safety"). sqfs_data_cache and
+ * sqfs_md_cache hand out a pointer to a cached block with no reference held, and
+ * sqfs_cache_add evicts slots round-robin, disposing (freeing) the block there: a
+ * second thread's miss frees the block a first thread is still copying from, and two
+ * misses at once race on the slot index itself (four walkers over a shared cache: EIO,
+ * then the server dies and reads fail with ENOTCONN). Upstream made its caches locked
+ * and reference-counted later (squashfuse PR #70, 0.2.0; on by default in 0.3.0);
+ * Debian bookworm ships 0.1.105. The reading underneath is safe in parallel: pread on
+ * the shared descriptor, and decompressors that keep no state between calls (zlib's
+ * uncompress, lzma_stream_buffer_decode, lzo1x_decompress_safe, LZ4_decompress_safe,
+ * ZSTD_decompress). So data and fragment blocks go through a cache of our own with
+ * references (launch_sqfs_blocks.c), and each worker gets its own struct sqfs for the
+ * metadata that libsquashfuse's inode reader caches: a copy of the opened one
+ * (superblock, descriptor, tables: read-only once open) with a metadata cache of its
+ * own, made on its first request and freed when the thread ends. Our per-file block
+ * list (launch_sqfs_read.c) is per thread for the same reason. */
+enum { MAX_THREADS = 8, MD_BLOCKS = 8 };
+static int g_threads = 1;
+static pthread_key_t g_fs_key;
+
+static void thread_fs_free(void *v)
+{
+   sqfs *fs = v;
+   sqfs_cache_destroy(&fs->md_cache);
+   free(fs);
+}
+
+/* The calling thread's view of the image. */
+static sqfs *FS(sqfs_ll *ll)
+{
+   if (g_threads <= 1)
+      return &ll->fs;
+   sqfs *fs = pthread_getspecific(g_fs_key);
+   if (fs)
+      return fs;
+   fs = malloc(sizeof(*fs));
+   if (!fs) {
+      fprintf(stderr, "ctr-fuse: out of memory for a worker's caches\n");
+      _exit(EXIT_LAUNCH_FAILED);
+   }
+   *fs = ll->fs;
+   /* Its data and fragment caches are never used (launch_sqfs_blocks.c is). */
+   memset(&fs->md_cache, 0, sizeof(fs->md_cache));
+   if (sqfs_block_cache_init(&fs->md_cache, MD_BLOCKS) != SQFS_OK || pthread_setspecific(g_fs_key, fs) != 0) {
+      fprintf(stderr, "ctr-fuse: out of memory for a worker's caches\n");
+      _exit(EXIT_LAUNCH_FAILED);
+   }
+   return fs;
+}
 
 
 /* Every operation goes through the bounded readers of launch_sqfs_*.c: none of
@@ -25,7 +88,7 @@ _Static_assert(sizeof(fuse_ino_t) >= SQFS_INODE_ID_BYTES, "inode references must
 static int ino_inode(fuse_req_t req, fuse_ino_t ino, sqfs_inode *inode)
 {
    sqfs_ll *ll = fuse_req_userdata(req);
-   return sqd_inode(&ll->fs, ll->ino_sqfs(ll, ino), inode);
+   return sqd_inode(FS(ll), ll->ino_sqfs(ll, ino), inode);
 }
 
 /* Zero-message opens. Each open(2) and close(2) of a file costs two round trips to a
@@ -84,9 +147,9 @@ static int entry_param(sqfs_ll *ll, uint64_t ref, struct fuse_entry_param *e)
 {
    sqfs_inode inode;
    memset(e, 0, sizeof(*e));
-   int err = sqd_inode(&ll->fs, ref, &inode);
+   int err = sqd_inode(FS(ll), ref, &inode);
    if (!err)
-      err = sqd_stat(&ll->fs, &inode, &e->attr);
+      err = sqd_stat(FS(ll), &inode, &e->attr);
    e->attr_timeout = e->entry_timeout = DBL_MAX; /* an image never changes */
    e->ino = ll->ino_fuse(ll, ref);
    e->attr.st_ino = e->ino;
@@ -110,7 +173,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
    sqfs_inode dir;
    struct sqd_entry found;
    struct fuse_entry_param e;
-   int err = ino_inode(req, parent, &dir), r = err ? -err : sqd_lookup(&ll->fs, &dir, name, &found);
+   int err = ino_inode(req, parent, &dir), r = err ? -err : sqd_lookup(FS(ll), &dir, name, &found);
    if (r < 0) {
       fuse_reply_err(req, -r);
    } else if (r == 0) {
@@ -136,7 +199,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
    if (!err && (off < 0 || !(buf = malloc(size ? size : 1))))
       err = off < 0 ? EINVAL : ENOMEM;
    if (!err)
-      err = sqd_read(&ll->fs, &inode, (uint64_t)off, &size, buf);
+      err = sqd_read(FS(ll), &inode, (uint64_t)off, &size, buf);
    if (err)
       fuse_reply_err(req, err);
    else
@@ -151,7 +214,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
    char *target = NULL;
    int err = ino_inode(req, ino, &inode);
    if (!err)
-      err = sqd_readlink(&ll->fs, &inode, &target);
+      err = sqd_readlink(FS(ll), &inode, &target);
    if (err)
       fuse_reply_err(req, err);
    else
@@ -176,7 +239,7 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, boo
    if (!err && off < 0)
       err = EINVAL;
    if (!err)
-      err = sqd_open(&ll->fs, &inode, (uint64_t)off, &dir);
+      err = sqd_open(FS(ll), &inode, (uint64_t)off, &dir);
    if (!err && !(buf = malloc(size)))
       err = ENOMEM;
    if (err) {
@@ -252,7 +315,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
    if (!err && size && !(buf = malloc(size)))
       err = ENOMEM;
    if (!err)
-      err = sqd_getxattr(&ll->fs, &inode, name, buf, &size);
+      err = sqd_getxattr(FS(ll), &inode, name, buf, &size);
    reply_xattr(req, err, buf, size);
 }
 
@@ -265,23 +328,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
    if (!err && size && !(buf = malloc(size)))
       err = ENOMEM;
    if (!err)
-      err = sqd_listxattr(&ll->fs, &inode, buf, &size);
+      err = sqd_listxattr(FS(ll), &inode, buf, &size);
    reply_xattr(req, err, buf, size);
-}
-
-/* libsquashfuse keeps one decompressed data block and three fragment blocks. Page faults
- * of a program starting up ask for 4 KiB to 128 KiB at scattered offsets that straddle
- * block boundaries, so the same blocks were decompressed again and again (busybox's
- * /bin/true: ~30 block decompressions for 23 reads). DATA_BLOCKS and FRAG_BLOCKS blocks
- * (128 KiB each with the default block size: at most 8 MiB) keep each block to one. */
-enum { DATA_BLOCKS = 32, FRAG_BLOCKS = 32 };
-
-static bool bigger_caches(sqfs *fs)
-{
-   sqfs_cache_destroy(&fs->data_cache);
-   sqfs_cache_destroy(&fs->frag_cache);
-   return sqfs_block_cache_init(&fs->data_cache, DATA_BLOCKS) == SQFS_OK &&
-          sqfs_block_cache_init(&fs->frag_cache, FRAG_BLOCKS) == SQFS_OK;
 }
 
 /* Opened by the launcher, before the fork, so that an image libsquashfuse can't open is
@@ -293,7 +341,7 @@ sqfs_ll *sqd_open_image(const struct plan *p, int image_fd)
    char where[400] = "";
    if (sqfs_init(&ll->fs, image_fd, (size_t)p->offset) != SQFS_OK)
       DIE_PLAIN("image %s: not a valid SquashFS (its tables cannot be read)", p->image);
-   if (!bigger_caches(&ll->fs) || sqfs_ll_init(ll) != SQFS_OK)
+   if (sqfs_ll_init(ll) != SQFS_OK)
       DIE_PLAIN("out of memory");
    struct stat st;
    if (sqd_check_tables(&ll->fs, where, sizeof(where)))
@@ -313,6 +361,20 @@ sqfs_ll *sqd_open_image(const struct plan *p, int image_fd)
       DIE_PLAIN("image %s: not a valid SquashFS (%s: %s)", p->image, where,
                 err == EIO ? "corrupt" : strerror(err));
    return ll;
+}
+
+/* CTR_FUSE_THREADS=N (1 to MAX_THREADS), else one, or one per CPU for a shared one. */
+static int server_threads(void)
+{
+   const char *v = getenv("CTR_FUSE_THREADS");
+   unsigned long long n;
+   if (v && plan_number(v, 10, MAX_THREADS, &n) && n >= 1)
+      return (int)n;
+   if (!g_fuse_shared)
+      return 1;
+   cpu_set_t set;
+   int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+   return cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : cpus;
 }
 
 void sqd_serve(sqfs_ll *ll, int fuse_fd)
@@ -346,6 +408,10 @@ void sqd_serve(sqfs_ll *ll, int fuse_fd)
    /* Serving: what fails from now on is libfuse's to say, on our stderr. */
    close(g_report_fd);
    g_report_fd = -1;
-   _exit(fuse_session_loop(se) < 0 ? EXIT_LAUNCH_FAILED : 0);
+   g_threads = server_threads();
+   if (g_threads > 1 && pthread_key_create(&g_fs_key, thread_fs_free) != 0)
+      g_threads = 1;
+   int r = g_threads > 1 ? sqd_loop_mt(se, (unsigned)g_threads) : fuse_session_loop(se);
+   _exit(r < 0 ? EXIT_LAUNCH_FAILED : 0);
 }
 #endif

@@ -62,6 +62,7 @@ export const LAUNCH_FLAGS = {
   network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
   hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
   overlay: { type: 'string', array: true, describe: 'keep changes across runs in DIR or an ext3 image (ctr overlay create); FILE:ro adds a read-only SquashFS layer (repeatable)' },
+  'no-plan-cache': { type: 'boolean', default: false, describe: 'plan anew, and keep no plan for later launches (also CTR_PLAN_CACHE=0)' },
 } satisfies Record<string, Options>;
 
 export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {

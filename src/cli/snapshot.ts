@@ -11,6 +11,7 @@ import { startupSnapshot } from 'node:v8';
 import { gatherHostFacts } from '../host/facts.js';
 import { openImage } from '../image/open.js';
 import { inheritedStdio, setInstallRoot } from '../launch/launcher.js';
+import { inputsDescriptor, recordInputs } from '../launch/inputs.js';
 import { composePlan } from '../plan/compose.js';
 import { LAUNCH_FLAGS, parseFlagsFast, splitAtImage, toLaunchOptions, valueFlags } from './launch-flags.js';
 import { runCli } from './run.js';
@@ -38,5 +39,7 @@ if (!startupSnapshot.isBuildingSnapshot()) throw new Error('snapshot.ts is the s
 startupSnapshot.setDeserializeMainFunction(() => {
   const [root, ...argv] = process.argv.slice(1);
   setInstallRoot(root);
+  // The launcher may keep this plan (its plan cache): note what planning reads.
+  if (inputsDescriptor() !== undefined) recordInputs();
   void runCli(argv);
 });

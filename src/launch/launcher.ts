@@ -8,6 +8,7 @@ import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CtrError } from '../errors.js';
+import { inputsDescriptor, takeInputs } from './inputs.js';
 
 let installRoot: string | undefined;
 
@@ -72,16 +73,26 @@ export function planDescriptor(env: NodeJS.ProcessEnv = process.env): number | u
   return env.CTR_PLAN_FD && Number.isInteger(fd) && fd > 2 ? fd : undefined;
 }
 
-/** Hand ARGS (plan words, `--`, command) to the launcher waiting on FD, as NUL-ended words. */
+/**
+ * Hand ARGS (plan words, `--`, command) to the launcher waiting on FD, as NUL-ended words;
+ * then, when it asked for them (its plan cache), what planning read (inputs.ts).
+ */
 export function sendPlan(fd: number, args: string[]): number {
-  const data = Buffer.from(args.map((a) => `${a}\0`).join(''));
+  const inputs = inputsDescriptor();
+  const words = inputs !== undefined ? takeInputs() : [];
   try {
-    for (let done = 0; done < data.length;) done += writeSync(fd, data, done);
-    closeSync(fd);
+    writeWords(fd, args);
+    if (inputs !== undefined) writeWords(inputs, words);
   } catch (err) {
     throw new CtrError('handing the plan to the launcher', String((err as Error).message));
   }
   return 0;
+}
+
+function writeWords(fd: number, words: string[]): void {
+  const data = Buffer.from(words.map((a) => `${a}\0`).join(''));
+  for (let done = 0; done < data.length;) done += writeSync(fd, data, done);
+  closeSync(fd);
 }
 
 /** The launchers runLauncher() started that have not exited yet. */

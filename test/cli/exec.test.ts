@@ -38,7 +38,7 @@ Exec('FUSE server :: built in by default; CTR_FUSE=exec runs squashfuse_ll inste
 
 Exec('start-up snapshot :: bin/ctr starts exec from it; CTR_NO_SNAPSHOT=1 and main.js start plain Node; same result', async () => {
   const cmd = ['exec', '--debug', sif, 'sh', '-c', 'cat /etc/image-release; exit 7'];
-  const snap = await ctr(cmd);
+  const snap = await ctr(cmd, { env: { CTR_PLAN_CACHE: '0' } }); // planned by Node, not cached
   const plain = await ctr(cmd, { env: { CTR_NO_SNAPSHOT: '1' } });
   const main = await asUser(process.execPath, [CTR_MAIN, ...cmd]);
   assert.match(String(snap.stderr), /started from the start-up snapshot/);

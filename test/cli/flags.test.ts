@@ -175,7 +175,8 @@ Flags('fakeroot :: uid 0 inside; files the user made show as root inside and as 
 });
 
 Flags('debug :: plan and launcher steps on stderr, stdout unaffected', async () => {
-  const r = await ctr(['exec', '--debug', sif, 'echo', 'hi']);
+  // Node's own lines: planned anew, not taken from the plan cache (test/cli/plancache).
+  const r = await ctr(['exec', '--debug', sif, 'echo', 'hi'], { env: { CTR_PLAN_CACHE: '0' } });
   assert.is(r.stdout, 'hi\n');
   assert.is(r.exitCode, 0);
   const lines = String(r.stderr).split('\n');

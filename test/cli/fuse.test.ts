@@ -149,4 +149,52 @@ for (const xattrs of [true, false]) {
   }
 }
 
+// The server's workers (CTR_FUSE_THREADS; launch_sqfs_serve.c) each keep caches of their
+// own, since libsquashfuse 0.1.105's are not thread-safe. Four walkers at once, each in
+// another order, over a fresh mount served by four workers: every listing, attribute and
+// digest must still be the image's.
+const PARALLEL = `
+import hashlib, json, os, random, stat, sys, threading
+root = sys.argv[1]
+def walk(seed):
+    out, order = {}, random.Random(seed)
+    stack = [root]
+    while stack:
+        d = stack.pop(order.randrange(len(stack)))
+        names = os.listdir(d)
+        order.shuffle(names)
+        for name in names:
+            p = os.path.join(d, name)
+            st = os.lstat(p)
+            e = [oct(st.st_mode), st.st_size if not stat.S_ISDIR(st.st_mode) else 0]
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(p)
+            elif stat.S_ISREG(st.st_mode):
+                with open(p, 'rb') as f:
+                    e.append(hashlib.sha256(f.read()).hexdigest())
+            out[os.path.relpath(p, root)] = e
+    return out
+results = [None] * 4
+def run(i):
+    results[i] = walk(i)
+threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+for r in results: print(json.dumps(r, sort_keys=True))
+`;
+
+Fuse('workers :: four walkers at once over four server threads see exactly the image', async () => {
+  const img = await image(false);
+  const host = await execa('/usr/bin/python3', ['-c', PARALLEL, join(await source(false), 'data')]);
+  const want = host.stdout.trim().split('\n')[0];
+  const work = await userTmp('ctr-fuse-');
+  const r = await ctr(['exec', '-B', '/usr', '--pwd', '/', img, '/usr/bin/python3', '-c', PARALLEL, '/data'],
+    { cwd: work, env: { CTR_FUSE_THREADS: '4' } });
+  assert.is(r.stderr, '');
+  assert.is(r.exitCode, 0);
+  const walks = String(r.stdout).trim().split('\n');
+  assert.is(walks.length, 4);
+  walks.forEach((w, i) => assert.ok(w === want, `walker ${i} saw another tree`));
+});
+
 Fuse.run();
