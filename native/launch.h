@@ -258,6 +258,7 @@ char *read_bounded(int fd, size_t cap, const char *what, size_t *len);
  * kept) past CAP bytes, so the caller says why in its own words. */
 char *read_capped(int fd, size_t cap, size_t hint, const char *what, size_t *len);
 char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
+bool write_all(int fd, const char *buf, size_t len); /* all of BUF, through EINTR; false on error */
 /* A small kernel file (/proc/...) into BUF, NUL-terminated: its length, or -1. */
 ssize_t read_small(const char *path, char *buf, size_t size);
 void mkdir_p(const char *path, mode_t mode);

@@ -52,21 +52,28 @@ static void add_prepend(const char *name, const char *value)
    prepends[n_prepends++] = xasprintf("%s=%s", name, value);
 }
 
-/* The direct path's prepends: VALUE, then the list NAME already holds (unless VALUE
- * already leads it). Last of all, after the overrides and the LD_LIBRARY_PATH rules. */
+/* The direct path's prepends: VALUE, then the entries the list NAME already holds, less
+ * VALUE itself (Apptainer's rule puts /.singularity.d/libs last; --nv wants it first,
+ * once). Last of all, after the overrides and the LD_LIBRARY_PATH rules. The wrapper
+ * below does the same in sh. */
 static void apply_prepends(void)
 {
    for (size_t i = 0; i < n_prepends; i++) {
       char *name = strndup(prepends[i], (size_t)(strchr(prepends[i], '=') - prepends[i]));
       const char *value = prepends[i] + strlen(name) + 1, *old = getenv(name);
       size_t vl = strlen(value);
-      if (!old || !*old)
-         setenv(name, value, 1);
-      else if (strncmp(old, value, vl) || (old[vl] && old[vl] != ':')) {
-         char *both = xasprintf("%s:%s", value, old);
-         setenv(name, both, 1);
-         free(both);
+      char *out = xcalloc(vl + (old ? strlen(old) : 0) + 2, 1), *o = stpcpy(out, value);
+      for (const char *e = old; e && *e; ) {
+         const char *end = strchrnul(e, ':');
+         size_t el = (size_t)(end - e);
+         if (el && !(el == vl && !strncmp(e, value, vl))) {
+            *o++ = ':';
+            o = stpncpy(o, e, el);
+         }
+         e = *end ? end + 1 : end;
       }
+      setenv(name, out, 1);
+      free(out);
       free(name);
    }
 }
@@ -398,10 +405,11 @@ static const char WRAPPER[] =
    " [ -n \"${PREPEND_LD_LIBRARY_PATH:-}\" ] && LD_LIBRARY_PATH=\"$PREPEND_LD_LIBRARY_PATH:$LD_LIBRARY_PATH\";"
    " [ -n \"${APPEND_LD_LIBRARY_PATH:-}\" ] && LD_LIBRARY_PATH=\"$LD_LIBRARY_PATH:$APPEND_LD_LIBRARY_PATH\"; fi\n"
    "__ctr_n=$1; shift\n"
-   "while [ \"$__ctr_n\" -gt 0 ]; do __ctr_k=${1%%=*}; __ctr_v=${1#*=}; eval \"__ctr_o=\\${$__ctr_k-}\";"
-   " case $__ctr_o in \"\") export \"$__ctr_k=$__ctr_v\" ;; \"$__ctr_v\"|\"$__ctr_v\":*) ;;"
-   " *) export \"$__ctr_k=$__ctr_v:$__ctr_o\" ;; esac; shift; __ctr_n=$((__ctr_n-1)); done\n"
-   "unset __ctr_n __ctr_f __ctr_k __ctr_v __ctr_o\n"
+   "set -f; __ctr_i=$IFS\n"
+   "while [ \"$__ctr_n\" -gt 0 ]; do __ctr_k=${1%%=*}; __ctr_v=${1#*=}; eval \"__ctr_o=\\${$__ctr_k-}\"; __ctr_r=$__ctr_v;"
+   " IFS=:; for __ctr_e in $__ctr_o; do [ -z \"$__ctr_e\" ] || [ \"$__ctr_e\" = \"$__ctr_v\" ] || __ctr_r=\"$__ctr_r:$__ctr_e\"; done;"
+   " IFS=$__ctr_i; export \"$__ctr_k=$__ctr_r\"; shift; __ctr_n=$((__ctr_n-1)); done; set +f\n"
+   "unset __ctr_n __ctr_f __ctr_k __ctr_v __ctr_o __ctr_r __ctr_e __ctr_i\n"
    "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
    " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
    "case $1 in */*) [ -f \"$1\" ] && [ -x \"$1\" ] ||"

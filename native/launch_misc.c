@@ -366,3 +366,17 @@ const char *child_report_read(struct child_report *r)
    buf[strcspn(buf, "\n")] = '\0';
    return buf;
 }
+
+bool write_all(int fd, const char *buf, size_t len)
+{
+   while (len > 0) {
+      ssize_t w = write(fd, buf, len);
+      if (w < 0 && errno == EINTR)
+         continue;
+      if (w < 0)
+         return false;
+      buf += w;
+      len -= (size_t)w;
+   }
+   return true;
+}

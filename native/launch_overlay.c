@@ -124,6 +124,9 @@ static int layer_dir(int fd, const char *name, const char *where)
    return d;
 }
 
+/* What the fuse2fs child says if it fails before fuse2fs runs (launch_misc.c). */
+static struct child_report g_fuse2fs_report = { -1, -1 };
+
 static void fuse2fs_wait(const struct plan *p, const char *mnt)
 {
    long deadline = ms_now() + FUSE2FS_WAIT_MS;
@@ -134,6 +137,9 @@ static void fuse2fs_wait(const struct plan *p, const char *mnt)
       int st;
       if (waitpid(g_fuse2fs, &st, WNOHANG) == g_fuse2fs) {
          g_fuse2fs = 0;
+         const char *why = child_report_read(&g_fuse2fs_report);
+         if (why) /* it failed before fuse2fs ran: its own words */
+            DIE_PLAIN("cannot mount overlay image %s: %s", p->overlay_image, why);
          die_errno(0, "is it an ext3 image made by ctr overlay create (or apptainer overlay create)?",
                    "cannot mount overlay image %s: fuse2fs %s %d", p->overlay_image,
                    WIFSIGNALED(st) ? "was killed by signal" : "exited with status",
@@ -194,15 +200,19 @@ void overlay_start(const struct plan *p, struct overlay_upper *o)
       DIE("cannot create %s", mnt);
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
    pid_t parent = getpid();
+   child_report_open(&g_fuse2fs_report);
    g_fuse2fs = fork();
    if (g_fuse2fs < 0)
       DIE("cannot fork fuse2fs");
    if (g_fuse2fs == 0) {
+      child_report_in_child(&g_fuse2fs_report);
       /* SIGTERM, not SIGKILL: it must write the image back even if we are killed. */
-      if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED);
+      if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+         DIE("cannot set fuse2fs's parent-death signal");
+      if (getppid() != parent)
+         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       if (chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0 || fcntl(o->image_fd, F_SETFD, 0) < 0)
-         _exit(EXIT_LAUNCH_FAILED);
+         DIE("cannot prepare fuse2fs's process");
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
@@ -227,15 +237,18 @@ void overlay_start(const struct plan *p, struct overlay_upper *o)
       /* Loaded now: at exit glibc dlopens it for pthread_cancel, when the host's root is
        * no longer where it was (our pivots move its root along). */
       char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LD_PRELOAD=libgcc_s.so.1", NULL };
-      execve(p->fuse2fs, argv, envp);
-      fprintf(stderr, "ctr: error: cannot run %s: %s\n", p->fuse2fs, strerror(errno));
-      _exit(127);
+      execve(p->fuse2fs, argv, envp); /* the report pipe is O_CLOEXEC: it closes here */
+      DIE("cannot run %s", p->fuse2fs);
    }
+   child_report_in_parent(&g_fuse2fs_report);
    if (nul >= 0)
       close(nul);
    close(o->image_fd); /* fuse2fs holds it, and the lock with it */
    o->image_fd = -1;
    fuse2fs_wait(p, mnt);
+   if (g_fuse2fs_report.rd >= 0)
+      close(g_fuse2fs_report.rd);
+   g_fuse2fs_report.rd = -1;
    int root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
    if (root < 0)
       DIE("cannot open overlay image %s", p->overlay_image);
@@ -289,19 +302,25 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(own, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for fuse-overlayfs");
    pid_t parent = getpid();
+   struct child_report r; /* its set-up failures, until it is ready to wait for "go" */
+   child_report_open(&r);
    g_fuse_overlayfs = fork();
    if (g_fuse_overlayfs < 0)
       DIE("cannot fork fuse-overlayfs");
    if (g_fuse_overlayfs == 0) {
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED);
+      child_report_in_child(&r);
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+         DIE("cannot set fuse-overlayfs's parent-death signal");
+      if (getppid() != parent)
+         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       if (unshare(CLONE_NEWNS) < 0 || chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
-         _exit(EXIT_LAUNCH_FAILED);
+         DIE("cannot give fuse-overlayfs a mount namespace of its own");
       /* Its mount namespace is its own now: the launcher may pivot. It reads its layers'
        * top directories once, at start: wait until the launcher has made the mount
        * points in the skeleton (after its pivot, step 3). */
       close(go[1]);
       close(own[0]);
+      child_report_done(&r); /* from here on, its errors are on stderr */
       char c;
       if (write(own[1], "u", 1) != 1 || read(go[0], &c, 1) != 1)
          _exit(EXIT_LAUNCH_FAILED);
@@ -331,10 +350,14 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    close(fd);
    close(go[0]);
    close(own[1]);
+   child_report_in_parent(&r);
    char c;
-   if (read(own[0], &c, 1) != 1)
-      DIE_PLAIN("cannot start fuse-overlayfs for %s", p->overlay_image);
+   if (read(own[0], &c, 1) != 1) {
+      const char *why = child_report_read(&r);
+      DIE_PLAIN("cannot start fuse-overlayfs for %s%s%s", p->overlay_image, why ? ": " : "", why ? why : "");
+   }
    close(own[0]);
+   close(r.rd);
    g_fuse_overlayfs_go = go[1];
    if (nul >= 0)
       close(nul);

@@ -616,20 +616,6 @@ void plancache_forked(struct plancache *pc)
    pc->inputs[1] = -1;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
-{
-   while (len > 0) {
-      ssize_t w = write(fd, buf, len);
-      if (w < 0 && errno == EINTR)
-         continue;
-      if (w < 0)
-         return false;
-      buf += w;
-      len -= (size_t)w;
-   }
-   return true;
-}
-
 static void append(char **buf, size_t *len, size_t *cap, const char *s)
 {
    size_t l = strlen(s) + 1;

@@ -75,20 +75,6 @@ static void check(const char *path)
    exit(plan_check(v, end, sqfuse, report, NULL) ? EXIT_LAUNCH_FAILED : 0);
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
-{
-   while (len > 0) {
-      ssize_t w = write(fd, buf, len);
-      if (w < 0 && errno == EINTR)
-         continue;
-      if (w < 0)
-         return false;
-      buf += w;
-      len -= (size_t)w;
-   }
-   return true;
-}
-
 static void rewrite_image(const char *path, const char *image, const char *out)
 {
    int n, end;

@@ -6,24 +6,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readSif, primaryPartition } from '../../src/sif/read.js';
-import { cached } from '../helpers/images.js';
+import { debianSif } from '../helpers/images.js';
 import { leftovers } from '../helpers/leftovers.js';
-import { CTR_BIN, CTR_MAIN } from '../helpers/paths.js';
+import { CTR_BIN } from '../helpers/paths.js';
 import { asNamed, ensureUser, NOSUB_USER, TEST_USER } from '../helpers/user.js';
-
-/** Debian bookworm minbase made by mmdebstrap (as root), as a SIF built by ctr. */
-function debianSif(): Promise<string> {
-  return cached('debian-bookworm-minbase.sif', async (tmp) => {
-    const tar = `${tmp}.tar`;
-    await execa('mmdebstrap', ['--variant=minbase', '--quiet', 'bookworm', tar]);
-    await execa(process.execPath, [CTR_MAIN, 'build', tmp, tar]);
-    await chmod(tmp, 0o644);
-    await rm(tar, { force: true });
-  }, false);
-}
 
 const DEF = (from: string) => `Bootstrap: localimage
 From: ${from}

@@ -6,10 +6,10 @@
 // launch line `#!/usr/bin/env run-singularity`. The SIF is assembled by the reference
 // siftool, so ctr reads bytes it did not write. No suites here.
 import { execa } from 'execa';
-import { chmod, mkdir, rm, symlink, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, symlink, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cached, busyboxSif } from '../helpers/images.js';
-import { CTR_MAIN, SIFTOOL } from '../helpers/paths.js';
+import { SIFTOOL } from '../helpers/paths.js';
 export { ctrUser, ownLeftovers, run, type Ran } from '../builder/fixture.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -72,19 +72,7 @@ export async function apptainerBusyboxSif(): Promise<string> {
   });
 }
 
-/**
- * Debian bookworm minbase (mmdebstrap) as a SIF built by ctr, for glibc's ldconfig: the
- * same recipe and cache entry as test/builder/fakeroot.test.ts's, so it is made once.
- */
-export function debianSif(): Promise<string> {
-  return cached('debian-bookworm-minbase.sif', async (tmp) => {
-    const tar = `${tmp}.tar`;
-    await execa('mmdebstrap', ['--variant=minbase', '--quiet', 'bookworm', tar]);
-    await execa(process.execPath, [CTR_MAIN, 'build', tmp, tar]);
-    await chmod(tmp, 0o644);
-    await rm(tar, { force: true });
-  }, false);
-}
+export { debianSif } from '../helpers/images.js';
 
 /** ctr's own test busybox (a plain image without Apptainer's env scripts). */
 export { busyboxSif };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CACHE, SIFTOOL } from './paths.js';
+import { CACHE, CTR_MAIN, SIFTOOL } from './paths.js';
 
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'id', 'true', 'false', 'env', 'pwd', 'touch', 'mkdir', 'sleep',
   'kill', 'stat', 'readlink', 'mount', 'grep', 'wc', 'head', 'test', 'printf', 'ps', 'chmod', 'rm', 'tty', 'dd'];
@@ -71,4 +71,16 @@ export async function busyboxSif(arch = '2'): Promise<string> {
     await execa(SIFTOOL, ['add', tmp, sqfs, '--datatype', '4', '--parttype', '2', '--partfs', '1', '--partarch', arch]);
     await chmod(tmp, 0o644);
   });
+}
+
+/** Debian bookworm minbase made by mmdebstrap (as root), as a SIF built by ctr: for real
+ * package managers (fake-root builds) and glibc's ldconfig (the compat cases). */
+export function debianSif(): Promise<string> {
+  return cached('debian-bookworm-minbase.sif', async (tmp) => {
+    const tar = `${tmp}.tar`;
+    await execa('mmdebstrap', ['--variant=minbase', '--quiet', 'bookworm', tar]);
+    await execa(process.execPath, [CTR_MAIN, 'build', tmp, tar]);
+    await chmod(tmp, 0o644);
+    await rm(tar, { force: true });
+  }, false);
 }
