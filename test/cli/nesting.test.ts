@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { busyboxSif } from '../helpers/images.js';
 import { leftovers, killUserProcesses } from '../helpers/leftovers.js';
 import { dirname, join } from 'node:path';
-import { CACHE, CTR_BIN, LAUNCHER } from '../helpers/paths.js';
+import { CACHE, CTR_BIN, CTR_ROOT, LAUNCHER } from '../helpers/paths.js';
 import { ctr, userIds, userTmp } from '../helpers/user.js';
 
 const Nest = suite('nesting');
@@ -26,7 +26,9 @@ Nest.after.each(async () => {
 const INNER = 'echo inner; id -u; cat /etc/image-release; ps | wc -l';
 
 Nest('ctr in ctr :: the inner container runs a command from its own image, in its own PID namespace', async () => {
-  for (const outer of [[], ['--contain', '-B', CACHE]]) {
+  // --contain's /tmp and /var/tmp are fresh: bind the image cache and ctr itself (a
+  // checkout may well be under /tmp, as CI's clean clone can be).
+  for (const outer of [[], ['--contain', '-B', CACHE, '-B', CTR_ROOT]]) {
     const r = await ctr(['exec', ...outer, '/', CTR_BIN, 'exec', sif, 'sh', '-c', INNER], { cwd: '/' });
     // ps in the inner PID namespace: its header, init, sh, ps and wc.
     assert.is(r.stdout, `inner\n${uid}\nbusybox test image\n5\n`, `${outer.join(' ')}: ${String(r.stderr)}`);
