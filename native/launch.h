@@ -247,6 +247,10 @@ void child_report_in_child(struct child_report *r);
 void child_report_in_parent(struct child_report *r);
 void child_report_done(struct child_report *r);
 const char *child_report_read(struct child_report *r); /* the child's words, or NULL */
+/* Fork one of the launcher's helper processes (FUSE servers, the namespace keeper): in the
+ * child (0 returned) the report pipe R is in use and DEATHSIG comes when we die; a fork
+ * that fails is fatal, naming WHAT. */
+pid_t fork_helper(struct child_report *r, int deathsig, const char *what);
 
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);

@@ -87,24 +87,16 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
    /* Opened here: the child must not look up paths, since with the built-in server we
     * pivot away from the host's root while it starts. */
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-   pid_t parent = getpid();
-   child_report_open(&g_fuse_report);
-   pid_t pid = fork();
-   if (pid < 0)
-      DIE("cannot fork the FUSE server");
+   /* The server must never outlive whoever runs the container; fuse_wait_ready() says
+    * why it failed. */
+   pid_t pid = fork_helper(&g_fuse_report, SIGKILL, "the FUSE server");
    if (pid == 0) {
-      child_report_in_child(&g_fuse_report); /* fuse_wait_ready() says why we failed */
       /* Out of the host's tree at once: the launcher's pivots move a process whose cwd
        * is the old root along into the container, one whose cwd is elsewhere on the host
        * keeps it, reachable through /proc/PID/cwd. Not dumpable: its memory and
        * descriptors are not for the command to read. */
       if (chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
          DIE("cannot leave the host's tree");
-      /* The server must never outlive whoever runs the container. */
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-         DIE("cannot set the parent-death signal");
-      if (getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
@@ -133,7 +125,6 @@ pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd)
       execv(p->squashfuse, argv); /* the report pipe is O_CLOEXEC: it closes here */
       DIE("cannot run %s", p->squashfuse);
    }
-   child_report_in_parent(&g_fuse_report);
    close(fuse_fd);
    if (nul >= 0)
       close(nul);

@@ -232,18 +232,9 @@ static pid_t start_keeper(const struct plan *p)
    struct child_report r; /* its words, if it fails */
    if (pipe2(ready, O_CLOEXEC) < 0)
       DIE("cannot create pipe");
-   child_report_open(&r);
-   pid_t holder = getpid();
-   pid_t k = fork();
-   if (k < 0)
-      DIE("cannot fork the namespace keeper");
+   pid_t k = fork_helper(&r, SIGKILL, "the namespace keeper");
    if (k == 0) {
       close(ready[0]);
-      child_report_in_child(&r);
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-         DIE("cannot set the parent-death signal");
-      if (getppid() != holder)
-         _exit(EXIT_LAUNCH_FAILED); /* the holder is gone: nobody to tell */
       prctl(PR_SET_NAME, "ctr-keeper");
       ns_lock_mounts(p);
       child_report_done(&r);
@@ -254,7 +245,6 @@ static pid_t start_keeper(const struct plan *p)
          pause();
    }
    close(ready[1]);
-   child_report_in_parent(&r);
    char c;
    if (read(ready[0], &c, 1) != 1) {
       const char *why = child_report_read(&r);

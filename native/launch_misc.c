@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -318,6 +319,25 @@ char *resolve_in_root(const char *root, const char *path)
       p = rest;
    }
    return out[0] ? xasprintf("%s", out) : xasprintf("/");
+}
+
+pid_t fork_helper(struct child_report *r, int deathsig, const char *what)
+{
+   pid_t parent = getpid();
+   child_report_open(r);
+   pid_t pid = fork();
+   if (pid < 0)
+      DIE("cannot fork %s", what);
+   if (pid == 0) {
+      child_report_in_child(r);
+      if (prctl(PR_SET_PDEATHSIG, deathsig) < 0)
+         DIE("cannot set %s's parent-death signal", what);
+      if (getppid() != parent)
+         _exit(EXIT_LAUNCH_FAILED); /* we are gone already: nobody to tell */
+      return 0;
+   }
+   child_report_in_parent(r);
+   return pid;
 }
 
 void child_report_open(struct child_report *r)

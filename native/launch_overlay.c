@@ -199,18 +199,9 @@ void overlay_start(const struct plan *p, struct overlay_upper *o)
    if (mkdir(mnt, 0755) < 0)
       DIE("cannot create %s", mnt);
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-   pid_t parent = getpid();
-   child_report_open(&g_fuse2fs_report);
-   g_fuse2fs = fork();
-   if (g_fuse2fs < 0)
-      DIE("cannot fork fuse2fs");
+   /* SIGTERM, not SIGKILL: it must write the image back even if we are killed. */
+   g_fuse2fs = fork_helper(&g_fuse2fs_report, SIGTERM, "fuse2fs");
    if (g_fuse2fs == 0) {
-      child_report_in_child(&g_fuse2fs_report);
-      /* SIGTERM, not SIGKILL: it must write the image back even if we are killed. */
-      if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
-         DIE("cannot set fuse2fs's parent-death signal");
-      if (getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       if (chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0 || fcntl(o->image_fd, F_SETFD, 0) < 0)
          DIE("cannot prepare fuse2fs's process");
       sigset_t none;
@@ -240,7 +231,6 @@ void overlay_start(const struct plan *p, struct overlay_upper *o)
       execve(p->fuse2fs, argv, envp); /* the report pipe is O_CLOEXEC: it closes here */
       DIE("cannot run %s", p->fuse2fs);
    }
-   child_report_in_parent(&g_fuse2fs_report);
    if (nul >= 0)
       close(nul);
    close(o->image_fd); /* fuse2fs holds it, and the lock with it */
@@ -301,18 +291,9 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC), go[2], own[2];
    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(own, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for fuse-overlayfs");
-   pid_t parent = getpid();
    struct child_report r; /* its set-up failures, until it is ready to wait for "go" */
-   child_report_open(&r);
-   g_fuse_overlayfs = fork();
-   if (g_fuse_overlayfs < 0)
-      DIE("cannot fork fuse-overlayfs");
+   g_fuse_overlayfs = fork_helper(&r, SIGKILL, "fuse-overlayfs");
    if (g_fuse_overlayfs == 0) {
-      child_report_in_child(&r);
-      if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-         DIE("cannot set fuse-overlayfs's parent-death signal");
-      if (getppid() != parent)
-         _exit(EXIT_LAUNCH_FAILED); /* the launcher is gone: nobody to tell */
       if (unshare(CLONE_NEWNS) < 0 || chdir("/") < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
          DIE("cannot give fuse-overlayfs a mount namespace of its own");
       /* Its mount namespace is its own now: the launcher may pivot. It reads its layers'
@@ -350,7 +331,6 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    close(fd);
    close(go[0]);
    close(own[1]);
-   child_report_in_parent(&r);
    char c;
    if (read(own[0], &c, 1) != 1) {
       const char *why = child_report_read(&r);
