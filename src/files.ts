@@ -4,7 +4,6 @@
 // page cache, and an asynchronous one goes through libuv's thread pool, whose start and
 // round trips cost more than the read (this is the per-rank start-up path).
 import { closeSync, openSync, readSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { CtrError, describeSystemError } from './errors.js';
 
 /** The first LENGTH bytes of PATH (fewer if it is shorter); errors name WHAT. */
@@ -50,9 +49,4 @@ export function sourceDateEpoch(): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^\d+$/.test(v)) throw new CtrError('SOURCE_DATE_EPOCH', `${JSON.stringify(v)} is not a number of seconds`);
   return Number(v);
-}
-
-/** The name beside OUT that a writer fills, then renames over OUT (TAG tells writers apart). */
-export function tempBeside(out: string, tag = String(process.pid)): string {
-  return join(dirname(out), `.${basename(out)}.${tag}.tmp`);
 }

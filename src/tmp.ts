@@ -4,7 +4,7 @@
 // Files written to be renamed into place (SIF outputs, blobs, plan files) are made beside
 // their final name instead, so that the rename stays on one file system.
 import { mkdtemp } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CtrError, describeSystemError } from './errors.js';
 
 export function tempRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -21,4 +21,9 @@ export async function makeTempDir(prefix: string): Promise<string> {
     throw new CtrError(`cannot make a temporary directory in ${root}`, describeSystemError(err),
       { hint: 'set CTR_TMPDIR (or TMPDIR) to a directory you can write to' });
   }
+}
+
+/** The name beside OUT that a writer fills, then renames over OUT (TAG tells writers apart). */
+export function tempBeside(out: string, tag = String(process.pid)): string {
+  return join(dirname(out), `.${basename(out)}.${tag}.tmp`);
 }

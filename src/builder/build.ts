@@ -7,13 +7,13 @@
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, readFile, realpath, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
-import { makeTempDir } from '../tmp.js';
+import { makeTempDir, tempBeside } from '../tmp.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { endianness } from 'node:os';
 import { CtrError, describeSystemError, STRERROR } from '../errors.js';
 import { Cleanup } from '../host/cleanup.js';
 import { isSquashfs } from '../squashfs/superblock.js';
-import { readHead, sourceDateEpoch, tempBeside } from '../files.js';
+import { readHead, sourceDateEpoch } from '../files.js';
 import { goArchFromNode } from '../sif/format.js';
 import { writeSif, partitionObject } from '../sif/write.js';
 import { composeBuildPlan } from '../plan/build-plan.js';

@@ -8,7 +8,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
-import { tempBeside } from '../files.js';
+import { tempBeside } from '../tmp.js';
 
 /** $CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr (default ~/.cache/ctr). */
 export function defaultCacheDir(): string {

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { CtrError, describeSystemError } from '../errors.js';
-import { tempBeside } from '../files.js';
+import { tempBeside } from '../tmp.js';
 import {
   ARCH_UNKNOWN_CODE, DEFAULTS, DESCRIPTOR, DataType, EXTRA, FsType, GROUP_MASK, HEADER, PartType,
   SIF_MAGIC, SIF_VERSION, alignUp, archCode, normalizeArch, uuidToBytes,
