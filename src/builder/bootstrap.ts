@@ -80,6 +80,9 @@ async function standardDirs(dir: string): Promise<void> {
   }
 }
 
+/** A SIF, SquashFS image or directory, unpacked (or copied) into DIR, made here. */
+export const unpackInto = (from: string, dir: string) => localImage(from, dir);
+
 async function localImage(from: string, dir: string): Promise<void> {
   const img = await openImage(from);
   if (img.kind === 'dir') {

@@ -6,7 +6,7 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, readFile, realpath, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { makeTempDir, tempBeside } from '../tmp.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { endianness } from 'node:os';
@@ -23,7 +23,8 @@ import { findSubIds } from '../host/subids.js';
 import { insideBuildNamespace, runInBuildNamespace } from './userns.js';
 import { userInfo } from 'node:os';
 import type { CompressorName } from '../squashfs/structs.js';
-import { bootstrap } from './bootstrap.js';
+import { bootstrap, unpackInto } from './bootstrap.js';
+import { writeApps } from './apps.js';
 import { parseDefinition, parseLabels, type Definition } from './definition.js';
 import { writeLabels, writeSingularityDir } from './metadata.js';
 import { checkOutput, packSif, sifIdentity } from './pack.js';
@@ -40,6 +41,8 @@ export interface BuildOptions {
   noHttps?: boolean;
   /** How %post's fake root makes many ids (plan/fakeroot.ts); default auto. */
   fakerootMode?: FakerootMode;
+  /** OUT is a directory image (Apptainer's --sandbox), not a SIF. */
+  sandbox?: boolean;
 }
 
 /** The build's own exit: the status of the same build run inside its user namespace. */
@@ -57,6 +60,7 @@ export const DEFAULT_LEVEL = 3;
 
 export async function build(out: string, source: string, opts: BuildOptions): Promise<void> {
   await checkOutput(out, opts.force);
+  if (opts.sandbox) return buildSandbox(out, source, opts);
   if (OCI_SOURCE.test(source)) {
     const { pullToSif } = await import('../oci/index.js');
     await pullToSif(source, out, { force: opts.force, compressor: opts.compressor, level: opts.level, https: !opts.noHttps });
@@ -89,18 +93,14 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
         } finally {
           meter.end();
         }
-      } else if (/^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'))) {
-        const def = parseDefinition(await readFile(source, 'utf8'), source);
-        const fakeroot = buildFakeroot(opts);
-        if (fakeroot.mode === 'subuid' && !insideBuildNamespace()) {
-          progress(describeFakeroot(fakeroot));
-          cleanup.disarm();
-          const code = await runInBuildNamespace(fakeroot);
-          if (code !== 0) throw new BuildRanElsewhere(code);
-          return;
-        }
-        if (!insideBuildNamespace()) progress(describeFakeroot(fakeroot));
-        await buildDefinition(def, out, opts, epoch, arch, cleanup);
+      } else if (isDefinition(head)) {
+        if (await inBuildNamespace(cleanup, opts)) return;
+        const rootfs = await makeTempDir('ctr-build-');
+        cleanup.dir(rootfs);
+        const def = await buildDefinition(parseDefinition(await readFile(source, 'utf8'), source), rootfs, opts, epoch, cleanup);
+        progress('packing the root file system');
+        // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
+        await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels: def.labels, keepOwnership: insideBuildNamespace(), meter: new RateMeter(() => 'packing') });
       } else {
         throw new CtrError(`build source ${source}`, 'not a directory, SIF, SquashFS image, tarball or definition file');
       }
@@ -119,9 +119,73 @@ function metered(source: Readable, meter: RateMeter): Readable {
   return count;
 }
 
-async function buildDefinition(def: Definition, out: string, opts: BuildOptions, epoch: number | undefined, arch: string, cleanup: Cleanup) {
-  const rootfs = await makeTempDir('ctr-build-');
-  cleanup.dir(rootfs);
+const isDefinition = (head: Buffer) => /^\s*(#.*\n\s*)*bootstrap\s*:/i.test(head.toString('utf8'));
+
+/** A definition file's build runs over a subordinate id range in a namespace of its own:
+ * true when this process started it there (and it is done), false to build here. */
+async function inBuildNamespace(cleanup: Cleanup, opts: BuildOptions): Promise<boolean> {
+  const fakeroot = buildFakeroot(opts);
+  if (insideBuildNamespace()) return false;
+  progress(describeFakeroot(fakeroot));
+  if (fakeroot.mode !== 'subuid') return false;
+  cleanup.disarm();
+  const code = await runInBuildNamespace(fakeroot);
+  if (code !== 0) throw new BuildRanElsewhere(code);
+  return true;
+}
+
+/**
+ * ctr build --sandbox DIR SOURCE: the root file system as a directory, as Apptainer's
+ * sandbox. Made beside DIR and renamed into place at the end (an existing DIR, with
+ * --force, is replaced only then). SIF and SquashFS sources are unpacked, a directory is
+ * copied, a definition file is built in place; tarballs and OCI references go through a
+ * SIF first. After a build over a subordinate range, files %post gave to other ids
+ * belong to those ids on the host, as with Apptainer's --fakeroot sandboxes.
+ */
+async function buildSandbox(out: string, source: string, opts: BuildOptions): Promise<void> {
+  const cleanup = new Cleanup('build');
+  const tree = tempBeside(out.replace(/\/+$/, ''));
+  const viaSif = tempBeside(out.replace(/\/+$/, ''), `${process.pid}.sif`);
+  cleanup.file(() => [viaSif]);
+  try {
+    if (OCI_SOURCE.test(source)) {
+      await build(viaSif, source, { ...opts, sandbox: false, force: true });
+      source = viaSif;
+    }
+    const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
+    const head = st.isDirectory() ? undefined : await readHead(source, 4096, `build source ${source}`);
+    if (head && isDefinition(head)) {
+      if (await inBuildNamespace(cleanup, opts)) return;
+      await mkdir(tree);
+      cleanup.dir(tree);
+      await buildDefinition(parseDefinition(await readFile(source, 'utf8'), source), tree, opts, sourceDateEpoch(), cleanup);
+    } else {
+      if (head && !isSif(head) && !isSquashfs(head)) {
+        if (!tarCompression(head)) throw new CtrError(`build source ${source}`, 'not a directory, SIF, SquashFS image, tarball or definition file');
+        await build(viaSif, source, { ...opts, sandbox: false, force: true });
+        source = viaSif;
+      }
+      await mkdir(tree);
+      cleanup.dir(tree);
+      progress(`${st.isDirectory() ? 'copying' : 'unpacking'} ${source === viaSif ? 'the image' : source} to ${out}`);
+      await unpackInto(source, tree);
+    }
+    await chmod(tree, 0o755);
+    if (opts.force) {
+      await execa('chmod', ['-R', 'u+rwX', out], { reject: false });
+      await rm(out, { recursive: true, force: true });
+    }
+    await rename(tree, out).catch((err) => { throw new CtrError(`cannot make ${out}`, describeSystemError(err)); });
+  } catch (err) {
+    throw diskFull(err, out) ?? err;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+/** Builds a definition file's root file system in ROOTFS (an empty directory); returns
+ * the definition with its final labels. */
+async function buildDefinition(def: Definition, rootfs: string, opts: BuildOptions, epoch: number | undefined, cleanup: Cleanup): Promise<Definition> {
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   if (def.sections.pre) {
     // Apptainer's %pre: on the host, as the user, before the bootstrap (no root file system yet).
@@ -130,6 +194,8 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   }
   progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
   await bootstrap(def, rootfs, { noHttps: opts.noHttps });
+  // SCIF apps: made here, installed after %post, as Apptainer does.
+  const appInstall = await writeApps(rootfs, def.apps);
   if (def.sections.setup) {
     progress('%setup');
     await hostScript('%setup', def.sections.setup, { APPTAINER_ROOTFS: rootfs, SINGULARITY_ROOTFS: rootfs }, def.shells.setup);
@@ -151,9 +217,9 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   await writeSingularityDir(rootfs, def, labels);
   // One id (the seccomp way, not inside a subordinate range): apt must not drop to _apt.
   const apt = !insideBuildNamespace() && existsSync(join(rootfs, 'etc/apt/apt.conf.d'));
-  if (def.sections.post) {
-    progress('%post');
-    await inContainer('%post', rootfs, true, def.sections.post, apt, cleanup, def.shells.post);
+  if (def.sections.post || appInstall) {
+    progress(def.sections.post ? '%post' : '%appinstall');
+    await inContainer('%post', rootfs, true, (def.sections.post ?? '') + appInstall, apt, cleanup, def.shells.post);
     // Labels %post appended to $APPTAINER_LABELS win over %labels, as in Apptainer.
     const added = await takeBuildLabels(rootfs);
     if (Object.keys(added).length) {
@@ -167,9 +233,7 @@ async function buildDefinition(def: Definition, out: string, opts: BuildOptions,
   }
   // The mount point of that file, empty, made in the tree: not part of the image.
   if (apt) await rm(join(rootfs, APT_NO_SANDBOX.path), { force: true });
-  progress('packing the root file system');
-  // Inside the build's namespace the owners are real ids (root, _apt, ...): keep them.
-  await packSif(rootfs, out, { ...opts, epoch, arch, deffile: def.raw, labels, keepOwnership: insideBuildNamespace(), meter: new RateMeter(() => 'packing') });
+  return { ...def, labels };
 }
 
 /** The build's fake root: subuid or seccomp (plan/fakeroot.ts). Inside the build's own

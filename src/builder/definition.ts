@@ -1,11 +1,22 @@
 // Apptainer definition files: a header of `Key: value` lines, then `%section` blocks.
 // Pure parsing; every error names the line. Sections kept verbatim (scripts).
 import { CtrError } from '../errors.js';
+import { APP_NAME, APP_NAME_RULE } from '../image/scif.js';
 
 export const SECTIONS = ['pre', 'setup', 'files', 'post', 'environment', 'runscript', 'labels', 'help', 'test', 'startscript', 'arguments'] as const;
 /** Sections whose header line may name the shell: `%post -c /bin/bash`. */
 const SHELL_SECTIONS: readonly SectionName[] = ['pre', 'setup', 'post', 'test'];
 export type SectionName = (typeof SECTIONS)[number];
+/** SCIF app sections (Apptainer's internal/pkg/build/apps): `%appinstall NAME`. */
+export const APP_SECTIONS = ['appinstall', 'appfiles', 'appenv', 'apptest', 'apphelp', 'apprun', 'appstart', 'applabels'] as const;
+export type AppSectionName = (typeof APP_SECTIONS)[number];
+
+/** One SCIF app: its sections' text, as the definition file has them. */
+export interface AppDefinition {
+  name: string;
+  sections: Partial<Record<AppSectionName, string>>;
+}
+
 
 export interface Definition {
   /** Header keys, lower-cased: bootstrap, from, include, mirrorurl, osversion, ... */
@@ -18,6 +29,8 @@ export interface Definition {
   files: Array<[string, string]>;
   /** %labels as name → value. */
   labels: Record<string, string>;
+  /** SCIF apps, in the order the file first names them (%appinstall runs in that order). */
+  apps: AppDefinition[];
   raw: string;
 }
 
@@ -29,15 +42,34 @@ export function parseDefinition(text: string, file: string): Definition {
   const sections: Partial<Record<SectionName, string>> = {};
   const shells: Partial<Record<SectionName, string>> = {};
   const lines = text.split('\n');
+  const apps = new Map<string, AppDefinition>();
   let current: SectionName | undefined;
+  let currentApp: { app: AppDefinition; section: AppSectionName } | undefined;
   let body: string[] = [];
-  const close = () => { if (current) sections[current] = body.join('\n').replace(/\s+$/, '') + '\n'; };
+  const close = () => {
+    const text = body.join('\n').replace(/\s+$/, '') + '\n';
+    if (currentApp) currentApp.app.sections[currentApp.section] = text;
+    else if (current) sections[current] = text;
+  };
   lines.forEach((raw, i) => {
     const n = i + 1;
     const sec = /^%([A-Za-z]+)\b(.*)$/.exec(raw);
     if (sec) {
       const name = sec[1].toLowerCase() as SectionName;
-      if (/^app/.test(name)) fail(n, `%${sec[1]}: SCIF app sections are not supported`);
+      if ((APP_SECTIONS as readonly string[]).includes(name)) {
+        const appName = sec[2].split('#')[0].trim().split(/\s+/)[0];
+        if (!appName) fail(n, `%${name}: no app name (%${name} NAME)`);
+        if (!APP_NAME.test(appName)) fail(n, `%${name} ${appName}: not an app name (${APP_NAME_RULE})`);
+        const app = apps.get(appName) ?? { name: appName, sections: {} };
+        apps.set(appName, app);
+        const section = name as unknown as AppSectionName;
+        if (app.sections[section] !== undefined || (currentApp?.app === app && currentApp.section === section)) fail(n, `section %${name} ${appName} appears twice`);
+        close();
+        current = name;
+        currentApp = { app, section };
+        body = [];
+        return;
+      }
       if (!SECTIONS.includes(name)) fail(n, `unknown section %${sec[1]}`);
       if (sections[name] !== undefined || current === name) fail(n, `section %${name} appears twice`);
       const args = sec[2].split('#')[0].trim();
@@ -45,6 +77,7 @@ export function parseDefinition(text: string, file: string): Definition {
       if (args !== '' && SHELL_SECTIONS.includes(name)) shells[name] = sectionShell(args, name, (why) => fail(n, why));
       close();
       current = name;
+      currentApp = undefined;
       body = [];
       return;
     }
@@ -69,7 +102,7 @@ export function parseDefinition(text: string, file: string): Definition {
   if (['localimage', 'docker', 'oci', 'oci-archive', 'docker-archive'].includes(bootstrap) && !header.from) {
     fail(lineOf(lines, /^\s*bootstrap\s*:/i), `bootstrap ${bootstrap} needs a "From:" header`);
   }
-  return { header, bootstrap, sections, shells, files: parseFiles(sections.files, lines, fail), labels: parseLabels(sections.labels), raw: text };
+  return { header, bootstrap, sections, shells, files: parseFiles(sections.files, lines, fail), labels: parseLabels(sections.labels), apps: [...apps.values()], raw: text };
 }
 
 /** `-c SHELL [ARGS]` (Apptainer's only section option): everything after -c is the shell. */

@@ -23,10 +23,10 @@ export function progress(msg: string): void {
 }
 
 /** The final line: `ctr: wrote OUT (SIZE) in SECONDS s`, unless quiet. */
-export function summary(what: string, bytes: number, startedAt: number): void {
+export function summary(what: string, bytes: number | undefined, startedAt: number): void {
   if (process.env.CTR_QUIET) return;
   const secs = (performance.now() - startedAt) / 1000;
-  process.stderr.write(`ctr: ${what} (${humanSize(bytes)}) in ${secs.toFixed(1)} s\n`);
+  process.stderr.write(`ctr: ${what}${bytes === undefined ? '' : ` (${humanSize(bytes)})`} in ${secs.toFixed(1)} s\n`);
 }
 
 /** m:ss, or h:mm:ss. */

@@ -52,13 +52,14 @@ interface OtherVerb {
 const OTHER_VERBS: Record<string, OtherVerb> = {
   build: {
     usage: 'build [flags] OUT SOURCE',
-    describe: 'build a SIF image from a directory, SIF, tarball, SquashFS file or definition file',
+    describe: 'build a SIF image (or with --sandbox a directory) from a directory, SIF, tarball, SquashFS file or definition file',
     positionals: [
-      { name: 'OUT', describe: 'SIF file to write', missing: 'no output file given' },
+      { name: 'OUT', describe: 'SIF file to write (with --sandbox: the directory)', missing: 'no output file given' },
       { name: 'SOURCE', describe: 'directory, SIF, rootfs tarball (.tar, .tar.gz, .tar.zst), SquashFS file, definition file, or docker://, oci:, oci-archive:, docker-archive: reference', missing: 'no source given' },
     ],
     flags: {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
+      sandbox: { alias: 's', type: 'boolean', describe: 'OUT is a directory image (a sandbox: ctr exec DIR runs it; ctr build OUT.sif DIR packs it)' },
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
       'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
       'fakeroot-mode': { type: 'string', choices: ['auto', 'subuid', 'seccomp'], describe: "how %post's fake root gets many ids: subuid (newuidmap), seccomp (faked calls) or auto" },
@@ -67,7 +68,7 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
     async run(f, [out, source]) {
       const { buildCommand } = await import('./commands/build.js');
       await buildCommand(out, source, { force: Boolean(f.force), compress: f.compress as string | undefined, noHttps: Boolean(f['no-https']),
-        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet) });
+        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet), sandbox: Boolean(f.sandbox) });
     },
   },
   inspect: {
@@ -84,6 +85,8 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
       environment: { alias: 'e', type: 'boolean', describe: 'show the environment scripts' },
       image: { type: 'boolean', describe: 'show the image file: SIF header and objects, SquashFS compressor and block size' },
       all: { type: 'boolean', describe: 'show every section, as JSON' },
+      'list-apps': { type: 'boolean', describe: 'list the SCIF apps (/scif/apps)' },
+      app: { type: 'string', describe: 'show the sections of this SCIF app instead of the image\'s' },
       json: { alias: 'j', type: 'boolean', describe: "print JSON in Apptainer's schema (ctr's --image beside its data)" },
     },
     async run(f, [image]) {
@@ -112,24 +115,30 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
 };
 
 OTHER_VERBS.cache = {
-  usage: 'cache list|clean [--days N]',
-  describe: 'list the blob cache ($CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr), or remove all of it or what is unused for N days',
+  usage: 'cache list|clean [--type blob,oci,all] [--days N] [--dry-run] [-v]',
+  describe: 'list or clean the caches ($CTR_CACHEDIR, else $XDG_CACHE_HOME/ctr): OCI blobs (blob) and the SIFs exec docker://REF runs (oci)',
   positionals: [{ name: 'ACTION', describe: 'list or clean', missing: 'no cache command given (list or clean)', complete: ['list', 'clean'] }],
-  flags: { days: { type: 'string', describe: 'clean: only blobs unused for more than N days' } },
+  flags: {
+    type: { alias: 'T', type: 'string', describe: 'which caches, a comma list: blob, oci or all (the default)' },
+    days: { alias: 'D', type: 'string', describe: 'clean: only entries unused for more than N days' },
+    'dry-run': { alias: 'n', type: 'boolean', describe: 'clean: say what would be removed, remove nothing' },
+    force: { alias: 'f', type: 'boolean', describe: 'clean: accepted for Apptainer (ctr never asks)' },
+    verbose: { alias: 'v', type: 'boolean', describe: 'list: every entry, with its date, size and type' },
+  },
   async run(f, [sub]) {
     const { cacheCommand } = await import('./commands/cache.js');
-    cacheCommand(sub, f.days as string | undefined);
+    cacheCommand(sub, { days: f.days as string | undefined, type: f.type as string | undefined, dryRun: Boolean(f['dry-run']), verbose: Boolean(f.verbose), force: Boolean(f.force) });
   },
 };
 
 OTHER_VERBS['run-help'] = {
-  usage: 'run-help IMAGE',
-  describe: "show the image's help (/.singularity.d/runscript.help, the definition file's %help)",
+  usage: 'run-help [--app NAME] IMAGE',
+  describe: "show the image's help (/.singularity.d/runscript.help, the definition file's %help), or an app's (%apphelp)",
   positionals: [IMAGE],
-  flags: {},
-  async run(_f, [image]) {
+  flags: { app: { type: 'string', describe: 'the help of this SCIF app' } },
+  async run(f, [image]) {
     const { runHelpCommand } = await import('./commands/run-help.js');
-    await runHelpCommand(image);
+    await runHelpCommand(image, f.app as string | undefined);
   },
 };
 
@@ -405,6 +414,11 @@ async function main(argv: string[]): Promise<number> {
     return instanceExec(image.slice('instance://'.length), rest);
   }
   const { launch } = await import('./commands/launch.js');
+  // --app NAME: the app's runscript, test, or the command, after a check that it is there.
+  if (opts.app !== undefined && verb !== 'shell') {
+    const { appAction } = await import('../image/scif.js');
+    return launch('exec', image, ['/bin/sh', '-c', appAction(verb as 'run' | 'exec' | 'test'), 'ctr-app', ...rest], opts);
+  }
   // ctr test: Apptainer's test action (its /.singularity.d/actions/test), as an exec.
   if (verb === 'test') return launch('exec', image, ['/bin/sh', '-c', TEST_ACTION, '/.singularity.d/test', ...rest], opts);
   return launch(verb as Action, image, rest, opts);

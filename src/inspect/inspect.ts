@@ -13,6 +13,7 @@ import { DataType } from '../sif/format.js';
 import { SquashfsReader } from '../squashfs/read.js';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { APP_NAME, APP_NAME_RULE, SCIF_APPS } from '../image/scif.js';
 
 /** Apptainer's sections (cmd/internal/cli/inspect.go), and ctr's `image`. */
 export const SECTIONS = ['labels', 'deffile', 'runscript', 'startscript', 'test', 'helpfile', 'environment', 'image'] as const;
@@ -37,15 +38,31 @@ export interface Inspection {
   /** In-image path of each script → its text, as Apptainer keys them. */
   environment?: Record<string, string>;
   image?: ImageFacts;
+  /** SCIF apps (/scif/apps/NAME): every app, without sections, for --list-apps; the
+   * one --app names with its sections (Apptainer's attributes.apps). */
+  apps?: Record<string, AppInspection>;
 }
+
+export type AppInspection = Pick<Inspection, 'labels' | 'runscript' | 'startscript' | 'test' | 'helpfile' | 'environment'>;
+
+export interface InspectApps {
+  /** --app NAME: the sections from the app's /scif/apps/NAME/scif instead of /.singularity.d. */
+  app?: string;
+  /** --list-apps */
+  listApps?: boolean;
+}
+
+/** More apps than this is not an image anyone built. */
+const MAX_APPS = 256;
 
 const SD = '/.singularity.d';
 /** More environment scripts than this is not an image anyone built. */
 const MAX_ENV_SCRIPTS = 64;
 
-export async function inspectImage(arg: string, sections: ReadonlySet<Section>): Promise<Inspection> {
+export async function inspectImage(arg: string, sections: ReadonlySet<Section>, apps: InspectApps = {}): Promise<Inspection> {
   const img = await openImage(arg);
   const out: Inspection = {};
+  if (apps.app !== undefined && !APP_NAME.test(apps.app)) throw new CtrError(`--app ${JSON.stringify(apps.app)}`, `not an app name (${APP_NAME_RULE})`);
   const sif = img.kind === 'sif' ? await readSif(img.path) : undefined;
   const sifObject = async (type: number) => {
     const d = sif?.descriptors.find((x) => x.dataType === type);
@@ -53,6 +70,28 @@ export async function inspectImage(arg: string, sections: ReadonlySet<Section>):
   };
   const fsys = img.kind === 'dir' ? dirFs(img.path) : squashFs(img.path, img.offset);
   try {
+    if (apps.listApps) {
+      const names = (await fsys.list(SCIF_APPS)).filter((n) => APP_NAME.test(n)).sort();
+      if (names.length > MAX_APPS) throw new CtrError(`image ${img.path}`, `${names.length} apps in ${SCIF_APPS}, more than ${MAX_APPS}`);
+      out.apps = {};
+      for (const n of names) if ((await fsys.list(`${SCIF_APPS}/${n}/scif`)).length) out.apps[n] = {};
+    }
+    if (apps.app !== undefined) {
+      const meta = `${SCIF_APPS}/${apps.app}/scif`;
+      if (!(await fsys.list(meta)).length) throw new CtrError(`app ${apps.app}`, `not in image ${arg} (no ${meta})`, { hint: `ctr inspect --list-apps ${arg}` });
+      const a: AppInspection = {};
+      if (sections.has('labels')) {
+        const text = await fsys.read(`${meta}/labels.json`);
+        a.labels = text === undefined ? {} : parseLabels(text, `${meta}/labels.json`);
+      }
+      if (sections.has('runscript')) a.runscript = await fsys.read(`${meta}/runscript`);
+      if (sections.has('startscript')) a.startscript = await fsys.read(`${meta}/startscript`);
+      if (sections.has('test')) a.test = await fsys.read(`${meta}/test`);
+      if (sections.has('helpfile')) a.helpfile = await fsys.read(`${meta}/runscript.help`);
+      if (sections.has('environment')) a.environment = await envScripts(fsys, `${meta}/env`, /^9.*-environment\.sh$/, img.path);
+      out.apps = { ...out.apps, [apps.app]: a };
+      sections = new Set([...sections].filter((x) => x === 'deffile' || x === 'image'));
+    }
     if (sections.has('labels')) {
       const labels: Record<string, string> = {};
       const inImage = await fsys.read(`${SD}/labels.json`);
@@ -72,13 +111,7 @@ export async function inspectImage(arg: string, sections: ReadonlySet<Section>):
     if (sections.has('environment')) {
       // Apptainer shows the scripts a build writes: 10-docker*.sh (from an OCI image's
       // config) and 9*-environment.sh (%environment), not the ones it ships itself.
-      const names = (await fsys.list(`${SD}/env`)).filter((n) => /^(10-docker.*|9.*-environment)\.sh$/.test(n)).sort();
-      if (names.length > MAX_ENV_SCRIPTS) throw new CtrError(`image ${img.path}`, `${names.length} environment scripts in ${SD}/env, more than ${MAX_ENV_SCRIPTS}`);
-      out.environment = {};
-      for (const n of names) {
-        const text = await fsys.read(`${SD}/env/${n}`);
-        if (text !== undefined) out.environment[`${SD}/env/${n}`] = text;
-      }
+      out.environment = await envScripts(fsys, `${SD}/env`, /^(10-docker.*|9.*-environment)\.sh$/, img.path);
     }
     if (sections.has('image')) {
       out.image = {
@@ -89,6 +122,18 @@ export async function inspectImage(arg: string, sections: ReadonlySet<Section>):
     }
   } finally {
     fsys.close();
+  }
+  return out;
+}
+
+/** The scripts in DIR whose names match WHICH, keyed by their path in the image. */
+async function envScripts(fsys: Fs, dir: string, which: RegExp, image: string): Promise<Record<string, string>> {
+  const names = (await fsys.list(dir)).filter((n) => which.test(n)).sort();
+  if (names.length > MAX_ENV_SCRIPTS) throw new CtrError(`image ${image}`, `${names.length} environment scripts in ${dir}, more than ${MAX_ENV_SCRIPTS}`);
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const text = await fsys.read(`${dir}/${n}`);
+    if (text !== undefined) out[`${dir}/${n}`] = text;
   }
   return out;
 }

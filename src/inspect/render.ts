@@ -24,20 +24,30 @@ const trim = (s: string) => s.replace(/\n+$/, '');
 const sorted = (m: Record<string, string>) => Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 export function inspectionJson(i: Inspection): string {
+  const a = attributes(i);
+  if (i.apps) a.apps = Object.fromEntries(Object.keys(i.apps).sort().map((n) => [n, attributes(i.apps![n])]));
+  const out: Record<string, unknown> = { data: { attributes: a }, type: 'container' };
+  if (i.image) out.image = i.image;
+  return JSON.stringify(out, null, '\t') + '\n';
+}
+
+/** Apptainer's attributes of the image or of an app: empty ones left out. */
+function attributes(i: Inspection): Record<string, unknown> {
   const a: Record<string, unknown> = {};
   if (i.environment && Object.keys(i.environment).length) a.environment = sorted(Object.fromEntries(Object.entries(i.environment).map(([k, v]) => [k, trim(v)])));
   if (i.labels && Object.keys(i.labels).length) a.labels = sorted(i.labels);
   for (const k of ['runscript', 'test', 'helpfile', 'deffile', 'startscript'] as const) {
     if (i[k]) a[k] = trim(i[k]!);
   }
-  const out: Record<string, unknown> = { data: { attributes: a }, type: 'container' };
-  if (i.image) out.image = i.image;
-  return JSON.stringify(out, null, '\t') + '\n';
+  return a;
 }
 
-export function inspectionText(i: Inspection): string {
+export function inspectionText(i: Inspection, app?: string): string {
   const parts: string[] = [];
   if (i.image) parts.push(imageText(i.image));
+  // --list-apps: the names, one a line; --app NAME: that app's sections, as the image's.
+  if (i.apps && app === undefined) for (const n of Object.keys(i.apps).sort()) parts.push(`${printable(n, false)}\n`);
+  if (app !== undefined && i.apps?.[app]) return parts.join('') + inspectionText({ ...i.apps[app], deffile: i.deffile });
   for (const k of ['deffile', 'runscript', 'startscript', 'test', 'helpfile'] as const) {
     if (i[k]) parts.push(`${printable(trim(i[k]!))}\n`);
   }

@@ -8,6 +8,7 @@ import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions, Overlay } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
+import { APP_NAME, APP_NAME_RULE } from '../image/scif.js';
 import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
 import { planCgroups } from './cgroups.js';
 import { hasLimits, mergeLimits, noLimits, type DeviceRate } from './resources.js';
@@ -87,6 +88,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
   }
 
+  if (opts.app !== undefined && !APP_NAME.test(opts.app)) throw new CtrError(`--app ${JSON.stringify(opts.app)}`, `not an app name (${APP_NAME_RULE})`);
   const env = composeEnv({
     cleanenv: opts.cleanenv,
     overrides: [...dev.env, ...host.envFileLines, ...splitEnvList(opts.env)],
@@ -96,6 +98,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     user: opts.fakeroot ? 'root' : host.user,
     shell: action === 'shell',
     noEval: opts.noEval,
+    app: opts.app,
     noEnv: (opts.noEnv ?? []).flatMap((v) => v.split(',')).filter(Boolean),
   });
 

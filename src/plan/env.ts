@@ -48,6 +48,8 @@ export interface EnvInputs {
   shell: boolean;
   /** --no-eval: override values are not shell-evaluated. */
   noEval?: boolean;
+  /** --app NAME: the SCIF app, named as Apptainer names it to the image's scripts. */
+  app?: string;
   /** --no-env NAME,...: host variables not passed (an override may still set them). */
   noEnv?: readonly string[];
 }
@@ -71,6 +73,7 @@ export function composeEnv(i: EnvInputs): EnvPolicy {
     SINGULARITY_NAME: name,
   };
   if (i.shell) set.PS1 = 'ctr> ';
+  if (i.app !== undefined) set.APPTAINER_APPNAME = set.SINGULARITY_APPNAME = i.app;
   for (const [n, value] of Object.entries(set)) ops.push({ op: 'set', name: n, value });
   for (const kv of i.overrides) {
     const { name: n, value } = splitAssignment(kv);

@@ -17,6 +17,8 @@ export interface LaunchOptions {
   env: string[];
   /** --env-file, repeatable: read in order, --env after them. */
   envFiles?: string[];
+  /** --app NAME: a SCIF app of the image (image/scif.ts). */
+  app?: string;
   /** --no-eval: --env values and APPTAINERENV_* are set as they are. */
   noEval?: boolean;
   /** --no-env NAME[,NAME...], repeatable: host variables not passed. */

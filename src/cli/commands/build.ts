@@ -9,7 +9,7 @@ import type { FakerootMode } from '../../plan/fakeroot.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'lzo', 'lz4', 'zstd'];
 
-export interface BuildFlags { force: boolean; compress?: string; noHttps: boolean; fakerootMode?: FakerootMode; quiet: boolean }
+export interface BuildFlags { force: boolean; compress?: string; noHttps: boolean; fakerootMode?: FakerootMode; quiet: boolean; sandbox?: boolean }
 
 export async function buildCommand(out: string, source: string, f: BuildFlags): Promise<void> {
   const t0 = performance.now();
@@ -18,12 +18,12 @@ export async function buildCommand(out: string, source: string, f: BuildFlags): 
   if (!COMPRESSORS.includes(name)) throw new CtrError(`compressor ${name}`, `unknown (one of ${COMPRESSORS.join(', ')})`);
   if (level !== undefined && !/^\d+$/.test(level)) throw new CtrError(`compression level ${level}`, 'not a number');
   try {
-    await build(out, source, { force: f.force, noHttps: f.noHttps, fakerootMode: f.fakerootMode, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+    await build(out, source, { sandbox: f.sandbox, force: f.force, noHttps: f.noHttps, fakerootMode: f.fakerootMode, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
   } catch (err) {
     // The build ran in its user namespace (builder/userns.ts) and said what went wrong.
     if (err instanceof BuildRanElsewhere) process.exit(err.code);
     throw err;
   }
   // Once, from the command the user started (not again from its re-run inside the namespace).
-  if (!insideBuildNamespace()) summary(`wrote ${out}`, statSync(out).size, t0);
+  if (!insideBuildNamespace()) summary(`wrote ${out}`, f.sandbox ? undefined : statSync(out).size, t0);
 }
