@@ -43,6 +43,8 @@ export interface BuildOptions {
   fakerootMode?: FakerootMode;
   /** OUT is a directory image (Apptainer's --sandbox), not a SIF. */
   sandbox?: boolean;
+  /** --update: the sandbox OUT is the base a definition file's sections apply to (no bootstrap). */
+  update?: boolean;
 }
 
 /** The build's own exit: the status of the same build run inside its user namespace. */
@@ -59,7 +61,13 @@ export const DEFAULT_COMPRESSOR: CompressorName = 'zstd';
 export const DEFAULT_LEVEL = 3;
 
 export async function build(out: string, source: string, opts: BuildOptions): Promise<void> {
-  await checkOutput(out, opts.force);
+  if (opts.update && !opts.sandbox) throw new CtrError('--update', 'only with --sandbox (it updates a directory image)', { hint: `ctr build --update --sandbox ${out} ${source}` });
+  if (opts.update && !opts.force) {
+    const st = await stat(out).catch(() => undefined);
+    if (!st?.isDirectory()) throw new CtrError(`--update ${out}`, st ? 'not a directory (a sandbox to update)' : 'no such sandbox to update');
+  } else {
+    await checkOutput(out, opts.force);
+  }
   if (opts.sandbox) return buildSandbox(out, source, opts);
   if (OCI_SOURCE.test(source)) {
     const { pullToSif } = await import('../oci/index.js');
@@ -154,11 +162,24 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
     }
     const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
     const head = st.isDirectory() ? undefined : await readHead(source, 4096, `build source ${source}`);
+    const update = opts.update && !opts.force;
     if (head && isDefinition(head)) {
+      const def = parseDefinition(await readFile(source, 'utf8'), source);
       if (await inBuildNamespace(cleanup, opts)) return;
-      await mkdir(tree);
       cleanup.dir(tree);
-      await buildDefinition(parseDefinition(await readFile(source, 'utf8'), source), tree, opts, sourceDateEpoch(), cleanup);
+      if (update) {
+        // The sandbox as it is is the base; the sections apply to a copy, swapped in at the end.
+        progress(`building into ${out} (--update: no bootstrap)`);
+        const cp = await execa('cp', ['-a', '--', out.replace(/\/+$/, ''), tree], { reject: false, all: true });
+        if (cp.exitCode !== 0) throw new CtrError(`cannot copy ${out}`, String(cp.all ?? '').trim().split('\n').pop() ?? `cp exited with ${cp.exitCode}`);
+      } else {
+        await mkdir(tree);
+      }
+      await buildDefinition(def, tree, { ...opts, noBootstrap: update }, sourceDateEpoch(), cleanup);
+    } else if (update) {
+      // As Apptainer: an image source brings no sections to apply; the sandbox stays.
+      progress(`${source} is not a definition file: nothing to apply to ${out}`);
+      return;
     } else {
       if (head && !isSif(head) && !isSquashfs(head)) {
         if (!tarCompression(head)) throw new CtrError(`build source ${source}`, 'not a directory, SIF, SquashFS image, tarball or definition file');
@@ -171,7 +192,7 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
       await unpackInto(source, tree);
     }
     await chmod(tree, 0o755);
-    if (opts.force) {
+    if (opts.force || update) {
       await execa('chmod', ['-R', 'u+rwX', out], { reject: false });
       await rm(out, { recursive: true, force: true });
     }
@@ -185,15 +206,17 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
 
 /** Builds a definition file's root file system in ROOTFS (an empty directory); returns
  * the definition with its final labels. */
-async function buildDefinition(def: Definition, rootfs: string, opts: BuildOptions, epoch: number | undefined, cleanup: Cleanup): Promise<Definition> {
+async function buildDefinition(def: Definition, rootfs: string, opts: BuildOptions & { noBootstrap?: boolean }, epoch: number | undefined, cleanup: Cleanup): Promise<Definition> {
   await chmod(rootfs, 0o755); // mkdtemp makes it 0700: that would become the image's /
   if (def.sections.pre) {
     // Apptainer's %pre: on the host, as the user, before the bootstrap (no root file system yet).
     progress('%pre (runs on the host)');
     await hostScript('%pre', def.sections.pre, {}, def.shells.pre);
   }
-  progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
-  await bootstrap(def, rootfs, { noHttps: opts.noHttps });
+  if (!opts.noBootstrap) {
+    progress(`bootstrap ${def.bootstrap}${def.header.from ? ` from ${def.header.from}` : ''}`);
+    await bootstrap(def, rootfs, { noHttps: opts.noHttps });
+  }
   // SCIF apps: made here, installed after %post, as Apptainer does.
   const appInstall = await writeApps(rootfs, def.apps);
   if (def.sections.setup) {
