@@ -53,7 +53,7 @@ Site('config :: a syntax error names the file and the line', async () => {
   assert.is(r.exitCode, 255);
 });
 
-Site('cache :: list shows the blobs and a total; clean --days keeps fresh ones, clean removes all', async () => {
+Site('cache :: list -v shows the blobs, list a total; clean --days keeps fresh ones, clean removes all', async () => {
   const cache = join(d, 'cache');
   const blobs = join(cache, 'blobs/sha256');
   await mkdir(blobs, { recursive: true });
@@ -64,7 +64,7 @@ Site('cache :: list shows the blobs and a total; clean --days keeps fresh ones, 
   await utimes(join(blobs, b), old, old);
   await execa('chown', ['-R', `${(await execa('stat', ['-c', '%u', d])).stdout}`, cache]);
   const env = { CTR_CACHEDIR: cache };
-  const list = await ctr(['cache', 'list'], { cwd: '/', env });
+  const list = await ctr(['cache', 'list', '-v'], { cwd: '/', env });
   assert.is(list.exitCode, 0, String(list.stderr));
   assert.match(String(list.stdout), new RegExp(`sha256:${a}`));
   assert.match(String(list.stdout), new RegExp(`sha256:${b}`));
