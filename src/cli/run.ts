@@ -213,6 +213,7 @@ async function instanceVerb(args: string[]): Promise<number> {
     }
     if (image === undefined) throw new CtrError('no image given', '', usage);
     if (after.length === 0) throw new CtrError('no instance name given', '', usage);
+    if (parsed.app !== undefined) throw new CtrError('instance start --app', 'not supported: an instance runs the image\'s own startscript', usage);
     const { instanceStart } = await import('../instance/commands.js');
     await instanceStart(image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
     return 0;
@@ -405,7 +406,13 @@ async function main(argv: string[]): Promise<number> {
   if (verb === 'plan') {
     if (parsed['for-nodes'] === true) opts.forNodes = true;
     const { writePlan } = await import('./commands/plan.js');
-    await writePlan(parsed.output as string, parsed.action as Action, image, rest, opts);
+    const action = parsed.action as Action;
+    if (opts.app !== undefined && action !== 'shell') {
+      const { appAction } = await import('../image/scif.js');
+      await writePlan(parsed.output as string, 'exec', image, ['/bin/sh', '-c', appAction(action), 'ctr-app', ...rest], opts);
+      return 0;
+    }
+    await writePlan(parsed.output as string, action, image, rest, opts);
     return 0;
   }
   if (image.startsWith('instance://')) {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { userIds, userTmp } from '../helpers/user.js';
+import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
 import { apptainerBusyboxSif, ctrUser, ownLeftovers } from './fixture.js';
 
 const ctx = { dir: '', sandbox: '', sif: '', file: '' };
@@ -202,6 +202,20 @@ Scif('e2e/actions/actions.go (test action) :: ctr test --app runs the app\'s %ap
   const none = await ctrUser(['test', '--app', 'bar', ctx.sif]);
   assert.is(none.code, 1);
   assert.match(none.stderr, /^ctr: error: app bar: no test/m);
+});
+
+Scif('e2e/actions/actions.go actionShell (with --app) :: shell --app and plan --action run --app, as exec and run do', async () => {
+  const sh = await ctr(['shell', '--app', 'foo', ctx.sif], { input: 'echo "app=$SCIF_APPNAME $testvar1"\n', detached: true });
+  assert.is(sh.exitCode, 0, String(sh.stderr));
+  assert.is(String(sh.stdout), 'app=foo fooOne\n');
+  const plan = path.join(ctx.dir, 'foo.plan');
+  const w = await ctrUser(['plan', '-o', plan, '--action', 'run', '--app', 'foo', ctx.sif, 'x']);
+  assert.is(w.code, 0, w.stderr);
+  const r = await asUser(plan, [], { detached: true });
+  assert.is(String(r.stdout), 'RUNNING FOO\nargs: x\n');
+  const inst = await ctrUser(['instance', 'start', '--app', 'foo', ctx.sif, 'i1']);
+  assert.is(inst.code, 255);
+  assert.match(inst.stderr, /^ctr: error: instance start --app: not supported/);
 });
 
 Scif('e2e/runhelp/runhelp.go testRunHelp :: AppFooHelp, AppFakeHelp', async () => {
