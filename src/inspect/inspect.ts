@@ -50,6 +50,8 @@ export interface InspectApps {
   app?: string;
   /** --list-apps */
   listApps?: boolean;
+  /** --all: with listApps, each app's sections too. */
+  allApps?: boolean;
 }
 
 /** More apps than this is not an image anyone built. */
@@ -76,20 +78,12 @@ export async function inspectImage(arg: string, sections: ReadonlySet<Section>, 
       out.apps = {};
       for (const n of names) if ((await fsys.list(`${SCIF_APPS}/${n}/scif`)).length) out.apps[n] = {};
     }
+    // --all: every app with the sections asked for, besides the image's own.
+    if (apps.allApps) for (const n of Object.keys(out.apps ?? {})) out.apps![n] = await readApp(fsys, n, sections, img.path);
     if (apps.app !== undefined) {
       const meta = `${SCIF_APPS}/${apps.app}/scif`;
       if (!(await fsys.list(meta)).length) throw new CtrError(`app ${apps.app}`, `not in image ${arg} (no ${meta})`, { hint: `ctr inspect --list-apps ${arg}` });
-      const a: AppInspection = {};
-      if (sections.has('labels')) {
-        const text = await fsys.read(`${meta}/labels.json`);
-        a.labels = text === undefined ? {} : parseLabels(text, `${meta}/labels.json`);
-      }
-      if (sections.has('runscript')) a.runscript = await fsys.read(`${meta}/runscript`);
-      if (sections.has('startscript')) a.startscript = await fsys.read(`${meta}/startscript`);
-      if (sections.has('test')) a.test = await fsys.read(`${meta}/test`);
-      if (sections.has('helpfile')) a.helpfile = await fsys.read(`${meta}/runscript.help`);
-      if (sections.has('environment')) a.environment = await envScripts(fsys, `${meta}/env`, /^9.*-environment\.sh$/, img.path);
-      out.apps = { ...out.apps, [apps.app]: a };
+      out.apps = { ...out.apps, [apps.app]: await readApp(fsys, apps.app, sections, img.path) };
       sections = new Set([...sections].filter((x) => x === 'deffile' || x === 'image'));
     }
     if (sections.has('labels')) {
@@ -124,6 +118,22 @@ export async function inspectImage(arg: string, sections: ReadonlySet<Section>, 
     fsys.close();
   }
   return out;
+}
+
+/** The sections of app NAME, from its /scif/apps/NAME/scif. */
+async function readApp(fsys: Fs, name: string, sections: ReadonlySet<Section>, image: string): Promise<AppInspection> {
+  const meta = `${SCIF_APPS}/${name}/scif`;
+  const a: AppInspection = {};
+  if (sections.has('labels')) {
+    const text = await fsys.read(`${meta}/labels.json`);
+    a.labels = text === undefined ? {} : parseLabels(text, `${meta}/labels.json`);
+  }
+  if (sections.has('runscript')) a.runscript = await fsys.read(`${meta}/runscript`);
+  if (sections.has('startscript')) a.startscript = await fsys.read(`${meta}/startscript`);
+  if (sections.has('test')) a.test = await fsys.read(`${meta}/test`);
+  if (sections.has('helpfile')) a.helpfile = await fsys.read(`${meta}/runscript.help`);
+  if (sections.has('environment')) a.environment = await envScripts(fsys, `${meta}/env`, /^9.*-environment\.sh$/, image);
+  return a;
 }
 
 /** The scripts in DIR whose names match WHICH, keyed by their path in the image. */

@@ -25,7 +25,7 @@ const sorted = (m: Record<string, string>) => Object.fromEntries(Object.entries(
 
 export function inspectionJson(i: Inspection): string {
   const a = attributes(i);
-  if (i.apps) a.apps = Object.fromEntries(Object.keys(i.apps).sort().map((n) => [n, attributes(i.apps![n])]));
+  if (i.apps && Object.keys(i.apps).length) a.apps = Object.fromEntries(Object.keys(i.apps).sort().map((n) => [n, attributes(i.apps![n])]));
   const out: Record<string, unknown> = { data: { attributes: a }, type: 'container' };
   if (i.image) out.image = i.image;
   return JSON.stringify(out, null, '\t') + '\n';

@@ -236,6 +236,9 @@ const inspect = async (args: string[], image = ctx.sif) => {
 Scif('e2e/inspect/inspect.go apptainerInspect :: list apps', async () => {
   const a = await inspect(['--list-apps']);
   assert.equal(Object.keys(a.apps), ['bar', 'foo', 'testapp', 'world']);
+  const all = JSON.parse((await ctrUser(['inspect', '--all', ctx.sif])).stdout).data.attributes;
+  assert.is(all.apps.foo.runscript, '#!/bin/sh\n\n    echo "RUNNING FOO"\n    echo "args: $*"', '--all has every app\'s sections');
+  assert.is(all.apps.bar.labels.customLabel1, 'barOne');
   const text = await ctrUser(['inspect', '--list-apps', ctx.sandbox]);
   assert.is(text.stdout, 'bar\nfoo\ntestapp\nworld\n');
 });

@@ -118,7 +118,7 @@ RunHelp('run-help :: the help file; Apptainer\'s words when there is none', asyn
   const none = await ctr(['run-help', bare]);
   assert.equal([none.stdout, none.stderr, none.exitCode], ['No help sections were defined for this image\n', '', 0]);
   const no = await ctr(['run-help']);
-  assert.equal([no.stderr, no.exitCode], ['ctr: error: no image given\nctr: hint: usage: ctr run-help IMAGE\n', 255]);
+  assert.equal([no.stderr, no.exitCode], ['ctr: error: no image given\nctr: hint: usage: ctr run-help [--app NAME] IMAGE\n', 255]);
 });
 
 RunHelp('test :: runs /.singularity.d/test with the image\'s environment; its exit status passes through', async () => {

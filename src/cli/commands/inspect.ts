@@ -10,6 +10,6 @@ export async function inspectCommand(image: string, flags: Record<string, unknow
   // As Apptainer: labels by default, unless only the apps are asked for; --all is every app.
   const sections = new Set<Section>(asked.length ? asked : listApps ? [] : ['labels']);
   const app = flags.all ? undefined : flags.app as string | undefined;
-  const i = await inspectImage(image, sections, { app, listApps });
+  const i = await inspectImage(image, sections, { app, listApps, allApps: Boolean(flags.all) });
   process.stdout.write(flags.json || flags.all ? inspectionJson(i) : inspectionText(i, app));
 }
