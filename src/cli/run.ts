@@ -213,7 +213,6 @@ async function instanceVerb(args: string[]): Promise<number> {
     }
     if (image === undefined) throw new CtrError('no image given', '', usage);
     if (after.length === 0) throw new CtrError('no instance name given', '', usage);
-    if (parsed.app !== undefined) throw new CtrError('instance start --app', 'not supported: an instance runs the image\'s own startscript', usage);
     const { instanceStart } = await import('../instance/commands.js');
     await instanceStart(image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
     return 0;

@@ -19,6 +19,10 @@ import { alive, checkName, find, list, remove, save, signalSession, startTime, s
 /** The keeper: $@ are the startscript's arguments. TERM/INT end it and what it started. */
 const KEEPER = '[ -x /.singularity.d/startscript ] && /.singularity.d/startscript "$@" &\n' +
   "trap 'kill 0 2>/dev/null; exit 0' TERM INT HUP\nwhile :; do sleep 86400 & wait $!; done\n";
+/** With --app NAME: the app's %appstart instead; an app without one does not start. */
+const APP_KEEPER = '__s="/scif/apps/$SINGULARITY_APPNAME/scif/startscript"\n' +
+  '[ -x "$__s" ] || { echo "ctr: error: app $SINGULARITY_APPNAME: no startscript ($__s)" >&2; exit 1; }\n' +
+  KEEPER.replace('[ -x /.singularity.d/startscript ] && /.singularity.d/startscript', '"$__s"');
 
 export async function instanceStart(imageArg: string, name: string, args: string[], opts: LaunchOptions): Promise<void> {
   checkName(name);
@@ -28,12 +32,18 @@ export async function instanceStart(imageArg: string, name: string, args: string
   const { gatherHostFacts } = await import('../host/facts.js');
   const { composePlan } = await import('../plan/compose.js');
   const image = await openImage(imageArg);
+  if (opts.app !== undefined) {
+    // Known before anything starts: the app, and its %appstart (read without mounting).
+    const { inspectImage } = await import('../inspect/inspect.js');
+    const i = await inspectImage(image.path, new Set(['startscript']), { app: opts.app });
+    if (!i.apps?.[opts.app]?.startscript) throw new CtrError(`instance ${name}`, `app ${opts.app} has no startscript (%appstart ${opts.app})`);
+  }
   const host = await gatherHostFacts(opts, image.kind !== 'dir');
   const env = [...opts.env, `APPTAINER_INSTANCE=${name}`, `SINGULARITY_INSTANCE=${name}`];
   const words = composePlan('exec', image, { ...opts, env, join: 'on', joinTag: `instance.${name}` }, host).args;
   const log = join(dir, `${name}.log`);
   const out = openSync(log, 'w', 0o600);
-  const child = spawn(launcherPath(), [...words, '--', '/bin/sh', '-c', KEEPER, 'ctr-instance', ...args], {
+  const child = spawn(launcherPath(), [...words, '--', '/bin/sh', '-c', opts.app === undefined ? KEEPER : APP_KEEPER, 'ctr-instance', ...args], {
     detached: true, stdio: ['ignore', out, out],
   });
   closeSync(out);

@@ -62,7 +62,7 @@ From: ${from}
     exit 3
 
 %appstart foo
-    echo "STARTING FOO"
+    echo "STARTING FOO $*"
 
 %appenv testapp
     TESTAPP=testapp
@@ -213,9 +213,29 @@ Scif('e2e/actions/actions.go actionShell (with --app) :: shell --app and plan --
   assert.is(w.code, 0, w.stderr);
   const r = await asUser(plan, [], { detached: true });
   assert.is(String(r.stdout), 'RUNNING FOO\nargs: x\n');
-  const inst = await ctrUser(['instance', 'start', '--app', 'foo', ctx.sif, 'i1']);
-  assert.is(inst.code, 255);
-  assert.match(inst.stderr, /^ctr: error: instance start --app: not supported/);
+});
+
+Scif('e2e/instance/instance.go testAppEchoServer :: instance start --app foo runs the app\'s %appstart; an app without one does not start', async () => {
+  const env = { XDG_RUNTIME_DIR: path.join(ctx.dir, 'run') };
+  fs.mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
+  fs.chownSync(env.XDG_RUNTIME_DIR, fs.statSync(ctx.dir).uid, fs.statSync(ctx.dir).gid);
+  const s = await ctrUser(['instance', 'start', '--app', 'foo', ctx.sif, 'echoapp', '7'], env);
+  assert.is(s.code, 0, s.stderr);
+  try {
+    let log = '';
+    for (let i = 0; i < 100 && !log.includes('STARTING FOO'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = fs.readFileSync(path.join(env.XDG_RUNTIME_DIR, 'ctr/instances/echoapp.log'), 'utf8');
+    }
+    assert.match(log, /STARTING FOO 7/);
+    const e = await ctrUser(['exec', 'instance://echoapp', 'sh', '-c', 'echo $SCIF_APPNAME'], env);
+    assert.is(e.stdout, 'foo\n');
+  } finally {
+    assert.is((await ctrUser(['instance', 'stop', 'echoapp'], env)).code, 0);
+  }
+  const bad = await ctrUser(['instance', 'start', '--app', 'bar', ctx.sif, 'noapp'], env);
+  assert.is(bad.code, 255);
+  assert.is(bad.stderr, 'ctr: error: instance noapp: app bar has no startscript (%appstart bar)\n');
 });
 
 Scif('e2e/runhelp/runhelp.go testRunHelp :: AppFooHelp, AppFakeHelp', async () => {
