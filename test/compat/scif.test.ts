@@ -50,6 +50,7 @@ From: ${from}
     chmod 0755 bin/showlib
 %appinstall bar
     touch filebar.exec
+    cp /scif/apps/foo/filefoo.exec from-foo
 
 %apprun foo
     echo "RUNNING FOO"
@@ -143,6 +144,10 @@ Scif('e2e/imgbuild/imgbuild.go buildDefinition :: AppInstall: runs in /scif/apps
   assert.ok(fs.statSync(inApp('bar', 'filebar.exec')).isFile());
   assert.is(fs.readFileSync(inApp('foo', 'installed-with'), 'utf8'), 'foo /scif/apps/foo /scif/data/foo /scif/apps/foo\n');
   assert.is(fs.readFileSync(path.join(ctx.sandbox, 'post-ran'), 'utf8'), 'POST\n');
+});
+
+Scif('e2e/imgbuild/regressions.go issue4820 :: apps install in the order the file names them (bar uses what foo made)', () => {
+  assert.ok(fs.statSync(inApp('bar', 'from-foo')).isFile());
 });
 
 Scif('e2e/imgbuild/imgbuild.go buildDefinition :: AppRun and AppTest: scif/runscript and scif/test, mode 0755', () => {
