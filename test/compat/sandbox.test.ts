@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { userTmp } from '../helpers/user.js';
+import { TEST_USER, userTmp } from '../helpers/user.js';
 import { testLayout } from '../oci/fixtures.js';
-import { apptainerBusyboxSif, ctrUser, ownLeftovers } from './fixture.js';
+import { apptainerBusyboxSif, ctrUser, ownLeftovers, run } from './fixture.js';
 
 const ctx = { dir: '', sif: '', def: '' };
 
@@ -92,6 +92,18 @@ Sandbox('e2e/imgbuild/imgbuild.go buildFrom :: an OCI reference into a sandbox (
   assert.is(fs.readFileSync(path.join(dir, 'data/replace.txt'), 'utf8'), 'v2\n');
   const r = await ctrUser(['exec', dir, 'cat', '/data/replace.txt']);
   assert.is(r.stdout, 'v2\n');
+  assert.equal(leftovers(), []);
+});
+
+Sandbox('e2e/imgbuild/imgbuild.go buildFrom :: a root file system tarball into a sandbox', async () => {
+  const tar = path.join(ctx.dir, 'rootfs.tar.gz');
+  const t = await run('runuser', ['-u', TEST_USER, '--', 'tar', '-C', path.join(ctx.dir, 'from-sif'), '-czf', tar, '.']);
+  assert.is(t.code, 0, t.stderr);
+  const dir = path.join(ctx.dir, 'from-tar');
+  const b = await ctrUser(['build', '--sandbox', dir, tar], {}, ctx.dir);
+  assert.is(b.code, 0, b.stderr);
+  const r = await ctrUser(['exec', dir, 'sh', '-c', 'echo $PATH']);
+  assert.is(r.stdout, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n');
   assert.equal(leftovers(), []);
 });
 

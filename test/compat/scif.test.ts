@@ -282,6 +282,17 @@ Scif('e2e/inspect/inspect.go apptainerInspect :: label app, help app, env app, r
   assert.match(gone.stderr, /^ctr: error: app nope: not in image/);
 });
 
+Scif('e2e/imgbuild/imgbuild.go buildDefinition (SIF, not sandbox) :: AppRun, AppEnv straight into a SIF over Bootstrap: busybox', async () => {
+  fs.writeFileSync(path.join(ctx.dir, 'one.def'), 'Bootstrap: busybox\n\n%appenv one\n    export ONE=1\n%apprun one\n    echo "one $ONE $*"\n');
+  const sif = path.join(ctx.dir, 'one.sif');
+  const b = await ctrUser(['build', sif, 'one.def'], {}, ctx.dir);
+  assert.is(b.code, 0, b.stderr);
+  const r = await ctrUser(['run', '--app', 'one', sif, 'x']);
+  assert.is(r.stdout, 'one 1 x\n');
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(Object.keys((await inspect(['--list-apps'], sif)).apps), ['one']);
+});
+
 Scif('pkg/build/types/parser/deffile.go :: an app section without a name, or with a path for one, is refused in one line', async () => {
   for (const [head, why] of [['%apprun', 'no app name'], ['%apprun ../x', 'not an app name']]) {
     fs.writeFileSync(path.join(ctx.dir, 'bad.def'), `Bootstrap: scratch\n${head}\n    echo\n`);
