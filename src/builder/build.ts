@@ -6,7 +6,7 @@
 // not a partial OUT.
 import { execa } from 'execa';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, cp, lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { makeTempDir, tempBeside } from '../tmp.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { endianness } from 'node:os';
@@ -68,6 +68,7 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   } else {
     await checkOutput(out, opts.force);
   }
+  if (opts.sandbox && opts.force) await checkReplaceable(out);
   if (opts.sandbox) return buildSandbox(out, source, opts);
   if (OCI_SOURCE.test(source)) {
     const { pullToSif } = await import('../oci/index.js');
@@ -120,6 +121,17 @@ export async function build(out: string, source: string, opts: BuildOptions): Pr
   }
 }
 
+/** --force removes what is at OUT: a directory only when it is empty or an image (it
+ * has /.singularity.d), never a home directory given by mistake. */
+async function checkReplaceable(out: string): Promise<void> {
+  const st = await lstat(out).catch(() => undefined);
+  if (!st?.isDirectory()) return;
+  const names: string[] = await readdir(out).catch(() => []);
+  if (names.length && !names.includes('.singularity.d')) {
+    throw new CtrError(`--force ${out}`, 'a directory that is not a container image (no /.singularity.d): not removed', { hint: 'remove it yourself, or build elsewhere' });
+  }
+}
+
 /** SOURCE's bytes, counted by METER on their way through (errors pass on). */
 function metered(source: Readable, meter: RateMeter): Readable {
   const count = new Transform({ transform(chunk: Buffer, _enc, done) { meter.add(chunk.length); done(null, chunk); } });
@@ -156,8 +168,12 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
   const viaSif = tempBeside(out.replace(/\/+$/, ''), `${process.pid}.sif`);
   cleanup.file(() => [viaSif]);
   try {
+    if (OCI_SOURCE.test(source) && opts.update && !opts.force) {
+      progress(`${source} is not a definition file: nothing to apply to ${out}`);
+      return;
+    }
     if (OCI_SOURCE.test(source)) {
-      await build(viaSif, source, { ...opts, sandbox: false, force: true });
+      await build(viaSif, source, { ...opts, sandbox: false, update: false, force: true });
       source = viaSif;
     }
     const st = await stat(source).catch((err) => { throw new CtrError(`build source ${source}`, describeSystemError(err)); });
@@ -183,7 +199,7 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
     } else {
       if (head && !isSif(head) && !isSquashfs(head)) {
         if (!tarCompression(head)) throw new CtrError(`build source ${source}`, 'not a directory, SIF, SquashFS image, tarball or definition file');
-        await build(viaSif, source, { ...opts, sandbox: false, force: true });
+        await build(viaSif, source, { ...opts, sandbox: false, update: false, force: true });
         source = viaSif;
       }
       await mkdir(tree);

@@ -145,6 +145,14 @@ Sandbox('cmd/internal/cli/build.go :: a sandbox that exists is kept without --fo
   assert.is(f.code, 0, f.stderr);
   assert.ok(fs.existsSync(path.join(dir, 'built-by-post')));
   assert.not.ok(fs.existsSync(path.join(dir, '.singularity.d/env/10-docker2singularity.sh')), 'the old tree is gone');
+  // Not an image: --force does not remove it (a home directory given by mistake).
+  const mine = path.join(ctx.dir, 'mine');
+  fs.mkdirSync(mine);
+  fs.writeFileSync(path.join(mine, 'thesis.tex'), 'x');
+  const no = await ctrUser(['build', '-F', '-s', mine, ctx.sif], {}, ctx.dir);
+  assert.is(no.code, 255);
+  assert.match(no.stderr, /^ctr: error: --force .*mine: a directory that is not a container image/);
+  assert.ok(fs.existsSync(path.join(mine, 'thesis.tex')));
 });
 
 Sandbox.run();
