@@ -43,6 +43,8 @@ export interface BuildOptions {
   fakerootMode?: FakerootMode;
   /** OUT is a directory image (Apptainer's --sandbox), not a SIF. */
   sandbox?: boolean;
+  /** --fix-perms: the owner may read, write and (directories) enter everything in the sandbox. */
+  fixPerms?: boolean;
   /** --update: the sandbox OUT is the base a definition file's sections apply to (no bootstrap). */
   update?: boolean;
 }
@@ -208,6 +210,8 @@ async function buildSandbox(out: string, source: string, opts: BuildOptions): Pr
       await unpackInto(source, tree);
     }
     await chmod(tree, 0o755);
+    // Apptainer's --fix-perms: a tree the user can delete again (an image's 0555 directories).
+    if (opts.fixPerms) await execa('chmod', ['-R', 'u+rwX', tree]);
     if (opts.force || update) {
       await execa('chmod', ['-R', 'u+rwX', out], { reject: false });
       await rm(out, { recursive: true, force: true });

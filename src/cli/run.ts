@@ -60,6 +60,7 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
     flags: {
       force: { alias: 'F', type: 'boolean', describe: 'overwrite OUT' },
       sandbox: { alias: 's', type: 'boolean', describe: 'OUT is a directory image (a sandbox: ctr exec DIR runs it; ctr build OUT.sif DIR packs it)' },
+      'fix-perms': { type: 'boolean', describe: 'with --sandbox: give the owner read, write and search permission on everything (so it can be removed)' },
       update: { alias: 'u', type: 'boolean', describe: "with --sandbox: apply a definition file's sections to the existing sandbox OUT (no bootstrap)" },
       compress: { type: 'string', describe: 'compressor[:level]: gzip, xz, lzo, lz4, zstd (default zstd:3)' },
       'no-https': { type: 'boolean', describe: 'plain HTTP to registries, for docker:// sources and Bootstrap: docker' },
@@ -69,7 +70,7 @@ const OTHER_VERBS: Record<string, OtherVerb> = {
     async run(f, [out, source]) {
       const { buildCommand } = await import('./commands/build.js');
       await buildCommand(out, source, { force: Boolean(f.force), compress: f.compress as string | undefined, noHttps: Boolean(f['no-https']),
-        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet), sandbox: Boolean(f.sandbox), update: Boolean(f.update) });
+        fakerootMode: f['fakeroot-mode'] as FakerootMode | undefined, quiet: Boolean(f.quiet), sandbox: Boolean(f.sandbox), update: Boolean(f.update), fixPerms: Boolean(f['fix-perms']) });
     },
   },
   inspect: {

@@ -95,6 +95,26 @@ Sandbox('e2e/imgbuild/imgbuild.go buildFrom :: an OCI reference into a sandbox (
   assert.equal(leftovers(), []);
 });
 
+Sandbox('cmd/internal/cli/build.go --fix-perms :: a read-only directory of the image becomes the owner\'s to write', async () => {
+  const src = path.join(ctx.dir, 'ro-src');
+  fs.mkdirSync(path.join(src, 'locked'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'locked/f'), 'x');
+  const { uid, gid } = fs.statSync(ctx.dir);
+  for (const p of [src, path.join(src, 'locked'), path.join(src, 'locked/f')]) fs.chownSync(p, uid, gid);
+  fs.chmodSync(path.join(src, 'locked/f'), 0o400);
+  fs.chmodSync(path.join(src, 'locked'), 0o555);
+  const sif = path.join(ctx.dir, 'ro.sif');
+  const p = await ctrUser(['build', sif, src], {}, ctx.dir);
+  assert.is(p.code, 0, p.stderr);
+  for (const [flags, dmode, fmode] of [[[], 0o555, 0o400], [['--fix-perms'], 0o755, 0o600]] as const) {
+    const dir = path.join(ctx.dir, `ro-${flags.length}`);
+    const b = await ctrUser(['build', '--sandbox', ...flags, dir, sif], {}, ctx.dir);
+    assert.is(b.code, 0, b.stderr);
+    assert.is(fs.statSync(path.join(dir, 'locked')).mode & 0o777, dmode);
+    assert.is(fs.statSync(path.join(dir, 'locked/f')).mode & 0o777, fmode);
+  }
+});
+
 Sandbox('e2e/imgbuild/imgbuild.go buildFrom :: a root file system tarball into a sandbox', async () => {
   const tar = path.join(ctx.dir, 'rootfs.tar.gz');
   const t = await run('runuser', ['-u', TEST_USER, '--', 'tar', '-C', path.join(ctx.dir, 'from-sif'), '-czf', tar, '.']);

@@ -9,7 +9,7 @@ import type { FakerootMode } from '../../plan/fakeroot.js';
 
 const COMPRESSORS = ['gzip', 'xz', 'lzo', 'lz4', 'zstd'];
 
-export interface BuildFlags { force: boolean; compress?: string; noHttps: boolean; fakerootMode?: FakerootMode; quiet: boolean; sandbox?: boolean; update?: boolean }
+export interface BuildFlags { force: boolean; compress?: string; noHttps: boolean; fakerootMode?: FakerootMode; quiet: boolean; sandbox?: boolean; update?: boolean; fixPerms?: boolean }
 
 export async function buildCommand(out: string, source: string, f: BuildFlags): Promise<void> {
   const t0 = performance.now();
@@ -18,7 +18,7 @@ export async function buildCommand(out: string, source: string, f: BuildFlags): 
   if (!COMPRESSORS.includes(name)) throw new CtrError(`compressor ${name}`, `unknown (one of ${COMPRESSORS.join(', ')})`);
   if (level !== undefined && !/^\d+$/.test(level)) throw new CtrError(`compression level ${level}`, 'not a number');
   try {
-    await build(out, source, { sandbox: f.sandbox, update: f.update, force: f.force, noHttps: f.noHttps, fakerootMode: f.fakerootMode, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
+    await build(out, source, { sandbox: f.sandbox, update: f.update, fixPerms: f.fixPerms, force: f.force, noHttps: f.noHttps, fakerootMode: f.fakerootMode, compressor: name as CompressorName, level: level === undefined ? undefined : Number(level) });
   } catch (err) {
     // The build ran in its user namespace (builder/userns.ts) and said what went wrong.
     if (err instanceof BuildRanElsewhere) process.exit(err.code);
