@@ -17,7 +17,6 @@ export interface AppDefinition {
   sections: Partial<Record<AppSectionName, string>>;
 }
 
-
 export interface Definition {
   /** Header keys, lower-cased: bootstrap, from, include, mirrorurl, osversion, ... */
   header: Record<string, string>;
