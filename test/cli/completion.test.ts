@@ -45,7 +45,7 @@ Bash('ctr ex<TAB> :: exec', async () => {
 
 Bash('ctr exec --wr<TAB> :: the flags of the table that start so', async () => {
   assert.equal(await complete(['ctr', 'exec', '--wr']), ['--writable-tmpfs', '--writable-tmpfs-size']);
-  assert.equal(await complete(['ctr', 'build', '--f']), ['--fakeroot-mode', '--force']);
+  assert.equal(await complete(['ctr', 'build', '--f']), ['--fakeroot-mode', '--fix-perms', '--force']);
 });
 
 Bash('every flag of every command :: offered after a dash, as the table has it', async () => {
