@@ -59,12 +59,6 @@ static pid_t g_fuse2fs, g_fuse_overlayfs;
 static int g_fuse_overlayfs_go = -1;
 static pid_t g_lower_servers[MAX_LOWERS]; /* the FUSE servers of the read-only layers */
 
-static long ms_now(void)
-{
-   struct timespec ts;
-   clock_gettime(CLOCK_MONOTONIC, &ts);
-   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 void overlay_open(const struct plan *p, struct overlay_upper *o)
 {

@@ -28,7 +28,7 @@ export async function instanceStart(imageArg: string, name: string, args: string
   const { gatherHostFacts } = await import('../host/facts.js');
   const { composePlan } = await import('../plan/compose.js');
   const image = await openImage(imageArg);
-  const host = await gatherHostFacts(opts, image.kind !== 'dir');
+  const host = await gatherHostFacts(opts, image.kind !== 'dir', image.kind === 'dir' ? image.path : undefined);
   const env = [...opts.env, `APPTAINER_INSTANCE=${name}`, `SINGULARITY_INSTANCE=${name}`];
   const words = composePlan('exec', image, { ...opts, env, join: 'on', joinTag: `instance.${name}` }, host).args;
   const log = join(dir, `${name}.log`);

@@ -8,6 +8,7 @@ import { composeEnv, splitEnvList, type EnvPolicy } from './env.js';
 import type { Action, HostFacts, LaunchOptions, Overlay } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
+import { capHex } from './caps.js';
 import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
 import { planCgroups } from './cgroups.js';
 import { hasLimits, mergeLimits, noLimits, type DeviceRate } from './resources.js';
@@ -32,7 +33,7 @@ const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '
 const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
 
 export type Mount =
-  | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean }
+  | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean; user?: boolean }
   | { kind: 'tmpfs'; dst: string; mode: string };
 
 export interface LaunchPlan {
@@ -84,7 +85,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   const dev = deviceEdits(opts, host);
   for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
   for (const b of parseBinds(opts.bind)) {
-    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
   }
 
   const env = composeEnv({
@@ -116,6 +117,10 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.writableTmpfs && writable.length) {
     throw new CtrError('--overlay and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out --writable-tmpfs: the overlay holds the changes' });
   }
+  if (opts.writable) {
+    checkWritable(image, opts, host, overlays.length > 0);
+    w.writable().noMountpoints();
+  }
   if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
   for (const o of overlays) if (o.kind === 'lower') w.overlayLower(o.path, o.offset);
   if (writable.length) writeOverlay(w, writable[0], host);
@@ -125,7 +130,9 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   w.pidNs();
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
-    else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
+    // --writable makes no mount point in the image: a default mount whose place is
+    // missing is skipped (with a warning), a -B one fails, as Apptainer does.
+    else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional || (opts.writable && !m.user) });
   }
   for (const name of LAUNCHER_DIR_VARS) w.bindEnv(name, 'rw', { optional: true });
   if (!opts.fakeroot) {
@@ -159,11 +166,30 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.joinCount(opts.joinCount);
   }
   if (opts.noUmask) w.umask('0022');
+  if (opts.caps) w.caps(capHex(opts.caps.drop), capHex(opts.caps.add));
+  if (opts.runscriptTimeoutMs !== undefined) w.runscriptTimeout(opts.runscriptTimeoutMs);
   if (opts.debug) w.debug();
   const limits = mergeLimits(host.fileLimits ?? noLimits(), opts.resources ?? noLimits());
   if (hasLimits(limits)) planCgroups(w, limits, host.cgroups ?? { ok: false, why: 'not looked up', hint: '' }, deviceNumbers(host));
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
+}
+
+/** --writable: only a directory of the user's own, and no other writable layer with it. */
+function checkWritable(image: ImageRef, opts: LaunchOptions, host: HostFacts, overlays: boolean): void {
+  if (image.kind !== 'dir') {
+    throw new CtrError(`--writable ${image.path}`, `a ${image.kind === 'sif' ? 'SIF' : 'SquashFS'} image is read-only (ctr writes into no SIF overlay partition)`,
+      { hint: 'keep changes in an overlay (ctr overlay create ov.img; --overlay ov.img), or throw them away: --writable-tmpfs' });
+  }
+  if (opts.writableTmpfs) {
+    throw new CtrError('--writable and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out one of them (--compat implies --writable-tmpfs)' });
+  }
+  if (overlays) throw new CtrError('--writable and --overlay', 'cannot be used together', { hint: 'the overlay holds the changes: leave out --writable' });
+  const wr = host.imageWritable;
+  if (wr && !wr.ok) {
+    throw new CtrError(`--writable ${image.path}`, `you have no write permission there (it is ${wr.uid === 0 ? 'root' : `uid ${wr.uid}`}'s)`,
+      { hint: 'copy it to a directory of your own (cp -a), or keep changes in --writable-tmpfs or --overlay' });
+  }
 }
 
 function deviceEdits(opts: LaunchOptions, host: HostFacts): DeviceEdits {
