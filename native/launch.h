@@ -108,6 +108,7 @@ struct plan {
    bool set_caps;            /* --caps: */
    unsigned long long cap_drop, cap_add; /* masks, bit N = capability N */
    unsigned runscript_timeout_ms; /* the env scripts' time limit (init enforces it); 0: none */
+   bool tmpfs_fuse;          /* --writable-tmpfs through fuse-overlayfs (p->fuse_overlayfs) */
 };
 
 /* launch_plan.c (the words: plan_words.def) */

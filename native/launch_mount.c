@@ -433,7 +433,7 @@ void mount_container(const struct plan *p, int image_fd)
       fuse_wait_ready(p, SCRATCH_BASE IMG, server);
    /* fuse2fs is exec'd too: it needs the host's root (launch_overlay.c). */
    overlay_start(p, &ov);
-   bool upper = ov.upper_fd >= 0, fuse_root = upper && p->overlay_image;
+   bool upper = ov.upper_fd >= 0, fuse_root = upper && (p->overlay_image || p->tmpfs_fuse);
    if (fuse_root) {
       /* Exec'd too, and it opens its lower layers at once: the image must answer. */
       if (server && fuse_in_process(p))

@@ -461,6 +461,10 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_RUNSCRIPT_TIMEOUT:
       p->runscript_timeout_ms = (unsigned)number(id, a[0], 10, 1, INT_MAX);
       break;
+   case PW_WRITABLE_TMPFS_FUSE:
+      p->tmpfs_fuse = true;
+      p->fuse_overlayfs = nonempty(id, a[0]);
+      break;
    case PW_NONE:
    case PW_COUNT:
       DIE_PLAIN("launch plan: internal error: word %d", (int)id);
@@ -485,6 +489,8 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
       DIE_PLAIN("launch plan: no image given");
    if (p->writable_image && !p->image_is_dir)
       DIE_PLAIN("launch plan: --writable needs a directory image");
+   if (p->tmpfs_fuse && !p->writable_tmpfs)
+      DIE_PLAIN("launch plan: --writable-tmpfs-fuse needs --writable-tmpfs");
    if (p->no_mountpoints && !p->writable_image)
       DIE_PLAIN("launch plan: --no-mountpoints needs --writable");
    cgroup_check_plan(p);

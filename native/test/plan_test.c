@@ -161,6 +161,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
       [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
       [PW_CAPS] = { "2000", "400" },          [PW_RUNSCRIPT_TIMEOUT] = { "1500" },
+      [PW_WRITABLE_TMPFS_FUSE] = { "/usr/bin/fuse-overlayfs" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -228,7 +229,7 @@ static void golden(void)
          !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs") && p.n_lowers == 1 &&
          !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
    CHECK(p.no_mountpoints && p.set_caps && p.cap_drop == 1ULL << 13 && p.cap_add == 1ULL << 10 &&
-         p.runscript_timeout_ms == 1500, "golden: no mount points, caps, runscript timeout");
+         p.runscript_timeout_ms == 1500 && p.tmpfs_fuse, "golden: no mount points, caps, runscript timeout, tmpfs fuse");
 }
 
 /* --caps masks: 1 to 16 lower-case hex digits, no bit both dropped and added;
@@ -256,6 +257,8 @@ static void caps_and_timeout(void)
    refused("timeout 0", t0, "--runscript-timeout: 0 is not a number from 1 to 2147483647");
    const char *tx[] = { PV, "--image", "/i", "--runscript-timeout", "1s", NULL };
    refused("timeout 1s", tx, "--runscript-timeout: 1s is not*");
+   const char *tf[] = { PV, "--image-dir", "/d", "--writable-tmpfs-fuse", "/usr/bin/fuse-overlayfs", NULL };
+   refused("--writable-tmpfs-fuse alone", tf, "--writable-tmpfs-fuse needs --writable-tmpfs");
    const char *nm[] = { PV, "--image-dir", "/d", "--no-mountpoints", NULL };
    refused("--no-mountpoints", nm, "--no-mountpoints needs --writable");
 }

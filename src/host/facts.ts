@@ -67,6 +67,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
   const limits = mergeLimits(fileLimits ?? noLimits(), opts.resources ?? noLimits());
   const limitFacts = hasLimits(limits) ? cgroupFacts(limits, opts.cgroupRoot, info.username, info.uid) : {};
 
+  const tmpfsOwner = opts.writableTmpfs && imageDir !== undefined ? statSync(imageDir).uid : undefined;
   const overlays: Overlay[] = [];
   for (const spec of opts.overlay ?? []) overlays.push(await lookOverlay(spec));
   return {
@@ -87,7 +88,8 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     ...(gpu ? { gpu } : {}),
     ...(overlays.length ? { overlays } : {}),
     ...(opts.writable && imageDir !== undefined ? { imageWritable: writableBy(imageDir) } : {}),
-    ...(overlays.some((o) => o.kind === 'image') ? {
+    ...(tmpfsOwner !== undefined ? { imageUid: tmpfsOwner } : {}),
+    ...(overlays.some((o) => o.kind === 'image') || (tmpfsOwner !== undefined && tmpfsOwner !== info.uid) ? {
       fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']),
       fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS'),
     } : {}),

@@ -122,6 +122,12 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.writable().noMountpoints();
   }
   if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
+  // A directory image of someone else's (root's): kernel overlayfs can't copy up a file
+  // whose owner the user namespace doesn't map (EOVERFLOW on the first write), so the
+  // layer is fuse-overlayfs, files shown as the user's, where it is installed.
+  if (opts.writableTmpfs && image.kind === 'dir' && host.imageUid !== undefined && host.imageUid !== host.uid && host.fuseOverlayfs) {
+    w.writableTmpfsFuse(host.fuseOverlayfs);
+  }
   for (const o of overlays) if (o.kind === 'lower') w.overlayLower(o.path, o.offset);
   if (writable.length) writeOverlay(w, writable[0], host);
   if (opts.net || opts.network) writeNetwork(w, opts.network ?? 'none', host);

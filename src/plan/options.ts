@@ -121,6 +121,8 @@ export interface HostFacts {
   envFileLines: string[];
   /** --overlay: what each path is (host/facts.ts looked), symlinks resolved, in order. */
   overlays?: Overlay[];
+  /** With --writable-tmpfs on a directory: its owner (not the user: fuse-overlayfs, see compose.ts). */
+  imageUid?: number;
   /** With --writable on a directory: whether the user may write to it, and its owner. */
   imageWritable?: { ok: boolean; uid: number };
   /** Helper programs, when the options need them: absolute paths, undefined if missing. */

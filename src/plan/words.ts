@@ -59,6 +59,10 @@ export class PlanWriter {
   caps(drop: string, add: string): this {
     return this.emit('CAPS', drop, add);
   }
+  /** With writableTmpfs(): the overlay is fuse-overlayfs at PATH, showing files as the user's. */
+  writableTmpfsFuse(path: string): this {
+    return this.emit('WRITABLE_TMPFS_FUSE', path);
+  }
   /** The image's env scripts (sourced by its shell) may take MS milliseconds, then the launch fails. */
   runscriptTimeout(ms: number): this {
     return this.emit('RUNSCRIPT_TIMEOUT', uint(ms, 'timeout'));

@@ -178,6 +178,22 @@ Flags('--writable :: a root-owned sandbox is refused in one line (as Apptainer: 
   }
 });
 
+// --- issue 14: --writable-tmpfs on a root-owned directory image ----------------------
+
+Flags('--writable-tmpfs :: a root-owned sandbox takes writes (no EOVERFLOW: fuse-overlayfs, files shown as the user\'s)', async () => {
+  const file = path.join(ctx.rootSandbox, '.singularity.d/runscript');
+  const before = fs.readFileSync(file, 'utf8');
+  const { uid } = await userIds();
+  for (const [extra, owner] of [[[], String(uid)], [['--fakeroot'], '0']] as const) {
+    const r = await exec([...extra, '--writable-tmpfs', ctx.rootSandbox, 'sh', '-c',
+      'echo "# appended" >> /.singularity.d/runscript && mkdir /bin/made && touch /newfile && stat -c %u /.singularity.d/runscript && tail -1 /.singularity.d/runscript']);
+    assert.is(r.stderr, '', extra.join(' '));
+    assert.is(r.stdout, `${owner}\n# appended\n`, extra.join(' '));
+  }
+  assert.is(fs.readFileSync(file, 'utf8'), before, 'the image is left as it was');
+  assert.not.ok(fs.existsSync(path.join(ctx.rootSandbox, 'bin/made')));
+});
+
 // --- e2e/env/env.go apptainerRuntimeTimeoutEnv ----------------------------------------
 
 Flags('e2e/env/env.go apptainerRuntimeTimeoutEnv :: runscript timeout (ctr\'s words for Apptainer\'s FATAL)', async () => {
