@@ -96,4 +96,13 @@ Caps('composePlan :: --caps in hex and --runscript-timeout in ms; neither by def
   assert.not.ok(plain.includes('--caps') || plain.includes('--runscript-timeout') || plain.includes('--no-mountpoints'));
 });
 
+Caps('composePlan :: --writable-tmpfs on someone else\'s directory image goes through fuse-overlayfs, where installed', () => {
+  const tmpfs = options({ writableTmpfs: true });
+  const fuse = (h: Partial<HostFacts>) => after(composePlan('exec', DIR, tmpfs, host(h)).args, '--writable-tmpfs-fuse');
+  assert.equal(fuse({ imageUid: 0, fuseOverlayfs: '/usr/bin/fuse-overlayfs' }), ['/usr/bin/fuse-overlayfs']);
+  assert.is(fuse({ imageUid: 1001, fuseOverlayfs: '/usr/bin/fuse-overlayfs' }), undefined, "the user's own: kernel overlayfs");
+  assert.is(fuse({ imageUid: 0 }), undefined, 'no fuse-overlayfs: kernel overlayfs, as before');
+  assert.is(after(composePlan('exec', SIF, tmpfs, host({ imageUid: 0, fuseOverlayfs: '/usr/bin/fuse-overlayfs' })).args, '--writable-tmpfs-fuse'), undefined, 'a SIF: its FUSE server shows ids it can map');
+});
+
 Caps.run();
