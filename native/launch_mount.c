@@ -330,8 +330,9 @@ static void do_mount(const struct plan *p, size_t i, const struct target *t, int
                       : in_image ? "it does not exist in the image, and --writable makes no mount point in it"
                                  : strerror(errno);
       /* e.g. an image whose /etc/localtime leads outside it; with --writable, a default
-       * mount (home, cwd, /etc/passwd...) whose place the image lacks, as Apptainer skips it */
-      if (b->optional || (in_image && b->kind != BIND_DIR_OR_FILE && b->kind != BIND_TMPFS)) {
+       * mount (home, cwd, --contain's tmpfs mounts, /etc/passwd...) whose place the image
+       * lacks, as Apptainer skips it; only a bind the user gave (-B) fails */
+      if (b->optional || (in_image && b->kind != BIND_DIR_OR_FILE)) {
          warn("skipping %s: its place in the image (%s) can't be used: %s", b->dst, t->rel, why);
          return;
       }

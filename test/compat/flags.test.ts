@@ -169,6 +169,15 @@ Flags('--writable :: default mounts the sandbox has no place for are skipped wit
   assert.not.ok(fs.existsSync(path.join(ctx.sandbox, home)), 'nothing made in the image');
 });
 
+Flags('--writable --contain :: --contain\'s tmpfs mounts, the home too, are defaults: skipped where the sandbox has no place', async () => {
+  const { home } = await userIds();
+  const r = await exec(['-w', '-c', ctx.sandbox, 'sh', '-c', 'pwd; touch /tmp/t && ls /tmp']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, '/\nt\n');
+  assert.ok(r.stderr.includes(`ctr: warning: skipping ${home}: `), r.stderr);
+  assert.not.ok(fs.existsSync(path.join(ctx.sandbox, 'tmp/t')), "/tmp is --contain's tmpfs, not the image's");
+});
+
 Flags('--writable :: a root-owned sandbox is refused in one line (as Apptainer: no write permission)', async () => {
   for (const extra of [[], ['--fakeroot']]) {
     const r = await exec(['--writable', ...extra, ctx.rootSandbox, 'true']);
