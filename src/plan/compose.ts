@@ -235,7 +235,8 @@ function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => st
   const spec = opts.home ? parseHome(opts.home) : undefined;
   const dst = spec?.dst ?? (opts.fakeroot ? '/root' : host.home);
   if (opts.noHome) return { dst };
-  if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false } };
+  // One the user gave is as a -B bind: with --writable, its place must be in the image.
+  if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false, user: true } };
   if (opts.contain) return { dst, mount: { kind: 'tmpfs', dst, mode: '0755' } };
   // A home directory that doesn't exist on this host (a service account, say) is skipped,
   // as Apptainer does, rather than failing the launch.

@@ -129,6 +129,38 @@ for (const [name, bind] of [['SimpleFileWritableKO', () => `${ctx.canaryFile}:${
   });
 }
 
+Flags('e2e/actions/actions.go actionBinds :: CustomHomeBindWritableKO', async () => {
+  const r = await exec(['--home', `${ctx.canaryDir}:${contDir}`, '--writable', ctx.sandbox, 'true']);
+  assert.is(r.code, 255);
+  assert.ok(r.stderr.endsWith(`ctr: error: cannot mount on ${contDir} (${contDir} in the image): it does not exist in the image, and --writable makes no mount point in it\n` +
+    'ctr: hint: create it in the image first, or leave out --writable\n'), r.stderr);
+});
+
+for (const [name, args, dst] of [
+  ['CustomHomeBindWritableOK', () => ['--home', `${ctx.dir}/e2e-home:/home/e2e`, '--bind', `${ctx.canaryDir}:/home/e2e/canaryRW`], '/home/e2e/canaryRW'],
+  ['WorkdirTmpBindWritable', () => ['--workdir', `${ctx.dir}/e2e-work`, '--contain', '--bind', `${ctx.canaryDir}:/tmp/canary/dir`], '/tmp/canary/dir'],
+] as const) {
+  Flags(`e2e/actions/actions.go actionBinds :: ${name} (ctr makes no mount point in a host directory bound in: documented difference)`, async () => {
+    const { uid, gid } = await userIds();
+    for (const d of ['e2e-home', 'e2e-work']) {
+      fs.mkdirSync(path.join(ctx.dir, d), { recursive: true });
+      fs.chownSync(path.join(ctx.dir, d), uid, gid);
+    }
+    // The sandbox has the home's place, as Apptainer's e2e image has its user's.
+    fs.mkdirSync(path.join(ctx.sandbox, 'home/e2e'), { recursive: true });
+    fs.chownSync(path.join(ctx.sandbox, 'home/e2e'), uid, gid);
+    try {
+      const r = await exec([...args(), '--writable', ctx.sandbox, 'true']);
+      assert.is(r.code, 255);
+      assert.ok(r.stderr.endsWith(`ctr: error: cannot mount on ${dst} (${dst} in the image): a mount point would have to be made in a host directory bound into the container\n` +
+        'ctr: hint: bind it somewhere else, or create it there first\n'), r.stderr);
+      assert.is(fs.readdirSync(path.join(ctx.dir, name.startsWith('Custom') ? 'e2e-home' : 'e2e-work')).length, name.startsWith('Custom') ? 0 : 2, 'nothing made in the host directory');
+    } finally {
+      fs.rmSync(path.join(ctx.sandbox, 'home/e2e'), { recursive: true, force: true });
+    }
+  });
+}
+
 Flags('e2e/actions/actions.go (overlay table) :: SIF_writable_without_overlay_partition_issue_4329', async () => {
   const r = await exec(['--writable', ctx.bb, 'true']);
   assert.is(r.code, 255);
