@@ -104,6 +104,11 @@ struct plan {
    const char *fuse_overlayfs;
    struct lower { const char *path; unsigned long long offset; } *lowers; /* --overlay-lower */
    size_t n_lowers;
+   bool no_mountpoints;      /* --writable on the user's own directory: no mount point made in it */
+   bool set_caps;            /* --caps: */
+   unsigned long long cap_drop, cap_add; /* masks, bit N = capability N */
+   unsigned runscript_timeout_ms; /* the env scripts' time limit (init enforces it); 0: none */
+   bool tmpfs_fuse;          /* --writable-tmpfs through fuse-overlayfs (p->fuse_overlayfs) */
 };
 
 /* launch_plan.c (the words: plan_words.def) */
@@ -188,8 +193,14 @@ int image_open(const struct plan *p);
 enum join_result { JOINED, JOIN_NO_STEP, JOIN_NOT_JOINED_IN_STEP };
 enum join_result join_container(const struct plan *p, int argc, char **argv);
 
-/* launch_init.c: returns in the command's process, inside a new PID namespace */
-void pidns_supervise(void);
+/* launch_init.c: returns in the command's process, inside a new PID namespace. With
+ * --runscript-timeout, g_scripts_fd is the command's end of the pipe it says on that the
+ * env scripts are done (-1 otherwise); see there. */
+void pidns_supervise(const struct plan *p);
+extern int g_scripts_fd;
+
+/* launch_caps.c: --caps, in the command's process just before the exec */
+void caps_apply(const struct plan *p);
 
 /* launch_cgroup.c: resource limits in cgroups delegated to the user */
 void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */
@@ -262,7 +273,8 @@ char *read_bounded(int fd, size_t cap, const char *what, size_t *len);
  * kept) past CAP bytes, so the caller says why in its own words. */
 char *read_capped(int fd, size_t cap, size_t hint, const char *what, size_t *len);
 char *read_fd(int fd, const char *what, size_t *len); /* to end of file, NUL-terminated */
-bool write_all(int fd, const char *buf, size_t len); /* all of BUF, through EINTR; false on error */
+bool write_all(int fd, const char *buf, size_t len);
+long ms_now(void); /* CLOCK_MONOTONIC, in milliseconds */ /* all of BUF, through EINTR; false on error */
 /* A small kernel file (/proc/...) into BUF, NUL-terminated: its length, or -1. */
 ssize_t read_small(const char *path, char *buf, size_t size);
 void mkdir_p(const char *path, mode_t mode);

@@ -386,12 +386,13 @@ static void ld_library_path_rules(void)
    free(v);
 }
 
-/* Sourced by the image's /bin/sh: $1 is the number of override statements that follow
+/* Sourced by the image's /bin/sh: $1 is the descriptor to say "env scripts done" on
+ * (--runscript-timeout: launch_init.c), or empty; then the number of override statements that follow
  * (statement() above), then the number of prepends (NAME=VALUE; NAME checked by the plan
  * parser, so eval only reads a variable), then the command. A missing command is reported
  * the way the direct path reports it. */
 static const char WRAPPER[] =
-   "__ctr_n=$1; shift\n"
+   "__ctr_t=$1; shift; __ctr_n=$1; shift\n"
    "for __ctr_f in " ENV_DIR "/*.sh; do [ -f \"$__ctr_f\" ] && [ -r \"$__ctr_f\" ] && . \"$__ctr_f\"; done\n"
    "while [ \"$__ctr_n\" -gt 0 ]; do eval \"$1\"; shift; __ctr_n=$((__ctr_n-1)); done\n"
    "export PATH\n"
@@ -409,7 +410,8 @@ static const char WRAPPER[] =
    "while [ \"$__ctr_n\" -gt 0 ]; do __ctr_k=${1%%=*}; __ctr_v=${1#*=}; eval \"__ctr_o=\\${$__ctr_k-}\"; __ctr_r=$__ctr_v;"
    " IFS=:; for __ctr_e in $__ctr_o; do [ -z \"$__ctr_e\" ] || [ \"$__ctr_e\" = \"$__ctr_v\" ] || __ctr_r=\"$__ctr_r:$__ctr_e\"; done;"
    " IFS=$__ctr_i; export \"$__ctr_k=$__ctr_r\"; shift; __ctr_n=$((__ctr_n-1)); done; set +f\n"
-   "unset __ctr_n __ctr_f __ctr_k __ctr_v __ctr_o __ctr_r __ctr_e __ctr_i\n"
+   "[ -z \"$__ctr_t\" ] || { echo >&\"$__ctr_t\"; eval \"exec $__ctr_t>&-\"; }\n"
+   "unset __ctr_t __ctr_n __ctr_f __ctr_k __ctr_v __ctr_o __ctr_r __ctr_e __ctr_i\n"
    "case $1 in */*) [ -e \"$1\" ] ;; *) command -v \"$1\" >/dev/null 2>&1 ;; esac ||"
    " { echo \"ctr: error: command not found in image: $1\" >&2; exit 127; }\n"
    "case $1 in */*) [ -f \"$1\" ] && [ -x \"$1\" ] ||"
@@ -482,16 +484,23 @@ static void install_filter(const struct plan *p)
 void exec_command(const struct plan *p)
 {
    char **argv = action_argv(p);
+   if (p->runscript_timeout_ms && g_scripts_fd < 0)
+      debug("--runscript-timeout: not applied, there is no init to keep time (a rank under a job launcher)");
    if (p->set_umask)
       umask(p->umask);
    if (need_shell()) {
       size_t n = count(argv);
-      char **w = xcalloc(n_overrides + n_prepends + n + 7, sizeof(char *));
+      char **w = xcalloc(n_overrides + n_prepends + n + 8, sizeof(char *));
       size_t k = 0;
       w[k++] = "/bin/sh";
       w[k++] = "-c";
       w[k++] = (char *)WRAPPER;
       w[k++] = "ctr";
+      /* --runscript-timeout: the pipe to init stays open in the shell until the wrapper
+       * has said the scripts are done, and is closed before the command runs. */
+      if (g_scripts_fd >= 0 && fcntl(g_scripts_fd, F_SETFD, 0) < 0)
+         DIE("cannot pass the --runscript-timeout pipe to the image's shell");
+      w[k++] = g_scripts_fd >= 0 ? xasprintf("%d", g_scripts_fd) : "";
       w[k++] = xasprintf("%zu", n_overrides);
       for (int pass = 0; pass < 2; pass++)
          for (size_t i = 0; i < n_overrides; i++)
@@ -502,6 +511,7 @@ void exec_command(const struct plan *p)
          w[k++] = prepends[i];
       memcpy(w + k, argv, n * sizeof(char *));
       debug("exec via /bin/sh to source " ENV_DIR "/*.sh and set the overrides, then %s", argv[0]);
+      caps_apply(p);
       install_filter(p);
       execv("/bin/sh", w);
       die_code(EXIT_CMD_NOT_EXEC, "cannot run /bin/sh in the image: %s", strerror(errno));
@@ -510,6 +520,7 @@ void exec_command(const struct plan *p)
    ld_library_path_rules();
    apply_prepends();
    debug("exec %s", argv[0]);
+   caps_apply(p);
    install_filter(p);
    execvp(argv[0], argv);
    int err = errno;

@@ -54,13 +54,58 @@ static int status_code(int status)
    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
+int g_scripts_fd = -1;
+
+/* --runscript-timeout, in init: the image's env scripts (sourced by the image's /bin/sh,
+ * the wrapper in launch_exec.c) must be done by DEADLINE (ms_now() time). The wrapper says
+ * so by writing a byte on the pipe whose other end is FD; EOF (the direct path's exec
+ * closes the command's end; a shell that died) ends the wait as well. Past the deadline
+ * with neither, the command is killed, with everything the scripts started (init's
+ * exit ends the namespace), and the launch fails. Apptainer's limit is on the same
+ * phase: the commands its action script runs before the exec. */
+struct scripts_timer {
+   int fd;
+   long deadline;
+   unsigned ms;
+};
+
+static bool scripts_done(struct scripts_timer *t)
+{
+   char c;
+   ssize_t r = read(t->fd, &c, 1);
+   if (r < 0 && (errno == EAGAIN || errno == EINTR))
+      return false;
+   close(t->fd);
+   t->fd = -1;
+   return true;
+}
+
+static void scripts_overdue(const struct scripts_timer *t, pid_t child)
+{
+   kill(child, SIGKILL);
+   if (t->ms % 1000)
+      die_errno(0, "give them longer with --runscript-timeout", "the image's environment scripts did not finish within %ums: stopped", t->ms);
+   die_errno(0, "give them longer with --runscript-timeout", "the image's environment scripts did not finish within %us: stopped", t->ms / 1000);
+}
+
 /* Wait for CHILD, relaying signals to it; return its exit status. Reaps any other child
- * that ends meanwhile (orphans, for init; the FUSE server, for the launcher). */
-static int relay_until_exit(pid_t child, const sigset_t *set)
+ * that ends meanwhile (orphans, for init; the FUSE server, for the launcher). T, when not
+ * NULL, is the env scripts' time limit. */
+static int relay_until_exit(pid_t child, const sigset_t *set, struct scripts_timer *t)
 {
    for (;;) {
       siginfo_t si;
-      int sig = sigwaitinfo(set, &si);
+      int sig;
+      if (t && t->fd >= 0) {
+         long left = t->deadline - ms_now();
+         if (left <= 0 && !scripts_done(t))
+            scripts_overdue(t, child);
+         struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+         sig = left > 0 ? sigtimedwait(set, &si, &ts) : sigwaitinfo(set, &si);
+         if (sig < 0 && errno == EAGAIN)
+            continue; /* the deadline: looked at above */
+      } else
+         sig = sigwaitinfo(set, &si);
       if (sig < 0) {
          if (errno == EINTR)
             continue;
@@ -103,7 +148,7 @@ static void fresh_proc(void)
    close(mnt);
 }
 
-void pidns_supervise(void)
+void pidns_supervise(const struct plan *p)
 {
    sigset_t set = relayed_set(), old;
    sigprocmask(SIG_BLOCK, &set, &old);
@@ -120,7 +165,7 @@ void pidns_supervise(void)
    if (init > 0) {
       close(self);
       prctl(PR_SET_NAME, "ctr-launch");
-      int code = relay_until_exit(init, &set);
+      int code = relay_until_exit(init, &set, NULL);
       cgroup_finish(); /* the OOM note, and the container's cgroups removed */
       fuse_server_reap(); /* before we return: nothing of ours outlives ctr exec */
       helpers_stop();
@@ -138,11 +183,24 @@ void pidns_supervise(void)
    close(self);
    prctl(PR_SET_NAME, "ctr-init");
    fresh_proc();
+   int scripts[2] = { -1, -1 };
+   if (p->runscript_timeout_ms && pipe2(scripts, O_CLOEXEC) < 0)
+      DIE("cannot make a pipe for --runscript-timeout");
    pid_t cmd = fork();
    if (cmd < 0)
       DIE("cannot fork the command");
-   if (cmd > 0)
-      _exit(relay_until_exit(cmd, &set));
+   if (cmd > 0) {
+      struct scripts_timer t = { scripts[0], ms_now() + (long)p->runscript_timeout_ms, p->runscript_timeout_ms };
+      if (scripts[0] >= 0) {
+         close(scripts[1]);
+         fcntl(scripts[0], F_SETFL, O_NONBLOCK);
+      }
+      _exit(relay_until_exit(cmd, &set, scripts[0] >= 0 ? &t : NULL));
+   }
+   if (scripts[0] >= 0) {
+      close(scripts[0]);
+      g_scripts_fd = scripts[1];
+   }
    sigprocmask(SIG_SETMASK, &old, NULL);
    /* the command: returns to exec it */
 }

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
    /* Not for ranks under a job launcher, even unjoined: see launch_init.c. A build's
     * %post in a job step is no rank: its PID namespace is how nothing of it survives. */
    if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
-      pidns_supervise();
+      pidns_supervise(&p);
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);

@@ -400,3 +400,10 @@ bool write_all(int fd, const char *buf, size_t len)
    }
    return true;
 }
+
+long ms_now(void)
+{
+   struct timespec ts;
+   clock_gettime(CLOCK_MONOTONIC, &ts);
+   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}

@@ -102,6 +102,7 @@ static unsigned long long mount_id(int fd)
 struct ours {
    unsigned long long id[64];
    size_t n;
+   unsigned long long image_root; /* --no-mountpoints: the user's own image, never ours */
 };
 
 static void ours_add(struct ours *o, int fd)
@@ -152,8 +153,9 @@ static int open_target(int rootfd, const char *rel, bool dir, const struct ours 
          memcpy(name, p, n);
          name[n] = '\0';
          if (!ours_has(o, parent)) {
+            /* ENOENT: missing in the user's writable image; EXDEV: reported as NOT_OURS */
+            errno = o->image_root && mount_id(parent) == o->image_root ? ENOENT : EXDEV;
             close(parent);
-            errno = EXDEV; /* reported as NOT_OURS by do_mount */
             return -1;
          }
          int r;
@@ -272,7 +274,10 @@ static bool plan_mountpoints(const struct plan *p, struct target *t)
       if (t[i].skip || under_earlier_tmpfs(p, i, t))
          continue;
       char *in_img = xasprintf(IMG "%s", t[i].rel);
-      if (!path_exists(in_img) && p->writable_image) {
+      if (!path_exists(in_img) && p->no_mountpoints) {
+         /* The user's own image (ctr exec -w) is left as it is: do_mount finds the place
+          * there (through an earlier mount, such as /tmp's) or says that it can't. */
+      } else if (!path_exists(in_img) && p->writable_image) {
          make_mountpoint(in_img, t[i].dir);
       } else if (!path_exists(in_img)) {
          char *in_skel = xasprintf(SKEL "%s", t[i].rel);
@@ -320,12 +325,19 @@ static void do_mount(const struct plan *p, size_t i, const struct target *t, int
    const struct bind *b = &p->binds[i];
    int target = open_target(rootfd, t->rel, t->dir, o, b->dst);
    if (target < 0) {
-      const char *why = errno == EXDEV ? NOT_OURS : strerror(errno);
-      if (b->optional) { /* e.g. an image whose /etc/localtime leads outside it */
+      bool in_image = errno == ENOENT && p->no_mountpoints;
+      const char *why = errno == EXDEV ? NOT_OURS
+                      : in_image ? "it does not exist in the image, and --writable makes no mount point in it"
+                                 : strerror(errno);
+      /* e.g. an image whose /etc/localtime leads outside it; with --writable, a default
+       * mount (home, cwd, --contain's tmpfs mounts, /etc/passwd...) whose place the image
+       * lacks, as Apptainer skips it; only a bind the user gave (-B) fails */
+      if (b->optional || (in_image && b->kind != BIND_DIR_OR_FILE)) {
          warn("skipping %s: its place in the image (%s) can't be used: %s", b->dst, t->rel, why);
          return;
       }
-      die_errno(0, errno == EXDEV ? "bind it somewhere else, or create it there first" : NULL,
+      die_errno(0, errno == EXDEV ? "bind it somewhere else, or create it there first"
+                   : in_image ? "create it in the image first, or leave out --writable" : NULL,
                 "cannot mount on %s (%s in the image): %s", b->dst, t->rel, why);
    }
    int tree = -1;
@@ -422,7 +434,7 @@ void mount_container(const struct plan *p, int image_fd)
       fuse_wait_ready(p, SCRATCH_BASE IMG, server);
    /* fuse2fs is exec'd too: it needs the host's root (launch_overlay.c). */
    overlay_start(p, &ov);
-   bool upper = ov.upper_fd >= 0, fuse_root = upper && p->overlay_image;
+   bool upper = ov.upper_fd >= 0, fuse_root = upper && (p->overlay_image || p->tmpfs_fuse);
    if (fuse_root) {
       /* Exec'd too, and it opens its lower layers at once: the image must answer. */
       if (server && fuse_in_process(p))
@@ -480,7 +492,10 @@ void mount_container(const struct plan *p, int image_fd)
    if (rootfd < 0)
       DIE("cannot open the container root");
    struct ours o = { .n = 0 };
-   ours_add(&o, rootfd);
+   if (p->no_mountpoints)
+      o.image_root = mount_id(rootfd);
+   else
+      ours_add(&o, rootfd);
    for (size_t i = 0; i < p->n_binds; i++)
       if (!t[i].skip)
          do_mount(p, i, &t[i], rootfd, &o);

@@ -59,12 +59,6 @@ static pid_t g_fuse2fs, g_fuse_overlayfs;
 static int g_fuse_overlayfs_go = -1;
 static pid_t g_lower_servers[MAX_LOWERS]; /* the FUSE servers of the read-only layers */
 
-static long ms_now(void)
-{
-   struct timespec ts;
-   clock_gettime(CLOCK_MONOTONIC, &ts);
-   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 void overlay_open(const struct plan *p, struct overlay_upper *o)
 {
@@ -185,6 +179,17 @@ char *overlay_lowers(const struct plan *p, const char *base)
 void overlay_start(const struct plan *p, struct overlay_upper *o)
 {
    mount_lowers(p, o);
+   if (p->tmpfs_fuse) { /* --writable-tmpfs for fuse-overlayfs: its layer on the scratch tmpfs */
+      const char *dirs[] = { SCRATCH_BASE OVERLAY_MNT, SCRATCH_BASE OVERLAY_MNT "/upper", SCRATCH_BASE OVERLAY_MNT "/work" };
+      for (size_t i = 0; i < 3; i++)
+         if (mkdir(dirs[i], 0755) < 0)
+            DIE("cannot create %s", dirs[i]);
+      o->upper_fd = open(dirs[1], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      o->work_fd = open(dirs[2], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (o->upper_fd < 0 || o->work_fd < 0)
+         DIE("cannot open the --writable-tmpfs layer");
+      return;
+   }
    if (o->dir_fd >= 0) {
       o->upper_fd = layer_dir(o->dir_fd, "upper", p->overlay_dir);
       o->work_fd = layer_dir(o->dir_fd, "work", p->overlay_dir);
@@ -278,16 +283,23 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
    if (fd < 0)
       DIE("cannot open /dev/fuse");
+   const char *what = p->overlay_image ? p->overlay_image : p->image;
    char *opts = xasprintf("fd=%d,rootmode=40000,user_id=%u,group_id=%u,allow_other,default_permissions", fd,
                           (unsigned)getuid(), (unsigned)getgid());
    if (mount("ctr-overlay", mnt, "fuse.fuse-overlayfs", MS_NOSUID | MS_NODEV, opts) < 0)
-      DIE("cannot mount the overlay of %s", p->overlay_image);
+      DIE("cannot mount the overlay of %s", what);
    free(opts);
+   /* --writable-tmpfs-fuse: the image's files are of ids this namespace does not map;
+    * shown as ours, fuse-overlayfs copies them up as ours (kernel overlayfs would have
+    * to give the copy the unmapped owner: EOVERFLOW). */
+   char *squash = p->tmpfs_fuse ? xasprintf("squash_to_uid=%u,squash_to_gid=%u,", (unsigned)getuid(), (unsigned)getgid())
+                                : xasprintf("%s", "");
    /* By path in its own mount namespace (a /proc/self/fd name would be resolved through
     * ours, pivoted by then); checked below to be the directories opened without
     * following symlinks. */
-   char *layers = xasprintf("noacl,lowerdir=%s,upperdir=" SCRATCH_BASE OVERLAY_MNT "/upper,workdir=" SCRATCH_BASE
-                            OVERLAY_MNT "/work", lowers);
+   char *layers = xasprintf("%snoacl,lowerdir=%s,upperdir=" SCRATCH_BASE OVERLAY_MNT "/upper,workdir=" SCRATCH_BASE
+                            OVERLAY_MNT "/work", squash, lowers);
+   free(squash);
    int nul = open("/dev/null", O_RDWR | O_CLOEXEC), go[2], own[2];
    if (pipe2(go, O_CLOEXEC) < 0 || pipe2(own, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for fuse-overlayfs");
@@ -307,7 +319,7 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
          _exit(EXIT_LAUNCH_FAILED);
       close(own[1]);
       if (!same_dir(SCRATCH_BASE OVERLAY_MNT "/upper", o->upper_fd) || !same_dir(SCRATCH_BASE OVERLAY_MNT "/work", o->work_fd)) {
-         fprintf(stderr, "ctr: error: overlay image %s changed while it was mounted\n", p->overlay_image);
+         fprintf(stderr, "ctr: error: overlay of %s changed while it was mounted\n", what);
          _exit(EXIT_LAUNCH_FAILED);
       }
       if (fcntl(fd, F_SETFD, 0) < 0)
@@ -318,6 +330,10 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
       if (nul >= 0) {
          dup2(nul, 0);
          dup2(nul, 1);
+         /* Over the scratch tmpfs it notes "unknown argument ignored: lazytime" on every
+          * start; a failure shows as the mount that does not answer (_go). */
+         if (p->tmpfs_fuse && !g_debug)
+            dup2(nul, 2);
       }
       char dev[32];
       snprintf(dev, sizeof(dev), "/dev/fd/%d", fd);
@@ -334,7 +350,7 @@ void overlay_fuse_root(const struct plan *p, struct overlay_upper *o, const char
    char c;
    if (read(own[0], &c, 1) != 1) {
       const char *why = child_report_read(&r);
-      DIE_PLAIN("cannot start fuse-overlayfs for %s%s%s", p->overlay_image, why ? ": " : "", why ? why : "");
+      DIE_PLAIN("cannot start fuse-overlayfs for %s%s%s", what, why ? ": " : "", why ? why : "");
    }
    close(own[0]);
    close(r.rd);
@@ -350,12 +366,13 @@ void overlay_fuse_root_go(const struct plan *p, const char *mnt)
       DIE("cannot start fuse-overlayfs");
    close(g_fuse_overlayfs_go);
    g_fuse_overlayfs_go = -1;
+   const char *what = p->overlay_image ? p->overlay_image : p->image;
    struct stat st;
    if (stat(mnt, &st) < 0) {
       int err = errno;
-      die_errno(err, NULL, "cannot mount the overlay of %s (fuse-overlayfs)", p->overlay_image);
+      die_errno(err, NULL, "cannot mount the overlay of %s (fuse-overlayfs)", what);
    }
-   debug("fuse-overlayfs (pid %d) serving the root over %s", (int)g_fuse_overlayfs, p->overlay_image);
+   debug("fuse-overlayfs (pid %d) serving the root over %s", (int)g_fuse_overlayfs, what);
 }
 
 static void fuse2fs_stop(void)

@@ -254,6 +254,15 @@ static const char *hostname_arg(const char *s)
    return s;
 }
 
+/* A 64-bit mask in hex: 1 to 16 digits 0-9a-f, nothing else. */
+static unsigned long long hex_mask(enum plan_word id, const char *s)
+{
+   size_t n = strspn(s, "0123456789abcdef");
+   if (n == 0 || n > 16 || s[n])
+      DIE_PLAIN("launch plan: %s: %.40s is not a hex mask (1 to 16 digits 0-9a-f)", plan_word_defs[id].name, s);
+   return strtoull(s, NULL, 16);
+}
+
 static void one_word(struct plan *p, enum plan_word id, char **a)
 {
    struct bind *b;
@@ -439,6 +448,23 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
       p->fuse2fs = nonempty(id, a[1]);
       p->fuse_overlayfs = nonempty(id, a[2]);
       break;
+   case PW_NO_MOUNTPOINTS:
+      p->no_mountpoints = true;
+      break;
+   case PW_CAPS:
+      p->set_caps = true;
+      p->cap_drop = hex_mask(id, a[0]);
+      p->cap_add = hex_mask(id, a[1]);
+      if (p->cap_drop & p->cap_add)
+         DIE_PLAIN("launch plan: --caps: a capability both dropped and added");
+      break;
+   case PW_RUNSCRIPT_TIMEOUT:
+      p->runscript_timeout_ms = (unsigned)number(id, a[0], 10, 1, INT_MAX);
+      break;
+   case PW_WRITABLE_TMPFS_FUSE:
+      p->tmpfs_fuse = true;
+      p->fuse_overlayfs = nonempty(id, a[0]);
+      break;
    case PW_NONE:
    case PW_COUNT:
       DIE_PLAIN("launch plan: internal error: word %d", (int)id);
@@ -463,6 +489,10 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
       DIE_PLAIN("launch plan: no image given");
    if (p->writable_image && !p->image_is_dir)
       DIE_PLAIN("launch plan: --writable needs a directory image");
+   if (p->tmpfs_fuse && !p->writable_tmpfs)
+      DIE_PLAIN("launch plan: --writable-tmpfs-fuse needs --writable-tmpfs");
+   if (p->no_mountpoints && !p->writable_image)
+      DIE_PLAIN("launch plan: --no-mountpoints needs --writable");
    cgroup_check_plan(p);
    if (p->slirp4netns && !p->net_ns)
       DIE_PLAIN("launch plan: --slirp4netns needs --net-ns");

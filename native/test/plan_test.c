@@ -160,6 +160,8 @@ static int sample(enum plan_word id, const char **a)
       [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
       [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
+      [PW_CAPS] = { "2000", "400" },          [PW_RUNSCRIPT_TIMEOUT] = { "1500" },
+      [PW_WRITABLE_TMPFS_FUSE] = { "/usr/bin/fuse-overlayfs" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -226,6 +228,39 @@ static void golden(void)
    CHECK(!strcmp(p.overlay_dir, "/ov") && !strcmp(p.overlay_image, "/ov.img") && !strcmp(p.fuse2fs, "/usr/bin/fuse2fs") &&
          !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs") && p.n_lowers == 1 &&
          !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
+   CHECK(p.no_mountpoints && p.set_caps && p.cap_drop == 1ULL << 13 && p.cap_add == 1ULL << 10 &&
+         p.runscript_timeout_ms == 1500 && p.tmpfs_fuse, "golden: no mount points, caps, runscript timeout, tmpfs fuse");
+}
+
+/* --caps masks: 1 to 16 lower-case hex digits, no bit both dropped and added;
+ * --runscript-timeout: 1 ms at least; --no-mountpoints only with --writable. */
+static void caps_and_timeout(void)
+{
+   static const struct { const char *drop, *add, *want; } caps[] = {
+      { "0x1", "0", "--caps: 0x1 is not a hex mask (1 to 16 digits 0-9a-f)" },
+      { "", "0", "--caps:  is not a hex mask*" },
+      { "1", "FF", "--caps: FF is not a hex mask*" },
+      { "10000000000000000", "0", "--caps: 10000000000000000 is not a hex mask*" },
+      { "3", "2", "--caps: a capability both dropped and added" },
+      { "-1", "0", "--caps: -1 is not a hex mask*" },
+   };
+   for (size_t i = 0; i < sizeof(caps) / sizeof(*caps); i++) {
+      const char *w[] = { PV, "--image", "/i", "--caps", caps[i].drop, caps[i].add, NULL };
+      refused(caps[i].want, w, caps[i].want);
+   }
+   const char *full[] = { PV, "--image", "/i", "--caps", "ffffffffffffffff", "0", NULL };
+   struct plan p;
+   plan_init(&p);
+   plan_parse_words(&p, 7, (char **)full, NULL);
+   CHECK(p.set_caps && p.cap_drop == ~0ULL && p.cap_add == 0, "--caps: all 64 bits");
+   const char *t0[] = { PV, "--image", "/i", "--runscript-timeout", "0", NULL };
+   refused("timeout 0", t0, "--runscript-timeout: 0 is not a number from 1 to 2147483647");
+   const char *tx[] = { PV, "--image", "/i", "--runscript-timeout", "1s", NULL };
+   refused("timeout 1s", tx, "--runscript-timeout: 1s is not*");
+   const char *tf[] = { PV, "--image-dir", "/d", "--writable-tmpfs-fuse", "/usr/bin/fuse-overlayfs", NULL };
+   refused("--writable-tmpfs-fuse alone", tf, "--writable-tmpfs-fuse needs --writable-tmpfs");
+   const char *nm[] = { PV, "--image-dir", "/d", "--no-mountpoints", NULL };
+   refused("--no-mountpoints", nm, "--no-mountpoints needs --writable");
 }
 
 /* Cgroup words: an absolute DIR without .., named by a --cgroup before words about it,
@@ -513,6 +548,7 @@ int main(void)
    numbers();
    structure();
    cgroups();
+   caps_and_timeout();
    versions();
    files();
    verbs();

@@ -9,6 +9,8 @@ import { NETWORKS, type LaunchOptions, type Network } from '../plan/options.js';
 import { FAKEROOT_MODES, type FakerootMode } from '../plan/fakeroot.js';
 import { parseSize } from '../plan/size.js';
 import { hasLimits, limitsFromFlags } from '../plan/resources.js';
+import { parseDuration } from '../plan/duration.js';
+import { capabilityOptions, securityOptions } from '../plan/caps.js';
 
 export const LAUNCH_FLAGS = {
   bind: { alias: 'B', type: 'string', array: true, default: [], describe: 'bind SRC[:DST[:ro|rw]] (repeatable, comma lists)' },
@@ -63,11 +65,23 @@ export const LAUNCH_FLAGS = {
   network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
   hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
   overlay: { type: 'string', array: true, describe: 'keep changes across runs in DIR or an ext3 image (ctr overlay create); FILE:ro adds a read-only SquashFS layer (repeatable)' },
+  writable: { alias: 'w', type: 'boolean', default: false, describe: 'a directory image read-write: changes land in it (a SIF: keep changes in --overlay instead)' },
+  compat: { type: 'boolean', default: false, describe: "Apptainer's OCI/Docker compatibility: --containall --no-init --no-umask --no-eval --writable-tmpfs" },
+  underlay: { type: 'boolean', default: false, describe: 'accepted for Apptainer: ctr always makes missing bind destinations in a layer of its own, leaving the image as it is' },
+  'runscript-timeout': { type: 'string', describe: "how long the image's environment scripts may run before the command starts, e.g. 30s, 2m (default: no limit)" },
+  'drop-caps': { type: 'string', array: true, default: [], describe: 'capabilities to drop, e.g. CAP_NET_RAW,CAP_CHOWN (all sets, bounding too)' },
+  'add-caps': { type: 'string', array: true, default: [], describe: "capabilities the command holds even when not root inside (the container's user namespace only)" },
+  'no-privs': { type: 'boolean', default: false, describe: 'drop every capability, root\'s under --fakeroot too' },
+  'keep-privs': { type: 'boolean', default: false, describe: 'refused: there is no host root privilege to keep rootless' },
+  security: { type: 'string', array: true, default: [], describe: 'refused rootless: seccomp:, apparmor:, selinux:, uid:, gid: (ctr installs its own seccomp filter)' },
   'no-plan-cache': { type: 'boolean', default: false, describe: 'plan anew, and keep no plan for later launches (also CTR_PLAN_CACHE=0)' },
 } satisfies Record<string, Options>;
 
-export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
+export function toLaunchOptions(given: Record<string, unknown>): LaunchOptions {
+  // --compat: Apptainer's list (cmd/internal/cli/actions.go), as if each were given.
+  const a = given.compat ? { ...given, containall: true, 'writable-tmpfs': true, 'no-init': true, 'no-umask': true, 'no-eval': true } : given;
   const str = (k: string) => a[k] as string | undefined;
+  const list = (k: string) => ((a[k] as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
   const resources = limitsFromFlags({
     memory: str('memory'), memorySwap: str('memory-swap'), memoryReservation: str('memory-reservation'),
     cpus: str('cpus'), cpuShares: str('cpu-shares'), cpusetCpus: str('cpuset-cpus'), cpusetMems: str('cpuset-mems'),
@@ -111,6 +125,10 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     ...(a.network !== undefined ? { network: a.network as Network } : {}),
     ...(a.hostname !== undefined ? { hostname: String(a.hostname) } : {}),
     ...((a.overlay as string[] | undefined)?.length ? { overlay: a.overlay as string[] } : {}),
+    ...(a.writable ? { writable: true } : {}),
+    ...(a['runscript-timeout'] !== undefined ? { runscriptTimeoutMs: parseDuration(String(a['runscript-timeout']), '--runscript-timeout') } : {}),
+    ...capabilityOptions(list('drop-caps'), list('add-caps'), Boolean(a['no-privs']), Boolean(a['keep-privs'])),
+    ...securityOptions(list('security')),
   };
 }
 

@@ -20,7 +20,8 @@ import { controllersFor } from '../plan/cgroups.js';
 import { hasLimits, limitsFromToml, mergeLimits, noLimits, type ResourceLimits } from '../plan/resources.js';
 import { blockDevice, findCgroups } from './cgroups.js';
 
-export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean): Promise<HostFacts> {
+/** IMAGE_DIR: the directory image, when there is one (--writable looks whether it may be written). */
+export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boolean, imageDir?: string): Promise<HostFacts> {
   const info = userInfo();
   const passwd = readOr('/etc/passwd', '');
   const pwent = passwd.split('\n').map((l) => l.split(':')).find((f) => f[2] === String(info.uid));
@@ -66,6 +67,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
   const limits = mergeLimits(fileLimits ?? noLimits(), opts.resources ?? noLimits());
   const limitFacts = hasLimits(limits) ? cgroupFacts(limits, opts.cgroupRoot, info.username, info.uid) : {};
 
+  const tmpfsOwner = opts.writableTmpfs && imageDir !== undefined ? statSync(imageDir).uid : undefined;
   const overlays: Overlay[] = [];
   for (const spec of opts.overlay ?? []) overlays.push(await lookOverlay(spec));
   return {
@@ -85,12 +87,25 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
     ...(gpu ? { gpu } : {}),
     ...(overlays.length ? { overlays } : {}),
-    ...(overlays.some((o) => o.kind === 'image') ? {
+    ...(opts.writable && imageDir !== undefined ? { imageWritable: writableBy(imageDir) } : {}),
+    ...(tmpfsOwner !== undefined ? { imageUid: tmpfsOwner } : {}),
+    ...(overlays.some((o) => o.kind === 'image') || (tmpfsOwner !== undefined && tmpfsOwner !== info.uid) ? {
       fuse2fs: findTool('fuse2fs', 'CTR_FUSE2FS', ['/usr/sbin', '/sbin']),
       fuseOverlayfs: findTool('fuse-overlayfs', 'CTR_FUSE_OVERLAYFS'),
     } : {}),
     ...(opts.network === 'slirp4netns' ? { slirp4netns: findTool('slirp4netns', 'CTR_SLIRP4NETNS') } : {}),
   };
+}
+
+/** May this process write to DIR (its own permission bits, ACLs: access(2)), and whose is it? */
+function writableBy(dir: string): { ok: boolean; uid: number } {
+  let ok = true;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    ok = false;
+  }
+  return { ok, uid: statSync(dir).uid };
 }
 
 /** --apply-cgroups FILE: Apptainer's TOML of limits. */

@@ -38,7 +38,7 @@ export async function instanceStart(imageArg: string, name: string, args: string
     const i = await inspectImage(image.path, new Set(['startscript']), { app: opts.app });
     if (!i.apps?.[opts.app]?.startscript) throw new CtrError(`instance ${name}`, `app ${opts.app} has no startscript (%appstart ${opts.app})`);
   }
-  const host = await gatherHostFacts(opts, image.kind !== 'dir');
+  const host = await gatherHostFacts(opts, image.kind !== 'dir', image.kind === 'dir' ? image.path : undefined);
   const env = [...opts.env, `APPTAINER_INSTANCE=${name}`, `SINGULARITY_INSTANCE=${name}`];
   const words = composePlan('exec', image, { ...opts, env, join: 'on', joinTag: `instance.${name}` }, host).args;
   const log = join(dir, `${name}.log`);

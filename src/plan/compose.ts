@@ -9,6 +9,7 @@ import type { Action, HostFacts, LaunchOptions, Overlay } from './options.js';
 import { APT_NO_SANDBOX, chooseFakeroot, writeFakeroot, type FakerootChoice } from './fakeroot.js';
 import { PlanWriter } from './words.js';
 import { APP_NAME, APP_NAME_RULE } from '../image/scif.js';
+import { capHex } from './caps.js';
 import { cdiEdits, driverEdits, mergeEdits, type DeviceEdits } from './devices.js';
 import { planCgroups } from './cgroups.js';
 import { hasLimits, mergeLimits, noLimits, type DeviceRate } from './resources.js';
@@ -33,7 +34,7 @@ const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '
 const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
 
 export type Mount =
-  | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean }
+  | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean; user?: boolean }
   | { kind: 'tmpfs'; dst: string; mode: string };
 
 export interface LaunchPlan {
@@ -85,7 +86,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   const dev = deviceEdits(opts, host);
   for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
   for (const b of parseBinds(opts.bind)) {
-    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
+    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
   }
 
   if (opts.app !== undefined && !APP_NAME.test(opts.app)) throw new CtrError(`--app ${JSON.stringify(opts.app)}`, `not an app name (${APP_NAME_RULE})`);
@@ -119,7 +120,17 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.writableTmpfs && writable.length) {
     throw new CtrError('--overlay and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out --writable-tmpfs: the overlay holds the changes' });
   }
+  if (opts.writable) {
+    checkWritable(image, opts, host, overlays.length > 0);
+    w.writable().noMountpoints();
+  }
   if (opts.writableTmpfs) w.writableTmpfs().writableTmpfsSize(opts.writableTmpfsSize ?? DEFAULT_TMPFS_SIZE);
+  // A directory image of someone else's (root's): kernel overlayfs can't copy up a file
+  // whose owner the user namespace doesn't map (EOVERFLOW on the first write), so the
+  // layer is fuse-overlayfs, files shown as the user's, where it is installed.
+  if (opts.writableTmpfs && image.kind === 'dir' && host.imageUid !== undefined && host.imageUid !== host.uid && host.fuseOverlayfs) {
+    w.writableTmpfsFuse(host.fuseOverlayfs);
+  }
   for (const o of overlays) if (o.kind === 'lower') w.overlayLower(o.path, o.offset);
   if (writable.length) writeOverlay(w, writable[0], host);
   if (opts.net || opts.network) writeNetwork(w, opts.network ?? 'none', host);
@@ -128,7 +139,9 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   w.pidNs();
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
-    else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
+    // --writable makes no mount point in the image: a default mount whose place is
+    // missing is skipped (with a warning), a -B one fails, as Apptainer does.
+    else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional || (opts.writable && !m.user) });
   }
   for (const name of LAUNCHER_DIR_VARS) w.bindEnv(name, 'rw', { optional: true });
   if (!opts.fakeroot) {
@@ -162,11 +175,30 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     w.joinCount(opts.joinCount);
   }
   if (opts.noUmask) w.umask('0022');
+  if (opts.caps) w.caps(capHex(opts.caps.drop), capHex(opts.caps.add));
+  if (opts.runscriptTimeoutMs !== undefined) w.runscriptTimeout(opts.runscriptTimeoutMs);
   if (opts.debug) w.debug();
   const limits = mergeLimits(host.fileLimits ?? noLimits(), opts.resources ?? noLimits());
   if (hasLimits(limits)) planCgroups(w, limits, host.cgroups ?? { ok: false, why: 'not looked up', hint: '' }, deviceNumbers(host));
   const args = w.words();
   return { args, pwd, mounts, env, ...(fakeroot ? { fakeroot } : {}) };
+}
+
+/** --writable: only a directory of the user's own, and no other writable layer with it. */
+function checkWritable(image: ImageRef, opts: LaunchOptions, host: HostFacts, overlays: boolean): void {
+  if (image.kind !== 'dir') {
+    throw new CtrError(`--writable ${image.path}`, `a ${image.kind === 'sif' ? 'SIF' : 'SquashFS'} image is read-only (ctr writes into no SIF overlay partition)`,
+      { hint: 'keep changes in an overlay (ctr overlay create ov.img; --overlay ov.img), or throw them away: --writable-tmpfs' });
+  }
+  if (opts.writableTmpfs) {
+    throw new CtrError('--writable and --writable-tmpfs', 'one writable layer at most', { hint: 'leave out one of them (--compat implies --writable-tmpfs)' });
+  }
+  if (overlays) throw new CtrError('--writable and --overlay', 'cannot be used together', { hint: 'the overlay holds the changes: leave out --writable' });
+  const wr = host.imageWritable;
+  if (wr && !wr.ok) {
+    throw new CtrError(`--writable ${image.path}`, `you have no write permission there (it is ${wr.uid === 0 ? 'root' : `uid ${wr.uid}`}'s)`,
+      { hint: 'copy it to a directory of your own (cp -a), or keep changes in --writable-tmpfs or --overlay' });
+  }
 }
 
 function deviceEdits(opts: LaunchOptions, host: HostFacts): DeviceEdits {
@@ -206,7 +238,8 @@ function homeMount(opts: LaunchOptions, host: HostFacts, real: (p: string) => st
   const spec = opts.home ? parseHome(opts.home) : undefined;
   const dst = spec?.dst ?? (opts.fakeroot ? '/root' : host.home);
   if (opts.noHome) return { dst };
-  if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false } };
+  // One the user gave is as a -B bind: with --writable, its place must be in the image.
+  if (spec) return { dst, mount: { kind: 'bind', src: real(spec.src), dst, ro: false, user: true } };
   if (opts.contain) return { dst, mount: { kind: 'tmpfs', dst, mode: '0755' } };
   // A home directory that doesn't exist on this host (a service account, say) is skipped,
   // as Apptainer does, rather than failing the launch.

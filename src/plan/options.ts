@@ -3,6 +3,7 @@ import type { CdiSelection, HookPolicy } from '../gpu/cdi-resolve.js';
 import type { GpuDriver } from '../gpu/driver.js';
 import type { CgroupLayout } from './cgroups.js';
 import type { FakerootMode } from './fakeroot.js';
+import type { Caps } from './caps.js';
 import type { ResourceLimits } from './resources.js';
 import type { SubIds } from './words.js';
 
@@ -71,6 +72,12 @@ export interface LaunchOptions {
   /** --overlay: a writable layer kept across runs (a directory or an ext3 image file),
    * and read-only SquashFS layers (FILE:ro), the last on top. */
   overlay?: string[];
+  /** --writable: a directory image read-write (the user's own: no mount point made in it). */
+  writable?: boolean;
+  /** --runscript-timeout: how long the image's env scripts may take, in ms. */
+  runscriptTimeoutMs?: number;
+  /** --drop-caps, --add-caps, --no-privs (plan/caps.ts). */
+  caps?: Caps;
   /**
    * `ctr plan --for-nodes`: the plan is made on a submit host and run on compute nodes,
    * so a bind source (or the working directory) missing here may exist there: it is
@@ -116,6 +123,10 @@ export interface HostFacts {
   envFileLines: string[];
   /** --overlay: what each path is (host/facts.ts looked), symlinks resolved, in order. */
   overlays?: Overlay[];
+  /** With --writable-tmpfs on a directory: its owner (not the user: fuse-overlayfs, see compose.ts). */
+  imageUid?: number;
+  /** With --writable on a directory: whether the user may write to it, and its owner. */
+  imageWritable?: { ok: boolean; uid: number };
   /** Helper programs, when the options need them: absolute paths, undefined if missing. */
   slirp4netns?: string;
   fuse2fs?: string;

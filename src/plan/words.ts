@@ -51,6 +51,22 @@ export class PlanWriter {
   writable(): this {
     return this.emit('WRITABLE');
   }
+  /** With writable(): the user's own directory image, where no mount point is made. */
+  noMountpoints(): this {
+    return this.emit('NO_MOUNTPOINTS');
+  }
+  /** Capabilities (hex masks): DROP leaves every set, the bounding one too; ADD goes into the ambient set. */
+  caps(drop: string, add: string): this {
+    return this.emit('CAPS', drop, add);
+  }
+  /** With writableTmpfs(): the overlay is fuse-overlayfs at PATH, showing files as the user's. */
+  writableTmpfsFuse(path: string): this {
+    return this.emit('WRITABLE_TMPFS_FUSE', path);
+  }
+  /** The image's env scripts (sourced by its shell) may take MS milliseconds, then the launch fails. */
+  runscriptTimeout(ms: number): this {
+    return this.emit('RUNSCRIPT_TIMEOUT', uint(ms, 'timeout'));
+  }
   squashfuse(path: string): this {
     return this.emit('SQUASHFUSE', path);
   }

@@ -44,7 +44,7 @@ Bash('ctr ex<TAB> :: exec', async () => {
 });
 
 Bash('ctr exec --wr<TAB> :: the flags of the table that start so', async () => {
-  assert.equal(await complete(['ctr', 'exec', '--wr']), ['--writable-tmpfs', '--writable-tmpfs-size']);
+  assert.equal(await complete(['ctr', 'exec', '--wr']), ['--writable', '--writable-tmpfs', '--writable-tmpfs-size']);
   assert.equal(await complete(['ctr', 'build', '--f']), ['--fakeroot-mode', '--fix-perms', '--force']);
 });
 
@@ -108,7 +108,7 @@ Zsh('TAB in an interactive zsh :: commands, flags, choices, operands (zpty)', as
   try {
     // An interactive zsh on a pseudo-terminal (zsh's zpty): each line is typed with a TAB
     // (complete-word) and Enter; zle-line-finish prints what the line had become.
-    const lines = ['ctr ex', 'ctr exec --wr', 'ctr exec --fakeroot-mode se', 'ctr cache cl', 'ctr inspect --deff', 'ctr-hpc run-h', 'ctr completion z'];
+    const lines = ['ctr ex', 'ctr exec --writable-', 'ctr exec --fakeroot-mode se', 'ctr cache cl', 'ctr inspect --deff', 'ctr-hpc run-h', 'ctr completion z'];
     const script = [
       'zmodload zsh/zpty',
       "zpty z 'zsh -f -i'",

@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { busyboxSif, makeBusyboxTree } from '../helpers/images.js';
+import { apptainerBusyboxSif } from '../compat/fixture.js';
 import { killUserProcesses, leftovers } from '../helpers/leftovers.js';
 import { asUser, ctr, userTmp } from '../helpers/user.js';
 
@@ -97,6 +98,23 @@ Nv('LD_LIBRARY_PATH :: the driver first, before --env\'s and an image env script
   const b = await ctr(['exec', '--nv', dirImage, 'sh', '-c', 'echo "$LD_LIBRARY_PATH"'], { cwd: '/', env: { CTR_NV_ROOT: drv } });
   assert.is(b.stderr, '');
   assert.is(b.stdout, '/.singularity.d/libs:/usr/local/cuda/lib64\n');
+});
+
+Nv("LD_LIBRARY_PATH :: an Apptainer image's 99-base.sh appends /.singularity.d/libs; --nv's stays once, first", async () => {
+  const app = await apptainerBusyboxSif();
+  const show = 'echo "$LD_LIBRARY_PATH"';
+  const plain = await ctr(['exec', '--nv', app, 'sh', '-c', show], { cwd: '/', env: { CTR_NV_ROOT: drv } });
+  assert.is(plain.stderr, '');
+  assert.is(plain.stdout, '/.singularity.d/libs\n');
+  for (const [how, args, env] of [
+    ['--env', ['--env', 'LD_LIBRARY_PATH=/opt/app/lib'], {}],
+    ['APPTAINERENV_', [], { APPTAINERENV_LD_LIBRARY_PATH: '/opt/app/lib' }],
+    ['--env and the env-script wrapper ($(...) needs the image\'s shell)', ['--env', 'LD_LIBRARY_PATH=$(echo /opt/app/lib)'], {}],
+  ] as const) {
+    const r = await ctr(['exec', '--nv', ...args, app, 'sh', '-c', show], { cwd: '/', env: { CTR_NV_ROOT: drv, ...env } });
+    assert.is(r.stderr, '', how);
+    assert.is(r.stdout, '/.singularity.d/libs:/opt/app/lib\n', how);
+  }
 });
 
 Nv("--cleanenv :: the job's GPU variables (Slurm's CUDA_VISIBLE_DEVICES) still reach the container", async () => {

@@ -55,9 +55,14 @@ async function makeTree(dir: string): Promise<void> {
   await symlink('.singularity.d/env/90-environment.sh', join(dir, 'environment'));
 }
 
+/** The Apptainer-layout busybox tree as a directory (root's: made as root), as a sandbox. */
+export function apptainerBusyboxDir(): Promise<string> {
+  return cached('compat-busybox.dir', makeTree);
+}
+
 /** The Apptainer-layout busybox image as a SIF with Apptainer's launch line. */
 export async function apptainerBusyboxSif(): Promise<string> {
-  const tree = await cached('compat-busybox.dir', makeTree);
+  const tree = await apptainerBusyboxDir();
   const sqfs = await cached('compat-busybox.sqfs', async (tmp) => {
     await execa('mksquashfs', [tree, tmp, '-noappend', '-all-root', '-comp', 'gzip', '-quiet', '-no-progress']);
   });

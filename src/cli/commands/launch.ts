@@ -11,7 +11,7 @@ import { fromSnapshot, planDescriptor, runLauncher, sendPlan } from '../../launc
 
 export async function launch(action: Action, imageArg: string, command: string[], opts: LaunchOptions): Promise<number> {
   const image = await openImage(await resolveImageArg(imageArg, opts));
-  const host = await gatherHostFacts(opts, image.kind !== 'dir');
+  const host = await gatherHostFacts(opts, image.kind !== 'dir', image.kind === 'dir' ? image.path : undefined);
   const plan = composePlan(action, image, opts, host);
   const fd = planDescriptor();
   if (opts.debug) {

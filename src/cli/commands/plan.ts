@@ -9,7 +9,7 @@ import { writePlanFile } from '../../launch/plan-file.js';
 
 export async function writePlan(out: string, action: Action, imageArg: string, command: string[], opts: LaunchOptions): Promise<void> {
   const image = await openImage(await resolveImageArg(imageArg, opts));
-  const host = await gatherHostFacts(opts, image.kind !== 'dir');
+  const host = await gatherHostFacts(opts, image.kind !== 'dir', image.kind === 'dir' ? image.path : undefined);
   const plan = composePlan(action, image, opts, host);
   const cmd = shellCommand(action, opts, command);
   const args = cmd.length ? [...plan.args, '--', ...cmd] : plan.args;
