@@ -14,7 +14,8 @@ import { chown, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxSif } from '../helpers/images.js';
-import { cluster, clusterLeftovers, jobDirs, onNode, sbatch, sharedTmp, srun, waitNoJobs, type Cluster } from '../helpers/cluster.js';
+import { CTR_BIN } from '../helpers/paths.js';
+import { CTR_SRUN, cluster, clusterLeftovers, jobDirs, onNode, sbatch, sharedTmp, srun, waitNoJobs, type Cluster } from '../helpers/cluster.js';
 import { TEST_USER, userIds } from '../helpers/user.js';
 
 const P = suite('slurm pyxis parity');
@@ -27,9 +28,16 @@ P.before(async () => {
   work = await sharedTmp(c, 'pyxis-');
 });
 P.after.each(async () => {
-  await waitNoJobs(c);
-  assert.equal(await clusterLeftovers(c), [], 'processes left behind');
-  assert.equal(await jobDirs(c), [], 'node-local job directories or broadcasts left behind');
+  await waitNoJobs(c).catch((e) => { console.error('after.each:', e); throw e; });
+  const procs = await clusterLeftovers(c);
+  if (procs.length) console.error('after.each: processes left behind:', procs);
+  assert.equal(procs, [], 'processes left behind');
+  const dirs = await jobDirs(c);
+  if (dirs.length) console.error('after.each: job directories left behind:', dirs);
+  assert.equal(dirs, [], 'node-local job directories or broadcasts left behind');
+  const left = await jobDirs(c, 'ctr-srun.');
+  if (left.length) console.error('after.each: ctr-srun directories left behind:', left);
+  assert.equal(left, [], 'ctr-srun directories left behind');
 });
 P.after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
@@ -129,11 +137,10 @@ async function sharedObject(dir: string, name: string, soname: string): Promise<
   await rm(src);
 }
 
-P('--ctr-nv :: each node looks up its own driver: the node with the layout fixture binds it first on the path, the others warn and run', async () => {
-  const V = '550.54.14';
-  const rel = `/var/tmp/ctr-nvfix-${process.pid}`;
-  assert.not.ok(existsSync(rel), 'the fixture must not exist on the submit host');
-  const prefix = onNode(c, 'ctrn2', rel);
+const V = '550.54.14';
+
+/** The layout fixture at PREFIX (PREFIX/lib64, PREFIX/bin), as the driver installs itself. */
+async function nvLayout(prefix: string): Promise<void> {
   await mkdir(join(prefix, 'lib64'), { recursive: true });
   await mkdir(join(prefix, 'bin'));
   await sharedObject(join(prefix, 'lib64'), `libcuda.so.${V}`, 'libcuda.so.1');
@@ -143,6 +150,13 @@ P('--ctr-nv :: each node looks up its own driver: the node with the layout fixtu
   await symlink(`libnvidia-ml.so.${V}`, join(prefix, 'lib64/libnvidia-ml.so.1'));
   await writeFile(join(prefix, 'bin/nvidia-smi'), '#!/bin/sh\necho "nvidia-smi (layout fixture)"\n', { mode: 0o755 });
   await execa('chmod', ['-R', 'a+rX', prefix]);
+}
+
+P('--ctr-nv :: each node looks up its own driver: the node with the layout fixture binds it first on the path, the others warn and run', async () => {
+  const rel = `/var/tmp/ctr-nvfix-${process.pid}`;
+  assert.not.ok(existsSync(rel), 'the fixture must not exist on the submit host');
+  const prefix = onNode(c, 'ctrn2', rel);
+  await nvLayout(prefix);
   try {
     const r = await srun(c, ['-N3', '-n3', `--ctr-image=${sif}`, '--ctr-nv', 'sh', '-c',
       'echo "$(hostname)|$LD_LIBRARY_PATH|$(ls /.singularity.d/libs 2>/dev/null | tr "\\n" " ")|$(nvidia-smi 2>/dev/null)|$CUDA_VISIBLE_DEVICES"'],
@@ -162,6 +176,45 @@ P('--ctr-nv :: each node looks up its own driver: the node with the layout fixtu
     }
     const warned = errLines(r.stderr).filter((l) => /warning: --nv: no NVIDIA driver found/.test(l));
     assert.equal(warned.map((l) => /ctr: node (ctrn\d): warning/.exec(l)?.[1]).sort(), ['ctrn1', 'ctrn3'], errLines(r.stderr).join('\n'));
+  } finally {
+    await rm(prefix, { recursive: true, force: true });
+  }
+});
+
+P('ctr-srun --ctr-name :: a later ctr-srun of the job joins each node\'s kept container; gone at job end', async () => {
+  const out = join(work, 'wrapper-name.out');
+  const show = (tag: string) => `${CTR_SRUN} --ctr-image=${sif} --ctr-name=w -- sh -c 'echo "${tag} $(hostname) $(readlink /proc/self/ns/mnt)"'`;
+  const r = await sbatch(c, ['-N3', '-n3', '-o', out, '--wrap', `${show('first')} && ${show('second')} && ${CTR_SRUN} --ctr-image=${sif} -- sh -c 'echo "plain $(hostname) $(readlink /proc/self/ns/mnt)"'`],
+    { cwd: work, env: { CTR: CTR_BIN } });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const text = await readFile(out, 'utf8');
+  const lines = text.trim().split('\n');
+  const ns = (tag: string) => new Map(lines.filter((l) => l.startsWith(`${tag} `)).map((l) => [l.split(' ')[1], l.split(' ')[2]]));
+  const first = ns('first'), second = ns('second'), plain = ns('plain');
+  assert.equal([...first.keys()].sort(), c.nodes, text);
+  for (const n of c.nodes) {
+    assert.is(second.get(n), first.get(n), `${n}: joined\n${text}`);
+    assert.is.not(plain.get(n), first.get(n), `${n}: unnamed is its own\n${text}`);
+  }
+});
+
+P('ctr-srun --ctr-nv :: each node plans with its own driver: the fixture\'s node binds it, the others warn', async () => {
+  const rel = `/var/tmp/ctr-nvfix-w-${process.pid}`;
+  const prefix = onNode(c, 'ctrn3', rel);
+  await nvLayout(prefix);
+  try {
+    const out = join(work, 'wrapper-nv.out');
+    const r = await sbatch(c, ['-N3', '-n3', '-o', out, '--wrap',
+      `${CTR_SRUN} --ctr-image=${sif} --ctr-nv -- sh -c 'echo "$(hostname)|$LD_LIBRARY_PATH|$(ls /.singularity.d/libs 2>/dev/null | wc -l)"'`],
+    { cwd: work, env: { CTR: CTR_BIN, CTR_NV_ROOT: rel } });
+    assert.is(r.exitCode, 0, String(r.stderr));
+    const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    const rows = lines.filter((l) => /^ctrn\d\|/.test(l)).sort();
+    assert.equal(rows.map((l) => l.split('|')[0]), c.nodes, lines.join('\n'));
+    assert.ok(rows[2].startsWith('ctrn3|/.singularity.d/libs') && rows[2].endsWith('|5'), lines.join('\n'));
+    assert.ok(rows[0].endsWith('||0') && rows[1].endsWith('||0'), lines.join('\n'));
+    const warned = lines.filter((l) => /warning: --nv: no NVIDIA driver found/.test(l)).map((l) => /ctr: node (ctrn\d): warning/.exec(l)?.[1]);
+    assert.equal(warned.sort(), ['ctrn1', 'ctrn2'], lines.join('\n'));
   } finally {
     await rm(prefix, { recursive: true, force: true });
   }
