@@ -220,4 +220,16 @@ P('ctr-srun --ctr-nv :: each node plans with its own driver: the fixture\'s node
   }
 });
 
+P('instances :: ctr instance start in an sbatch job: running during the job, nothing of it left on the node after', async () => {
+  const out = join(work, 'instance.out');
+  const r = await sbatch(c, ['-N1', '-n1', '-w', 'ctrn2', '-o', out, '--wrap',
+    `${CTR_BIN} instance start ${sif} slurminst && ${CTR_BIN} instance list && ${CTR_BIN} exec instance://slurminst cat /etc/image-release`],
+  { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const text = await readFile(out, 'utf8');
+  assert.match(text, /slurminst/, text);
+  assert.match(text, /busybox test image/, text);
+  // after.each: no process of the job (keeper, holder, FUSE server) on any node.
+});
+
 P.run();
