@@ -9,9 +9,17 @@
 // bare's: ((t(K) - t(1)) - (bare(K) - bare(1))) / (K - 1). The nodes share this
 // machine's CPUs, so a per-node cost here is paid in series; on real nodes it is paid
 // in parallel (see the README's extrapolation). As root; tasks as BENCH_USER.
+//
+// Then, inside one 3-node allocation (salloc --no-shell, steps with srun --jobid), step
+// start-up warm vs cold: a plugin step that builds each node's container, against one
+// with --ctr-name joining the containers an earlier step of the job kept (pyxis's
+// --container-name); and the plugin's staging of a 60 MB image to 3 nodes, whole jobs
+// (salloc ... srun), by copy (each node reads the shared file system) and by sbcast
+// (srun broadcasts through Slurm's tree), against staging off.
 import { hostname } from 'node:os';
 import { statSync } from 'node:fs';
-import { busyboxSif } from '../test/helpers/images.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { busyboxSif, debianSif } from '../test/helpers/images.js';
 import { CTR_BIN } from '../test/helpers/paths.js';
 import { CTR_SRUN, cluster, onHead } from '../test/helpers/cluster.js';
 import { ensureTestUser, TEST_USER } from '../test/helpers/user.js';
@@ -48,6 +56,37 @@ async function main(): Promise<void> {
     all.push(...rows);
   }
   notes.push(`image staged: ${(statSync(sif).size / 1e6).toFixed(1)} MB (${sif})`);
+
+  // Warm vs cold, steps of one job.
+  const alloc = as(false, ['salloc', '-N3', '-n3', '--no-shell']);
+  const said = spawnSync(alloc[0], alloc.slice(1), { cwd, encoding: 'utf8' });
+  const job = /Granted job allocation (\d+)/.exec(said.stderr)?.[1];
+  if (!job) throw new Error('bench/cluster: no allocation');
+  try {
+    const step = ['srun', `--jobid=${job}`, '-N3', '-n3'];
+    const rows = measure([
+      { name: 'bare step -N3 -n3 /bin/true', cmd: as(false, [...step, '/bin/true']), cwd },
+      { name: 'plugin step, cold (builds each node\'s container)', cmd: as(false, [...step, `--ctr-image=${sif}`, '/bin/true']), cwd },
+      { name: 'plugin step, warm (--ctr-name: joins the kept one)', cmd: as(false, [...step, `--ctr-image=${sif}`, '--ctr-name=bench', '/bin/true']), cwd },
+    ], rounds, 1);
+    out.push(table(`steps of one 3-node job, warm vs cold (${rounds} interleaved rounds)`, rows));
+    notes.push(`warm vs cold (3 nodes): cold +${(rows[1].medianMs - rows[0].medianMs).toFixed(1)} ms over bare, warm +${(rows[2].medianMs - rows[0].medianMs).toFixed(1)} ms; warm/cold ${(rows[2].medianMs / rows[1].medianMs).toFixed(2)}`);
+    all.push(...rows);
+  } finally {
+    execFileSync(onHead(c)[0], [...onHead(c).slice(1), 'scancel', job], { env: { ...process.env, SLURM_CONF: c.conf } });
+  }
+
+  // Staging from the plugin, whole jobs of 3 nodes.
+  const big = await debianSif();
+  const staged = (how: string) => as(false, ['salloc', '-N3', '-n3', 'srun', '-N3', '-n3', `--ctr-image=${big}`, `--ctr-stage=${how}`, '/bin/true']);
+  const srows = measure([
+    { name: 'plugin job, staging off', cmd: staged('no'), cwd },
+    { name: 'plugin job, staged by copy', cmd: staged('yes'), cwd },
+    { name: 'plugin job, staged by sbcast', cmd: staged('sbcast'), cwd },
+  ], rounds, 1);
+  out.push(table(`plugin staging of a ${(statSync(big).size / 1e6).toFixed(0)} MB image to 3 nodes (${rounds} interleaved rounds; whole jobs)`, srows));
+  notes.push(`staging ${(statSync(big).size / 1e6).toFixed(0)} MB to 3 nodes: copy +${(srows[1].medianMs - srows[0].medianMs).toFixed(0)} ms, sbcast +${(srows[2].medianMs - srows[0].medianMs).toFixed(0)} ms over staging off`);
+  all.push(...srows);
   out.push(notes.map((l) => `- ${l}`).join('\n') + '\n');
   const flags = await save({ name: 'cluster', date: new Date().toISOString(), host: hostname(), rows: all, notes });
   if (flags.length) out.push(flags.map((f) => `- ${f}`).join('\n') + '\n');

@@ -88,6 +88,7 @@ struct plan {
    enum join join;           /* share one container among the ranks of a job step */
    const char *join_tag;     /* the step's name, when the environment doesn't give it */
    int join_count;           /* ranks expected on this node, when not in the environment */
+   const char *join_keep;    /* a kept (named) container: its holder stays while this directory exists */
    char **words;             /* the plan's own words (not the command): the join key */
    int n_words;
    char **argv;              /* the command and its arguments */

@@ -29,6 +29,15 @@
  * another user is one clear error, not a hang or a stranger's container; every wait has
  * a deadline.
  *
+ * A kept container (--join-keep DIR: a named one, `srun --ctr-name`) outlives its ranks,
+ * so that a job's later steps join it warm: its rendezvous is named by the tag alone (a
+ * later step's plan differs in its rank count and working directory), and its holder
+ * leaves only when DIR, a directory of the job's opened before the container is built,
+ * is removed (the plugin's job epilog removes it, and stops the holder first), or on
+ * SIGTERM. A Slurm step's processes are tracked by the step, but the holder has left it
+ * (double fork, setsid): it is the job epilog that ends it, as pyxis removes a named
+ * container there.
+ *
  * With --fakeroot the holder's child, the keeper, holds the namespaces the ranks enter:
  * one user namespace further in, where the mounts are locked (launch_ns.c), shared by
  * every rank so they can still use cross-memory attach. */
@@ -44,6 +53,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -136,11 +146,13 @@ static uint64_t fnv(uint64_t h, const char *s)
    return (h ^ 0xff) * 0x100000001b3ULL;
 }
 
-static socklen_t join_address(struct sockaddr_un *a, const char *tag, int argc, char **argv)
+static socklen_t join_address(struct sockaddr_un *a, const char *tag, int argc, char **argv, bool kept)
 {
    uint64_t h = fnv(0xcbf29ce484222325ULL, tag);
-   for (int i = 0; i < argc; i++)
+   for (int i = 0; !kept && i < argc; i++)
       h = fnv(h, argv[i]);
+   if (kept)
+      h = fnv(h, "--join-keep");
    memset(a, 0, sizeof(*a));
    a->sun_family = AF_UNIX;
    int n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "ctr-join.%u.%016llx", (unsigned)getuid(),
@@ -155,9 +167,17 @@ static long now_ms(void)
    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* The holder's service loop: admit ranks, watch them, leave when they have all gone. */
-static void holder_serve(int lfd, int expected, pid_t ns_pid) __attribute__((noreturn));
-static void holder_serve(int lfd, int expected, pid_t ns_pid)
+/* A kept container's directory is gone (removed: a directory with no links left). */
+static bool keep_dir_gone(int fd)
+{
+   struct stat st;
+   return fstat(fd, &st) < 0 || st.st_nlink == 0;
+}
+
+/* The holder's service loop: admit ranks, watch them, leave when they have all gone (a
+ * kept container: when its directory has gone, KEEP_FD). */
+static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd) __attribute__((noreturn));
+static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd)
 {
    struct pollfd *fds = xcalloc(1, sizeof(*fds));
    size_t n = 1, admitted = 0;
@@ -166,14 +186,17 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid)
    uid_t uid = getuid();
    for (;;) {
       size_t live = n - 1;
-      if (live == 0) {
+      if (keep_fd >= 0) {
+         if (keep_dir_gone(keep_fd))
+            break;
+      } else if (live == 0) {
          long idle = now_ms() - last_change;
          if (admitted == 0 && idle > JOIN_IDLE_MS)
             break;
          if (admitted > 0 && ((int)admitted >= expected || idle > JOIN_LINGER_MS))
             break;
       }
-      int r = poll(fds, n, live == 0 ? 200 : -1);
+      int r = poll(fds, n, keep_fd >= 0 ? 1000 : live == 0 ? 200 : -1);
       if (r < 0 && errno != EINTR)
          DIE("holder: poll");
       if (r <= 0)
@@ -208,7 +231,8 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid)
          close(c);
       }
    }
-   debug("holder: every rank has left; the container goes");
+   debug(keep_fd >= 0 ? "holder: the kept container's directory is gone; the container goes"
+                      : "holder: every rank has left; the container goes");
    fuse_server_reap();
    helpers_stop();
    _exit(0);
@@ -273,6 +297,9 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          _exit(0);
       close(ready[0]);
       keep_only_fds(lfd, ready[1]);
+      int keep_fd = -1;
+      if (p->join_keep && (keep_fd = open(p->join_keep, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+         DIE("cannot open the kept container's directory %s", p->join_keep);
       setsid(); /* signals aimed at the rank's process group are not for the holder */
       prctl(PR_SET_NAME, "ctr-holder");
       int nul = open("/dev/null", O_RDWR);
@@ -300,7 +327,7 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          dup2(nul, 2);
       if (nul > 2)
          close(nul);
-      holder_serve(lfd, expected, ns_pid);
+      holder_serve(lfd, expected, ns_pid, keep_fd);
    }
    close(ready[1]);
    int status;
@@ -420,7 +447,7 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
       return JOIN_NO_STEP;
    }
    struct sockaddr_un addr;
-   socklen_t alen = join_address(&addr, tag, argc, argv);
+   socklen_t alen = join_address(&addr, tag, argc, argv, p->join_keep != NULL);
    int expected = join_count(p);
    debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
    long deadline = now_ms() + JOIN_DEADLINE_MS;

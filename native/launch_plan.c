@@ -404,6 +404,11 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_JOIN_COUNT:
       p->join_count = (int)number(id, a[0], 10, 1, INT_MAX);
       break;
+   case PW_JOIN_KEEP:
+      if (a[0][0] != '/')
+         DIE_PLAIN("launch plan: --join-keep: %.100s is not an absolute path", a[0]);
+      p->join_keep = a[0];
+      break;
    case PW_NEW_KEYRING:
       p->new_keyring = true;
       break;

@@ -33,8 +33,12 @@
 
 #include <slurm/spank.h>
 
-/* The plan, from srun to the step: "2:<stage 0|1><cwd 0|1>:<hex of the plan file>"; cwd 1:
- * the plan's --chdir is srun's working directory (which a node may lack). */
+/* The plan, from srun to the step:
+ *   "3:<stage 0|1|2><cwd 0|1><nv 0|1>:<name>:<bcast>:<plan>:<argv>", each of the last four
+ *   in hex: stage 2 is sbcast (the copy srun broadcast to every node is at <bcast>); cwd 1:
+ *   the plan's --chdir is srun's working directory (which a node may lack); nv 1: the
+ *   node plans again with --nv (`ctr` with <argv>, NUL-separated), as its driver is its
+ *   own; <name>: --ctr-name, the node's container kept for the job's later steps. */
 /* A SLURM_ name: srun passes SLURM_* variables to the step even with --export=NONE
  * (which drops everything else of the user's environment). */
 #define CTR_PLAN_ENV "SLURM_CTR_SPANK_PLAN"
@@ -53,7 +57,14 @@ struct ctr_opts {
    int stage;             /* -1 unset, 0 off, 1 on */
    bool remap_root;       /* --ctr-remap-root: fake root (ctr --fakeroot) */
    bool entrypoint;       /* --ctr-entrypoint: the image's runscript, the command its arguments */
+   const char *name;      /* --ctr-name: a container kept on each node for the job's later steps */
 };
+
+/* --ctr-stage */
+enum { STAGE_NO = 0, STAGE_COPY = 1, STAGE_SBCAST = 2 };
+
+/* A --ctr-name: what pyxis's --container-name takes, without its ":flag" forms. */
+bool ctr_name_ok(const char *name);
 
 /* plugstack.conf arguments: ctr=PATH node=PATH stage_dir=DIR */
 struct ctr_conf {
@@ -80,6 +91,9 @@ int ctr_stepd_exit(spank_t sp);
 
 /* spank_slurmd.c (job epilog) */
 int ctr_slurmd_job_epilog(spank_t sp);
+
+/* srun's sbcast copy of a job's image on every node: <stage_dir>/ctr.<uid>.<job>.bcast.<name> */
+#define CTR_BCAST_MARK ".bcast."
 
 /* spank_util.c */
 char *ctr_job_dir(uid_t uid, uint32_t job);   /* <stage_dir>/ctr.<uid>.<job> */

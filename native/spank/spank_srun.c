@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,16 +30,20 @@ static int add(struct args *a, const char *s)
    return 0;
 }
 
-static int plan_command(struct args *a, const char *out)
+/* `ctr plan -o OUT ...`; NV: with --nv, which only a node itself can plan (its driver);
+ * OUT NULL: the arguments after "-o OUT", for the node. */
+static int plan_command(struct args *a, const char *out, bool nv)
 {
    int rc = 0;
-   if (g_conf.node)
-      rc |= add(a, g_conf.node);
-   rc |= add(a, g_conf.ctr);
-   rc |= add(a, "plan");
+   if (out) {
+      if (g_conf.node)
+         rc |= add(a, g_conf.node);
+      rc |= add(a, g_conf.ctr);
+      rc |= add(a, "plan");
+      rc |= add(a, "-o");
+      rc |= add(a, out);
+   }
    rc |= add(a, "--for-nodes"); /* bind sources and cwd: checked on each node */
-   rc |= add(a, "-o");
-   rc |= add(a, out);
    for (size_t i = 0; i < g_opts.n_binds; i++)
       rc |= add(a, ctr_sprintf("--bind=%s", g_opts.binds[i]));
    for (size_t i = 0; i < g_opts.n_envs; i++)
@@ -51,7 +56,7 @@ static int plan_command(struct args *a, const char *out)
       rc |= add(a, ctr_sprintf("--home=%s", g_opts.home));
    if (g_opts.no_home)
       rc |= add(a, "--no-home");
-   if (g_opts.nv)
+   if (nv)
       rc |= add(a, "--nv");
    if (g_opts.remap_root)
       rc |= add(a, "--fakeroot");
@@ -152,6 +157,64 @@ static bool multi_prog(void)
    return found;
 }
 
+/* --ctr-stage=sbcast, inside an allocation: broadcast the image to every node of the job
+ * (Slurm's tree of slurmds), to <stage_dir>/ctr.<uid>.<job>.bcast.<dev>-<ino>-<name>;
+ * each node's user_init moves it into the job's directory. Returns that path, or NULL
+ * when there is no allocation yet (srun makes its own: the nodes copy instead) or the
+ * image is no file. */
+static char *broadcast(const char *image, bool *failed)
+{
+   const char *job = getenv("SLURM_JOB_ID");
+   char *real = realpath(image, NULL);
+   struct stat st;
+   *failed = false;
+   if (!job || !*job || !real || stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
+      free(real);
+      return NULL;
+   }
+   const char *base = strrchr(real, '/') + 1;
+   char *dst = ctr_sprintf("%s/ctr.%u.%s" CTR_BCAST_MARK "%llu-%llu-%s", g_conf.stage_dir, (unsigned)getuid(), job,
+                           (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, base);
+   struct args a = { 0 };
+   if (!dst || add(&a, "sbcast") || add(&a, "--force") || add(&a, "--preserve") || add(&a, real) || add(&a, dst)) {
+      free(real);
+      free(dst);
+      *failed = true;
+      return NULL;
+   }
+   int status = run(&a);
+   free(a.v);
+   free(real);
+   if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      slurm_error("ctr: --ctr-stage=sbcast: sbcast of %s to %s failed; no task was started", image, dst);
+      free(dst);
+      *failed = true;
+      return NULL;
+   }
+   return dst;
+}
+
+/* NUL-separated */
+static char *joined_hex(const struct args *a)
+{
+   size_t len = 0;
+   for (size_t i = 0; i < a->n; i++)
+      len += strlen(a->v[i]) + 1;
+   char *buf = malloc(len + 1), *p = buf;
+   if (!buf)
+      return NULL;
+   for (size_t i = 0; i < a->n; i++)
+      p = stpcpy(p, a->v[i]) + 1;
+   char *hex = ctr_hex_encode((unsigned char *)buf, len);
+   free(buf);
+   return hex;
+}
+
+static char *hex_of(const char *s)
+{
+   return ctr_hex_encode((const unsigned char *)(s ? s : ""), s ? strlen(s) : 0);
+}
+
 int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
@@ -175,7 +238,7 @@ int ctr_srun_plan(spank_t sp)
    char *out = ctr_sprintf("%s/plan", dir);
    struct args a = { 0 };
    int rc = -1;
-   if (!out || plan_command(&a, out) < 0) {
+   if (!out || plan_command(&a, out, false) < 0) {
       slurm_error("ctr: out of memory");
       goto done;
    }
@@ -192,11 +255,32 @@ int ctr_srun_plan(spank_t sp)
          slurm_error("ctr: hint: %s is containerd's ctr, not ctr's: give the plugin ctr=/full/path/to/ctr-hpc in plugstack.conf", g_conf.ctr);
       goto done;
    }
+   bool bcast_failed = false;
+   char *bcast = g_opts.stage == STAGE_SBCAST ? broadcast(g_opts.image, &bcast_failed) : NULL;
+   if (bcast_failed)
+      goto done;
+   int stage = g_opts.stage == 0 ? STAGE_NO : bcast ? STAGE_SBCAST : STAGE_COPY;
+   struct args node_args = { 0 };
+   char *argv_hex = NULL;
+   if (g_opts.nv && (plan_command(&node_args, NULL, true) < 0 || !(argv_hex = joined_hex(&node_args)))) {
+      slurm_error("ctr: out of memory");
+      free(bcast);
+      goto done;
+   }
+   free(node_args.v);
    size_t len;
    char *plan = ctr_read_file(out, &len);
    char *hex = plan ? ctr_hex_encode((unsigned char *)plan, len) : NULL;
+   char *name_hex = hex_of(g_opts.name), *bcast_hex = hex_of(bcast);
    /* The plan's --chdir is srun's working directory unless --ctr-workdir named one. */
-   char *val = hex ? ctr_sprintf("2:%d%d:%s", g_opts.stage != 0, !g_opts.workdir, hex) : NULL;
+   char *val = hex && name_hex && bcast_hex
+                  ? ctr_sprintf("3:%d%d%d:%s:%s:%s:%s", stage, !g_opts.workdir, g_opts.nv, name_hex, bcast_hex, hex,
+                                argv_hex ? argv_hex : "")
+                  : NULL;
+   free(name_hex);
+   free(bcast_hex);
+   free(bcast);
+   free(argv_hex);
    if (!val)
       slurm_error("ctr: cannot read the plan %s: %m", out);
    else if (setenv(CTR_PLAN_ENV, val, 1) < 0) /* before the job's environment exists: srun's own */

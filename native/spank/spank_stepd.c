@@ -11,6 +11,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctr_spank.h"
@@ -101,12 +102,29 @@ fail:;
    return -1;
 }
 
+/* --ctr-stage=sbcast: srun's broadcast copy BCAST becomes the staged copy DST when it is
+ * the user's own file of the source's size and mtime (sbcast --preserve); moved, so
+ * there is one copy. */
+static int take_broadcast(const char *bcast, const struct stat *s, const char *dst)
+{
+   struct stat b;
+   int fd = open(bcast, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+   if (fd < 0 || fstat(fd, &b) < 0 || !S_ISREG(b.st_mode) || b.st_uid != getuid() || b.st_size != s->st_size ||
+       b.st_mtim.tv_sec != s->st_mtim.tv_sec || fchmod(fd, 0400) < 0 || rename(bcast, dst) < 0) {
+      if (fd >= 0)
+         close(fd);
+      return -1;
+   }
+   close(fd);
+   return 0;
+}
+
 /* Copy the image to the node-local job directory, unless a copy of the same source is
  * there already (an earlier step of the job). A copy is known by the source's identity
  * (device, inode, size, mtime), kept beside it in .NAME.src: two images of one name in
  * one job (same size and mtime, even) are two copies, the second named DEV-INO-NAME.
  * Returns the copy's path. */
-static char *stage_image(const char *src, const char *dir)
+static char *stage_image(const char *src, const char *dir, const char *bcast)
 {
    const char *base = strrchr(src, '/');
    base = base ? base + 1 : src;
@@ -139,7 +157,9 @@ static char *stage_image(const char *src, const char *dir)
       bool taken = had || (lstat(dst, &d) == 0);
       free(had);
       if (same || (!taken || attempt == 1)) {
-         int rc = same ? 0 : copy_image(in, &s, dst);
+         int rc = same ? 0 : bcast ? take_broadcast(bcast, &s, dst) : copy_image(in, &s, dst);
+         if (bcast && rc < 0 && !same) /* not there, or not what srun sent: copy */
+            rc = copy_image(in, &s, dst);
          if (rc == 0 && !same)
             rc = ctr_write_file_atomic(idf, id, strlen(id), 0400);
          free(idf);
@@ -192,6 +212,100 @@ static const char *node_name(spank_t sp)
    return name;
 }
 
+/* What `ctr plan --nv` said on this node (the driver's warning): the node's first task
+ * prints it, naming the node. */
+static char *node_notes;
+
+/* --ctr-nv: the driver is this node's, so this node plans (once per step, with the
+ * arguments srun planned with, and --nv), in the directory the tasks start in, with the
+ * job's environment; its plan replaces srun's. */
+static int plan_on_node(spank_t sp, char *argbuf, size_t len, uint32_t step)
+{
+   char **env = NULL;
+   if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS)
+      env = NULL;
+   size_t n = 0;
+   for (size_t i = 0; i < len; i += strlen(argbuf + i) + 1)
+      n++;
+   char **av = calloc(n + 6, sizeof(char *));
+   char *out = ctr_sprintf("%s/step%u.nv.plan", job_dir, (unsigned)step);
+   if (!av || !out) {
+      snprintf(failure, sizeof(failure), "out of memory");
+      failed = true;
+      return -1;
+   }
+   size_t k = 0;
+   if (g_conf.node)
+      av[k++] = (char *)g_conf.node;
+   av[k++] = (char *)g_conf.ctr;
+   av[k++] = "plan";
+   av[k++] = "-o";
+   av[k++] = out;
+   for (size_t i = 0; i < len; i += strlen(argbuf + i) + 1)
+      av[k++] = argbuf + i;
+   int at = plan_find(words.v, words_end, PW_CHDIR);
+   const char *dir = at >= 0 ? words.v[at + 1] : "/";
+   int err[2];
+   if (pipe2(err, O_CLOEXEC) < 0) {
+      snprintf(failure, sizeof(failure), "cannot plan --nv here: %s", strerror(errno));
+      failed = true;
+      return -1;
+   }
+   pid_t pid = fork();
+   if (pid == 0) {
+      int nul = open("/dev/null", O_RDWR);
+      dup2(nul, 0);
+      dup2(nul, 1);
+      dup2(err[1], 2);
+      if (chdir(dir) < 0 && chdir("/tmp") < 0)
+         _exit(127);
+      if (env)
+         execvpe(av[0], av, env);
+      else
+         execvp(av[0], av);
+      fprintf(stderr, "ctr: error: cannot run %s: %s\n", av[0], strerror(errno));
+      _exit(127);
+   }
+   close(err[1]);
+   char said[2048];
+   size_t got = 0;
+   ssize_t r;
+   while (pid > 0 && (r = read(err[0], said + got, sizeof(said) - 1 - got)) != 0) {
+      if (r < 0 && errno == EINTR)
+         continue;
+      if (r < 0 || (got += (size_t)r) == sizeof(said) - 1)
+         break;
+   }
+   said[got] = '\0';
+   close(err[0]);
+   int status = -1;
+   while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+      ;
+   size_t plen;
+   char *plan = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ctr_read_file(out, &plen) : NULL;
+   unlink(out);
+   free(out);
+   free(av);
+   char *nl = strchr(said, '\n');
+   if (!plan) {
+      if (nl)
+         *nl = '\0';
+      snprintf(failure, sizeof(failure), "ctr plan --nv on this node failed: %.900s", *said ? said : "(no message)");
+      failed = true;
+      return -1;
+   }
+   node_notes = *said ? strdup(said) : NULL;
+   char why[PLAN_ERR_MAX];
+   free(words.v);
+   memset(&words, 0, sizeof(words));
+   if (scan(plan, plen, why) < 0) {
+      snprintf(failure, sizeof(failure), "the plan made here with --nv: %s", why);
+      failed = true;
+      return -1;
+   }
+   return 0;
+}
+
 int ctr_stepd_user_init(spank_t sp)
 {
    char *env = malloc(PLAN_ENV_MAX);
@@ -221,21 +335,34 @@ int ctr_stepd_user_init(spank_t sp)
       FAIL("cannot get the step's details from Slurm");
    }
 
-   int stage, cwd;
+   int stage, cwd, nv;
    size_t len;
-   char *hex = NULL;
-   if (strncmp(env, "2:", 2) || (env[2] != '0' && env[2] != '1') || (env[3] != '0' && env[3] != '1') ||
-       env[4] != ':') {
+   char *field[4];
+   if (strncmp(env, "3:", 2) || env[2] < '0' || env[2] > '2' || (env[3] != '0' && env[3] != '1') ||
+       (env[4] != '0' && env[4] != '1') || env[5] != ':') {
       free(env);
       FAIL("the plan in %s is not one this plugin wrote", CTR_PLAN_ENV);
    }
-   stage = env[2] == '1';
+   stage = env[2] - '0';
    cwd = env[3] == '1';
-   hex = env + 5;
-   char *buf = (char *)ctr_hex_decode(hex, &len);
+   nv = env[4] == '1';
+   char *at = env + 6;
+   for (int i = 0; i < 4; i++) {
+      field[i] = at;
+      at = i < 3 ? strchr(at, ':') : NULL;
+      if (i < 3 && !at) {
+         free(env);
+         FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
+      }
+      if (at)
+         *at++ = '\0';
+   }
+   size_t nlen, blen, alen;
+   char *name = (char *)ctr_hex_decode(field[0], &nlen), *bcast = (char *)ctr_hex_decode(field[1], &blen);
+   char *buf = (char *)ctr_hex_decode(field[2], &len), *nv_argv = (char *)ctr_hex_decode(field[3], &alen);
    char why[PLAN_ERR_MAX];
    free(env);
-   if (!buf)
+   if (!buf || !name || !bcast || !nv_argv || (*name && !ctr_name_ok(name)))
       FAIL("the plan in %s is damaged", CTR_PLAN_ENV);
    if (scan(buf, len, why) < 0)
       FAIL("the plan in %s: %s", CTR_PLAN_ENV, why);
@@ -247,27 +374,45 @@ int ctr_stepd_user_init(spank_t sp)
    if (!job_dir || ensure_job_dir(job_dir, uid) < 0) {
       FAIL("cannot make the job's directory %s: %s", job_dir, strerror(errno));
    }
+   if (nv && plan_on_node(sp, nv_argv, alen, step) < 0)
+      return 0;
    int image = stage ? plan_find(words.v, words_end, PW_IMAGE) : -1;
    if (image >= 0) {
-      char *copy = stage_image(words.v[image + 1], job_dir);
+      char *copy = stage_image(words.v[image + 1], job_dir, stage == STAGE_SBCAST && *bcast ? bcast : NULL);
       if (!copy)
          FAIL("cannot stage image %s into %s: %s", words.v[image + 1], job_dir, strerror(errno));
       words.v[image + 1] = copy;
    }
+   if (stage == STAGE_SBCAST && *bcast)
+      unlink(bcast); /* a later step's broadcast, the copy being there already */
    /* This node's rank count, so the shared container lives exactly as long as its
-    * ranks; then the step's command, which the tasks' own arguments follow. */
+    * ranks (a named one: the job, its directory); then the step's command, which the
+    * tasks' own arguments follow. */
    static char count[16];
    snprintf(count, sizeof(count), "%u", (unsigned)ntasks);
-   char **v = realloc(words.v, ((size_t)words_end + 5) * sizeof(char *));
+   char **v = realloc(words.v, ((size_t)words_end + 9) * sizeof(char *));
    if (!v)
       FAIL("out of memory");
-   v[words_end] = (char *)plan_word_defs[PW_JOIN_COUNT].name;
-   v[words_end + 1] = count;
-   v[words_end + 2] = "--";
-   v[words_end + 3] = argv[0];
-   v[words_end + 4] = NULL;
+   int n = words_end;
+   v[n++] = (char *)plan_word_defs[PW_JOIN_COUNT].name;
+   v[n++] = count;
+   if (*name) {
+      /* The job's directory stays while the job runs (the mark keeps it from being
+       * empty at step end); the job epilog removes it, and stops the holder. */
+      char *mark = ctr_sprintf("%s/name.%s", job_dir, name);
+      if (!mark || ctr_write_file_atomic(mark, "", 0, 0400) < 0)
+         FAIL("cannot mark the named container %s in %s: %s", name, job_dir, strerror(errno));
+      free(mark);
+      v[n++] = (char *)plan_word_defs[PW_JOIN_TAG].name;
+      v[n++] = ctr_sprintf("%u.name.%s", (unsigned)job, name);
+      v[n++] = (char *)plan_word_defs[PW_JOIN_KEEP].name;
+      v[n++] = job_dir;
+   }
+   v[n++] = "--";
+   v[n++] = argv[0];
+   v[n] = NULL;
    words.v = v;
-   words.n = words_end + 4;
+   words.n = n;
    size_t plan_len;
    char *plan_buf = plan_serialize(launcher, words.v, words.n, &plan_len);
    if (!plan_buf)
@@ -331,6 +476,11 @@ int ctr_stepd_task_init(spank_t sp)
    if (cwd_missing && local == 0)
       slurm_error("ctr: node %s: working directory %s: %s here; the tasks start in /tmp, as Slurm's do", node,
                   cwd_missing, strerror(cwd_errno));
+   for (char *l = local == 0 ? node_notes : NULL, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+      nl = strchr(l, '\n');
+      int len = nl ? (int)(nl - l) : (int)strlen(l);
+      fprintf(stderr, "ctr: node %s: %.*s\n", node, len, strncmp(l, "ctr: ", 5) ? l : l + 5);
+   }
    if (preflight(node, task) < 0)
       return -1;
    if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1) {

@@ -162,6 +162,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
       [PW_CAPS] = { "2000", "400" },          [PW_RUNSCRIPT_TIMEOUT] = { "1500" },
       [PW_WRITABLE_TMPFS_FUSE] = { "/usr/bin/fuse-overlayfs" },
+      [PW_JOIN_KEEP] = { "/tmp/ctr.1000.7" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -216,7 +217,7 @@ static void golden(void)
    CHECK(p.n_env == 5 && p.env[0].op == 'k' && p.env[1].op == 'u' && p.env[2].op == 's' && p.env[3].op == 'o' &&
          p.env[4].op == 'p' && !strcmp(p.env[4].name, "LD_LIBRARY_PATH"), "golden: env");
    CHECK(p.n_env_prefixes == 1 && p.action == ACTION_RUN && p.join == JOIN_ON && !strcmp(p.join_tag, "step") &&
-         p.join_count == 8, "golden: env prefix, action, join");
+         p.join_count == 8 && !strcmp(p.join_keep, "/tmp/ctr.1000.7"), "golden: env prefix, action, join");
    CHECK(p.n_drop_prefixes == 1 && !strcmp(p.drop_prefixes[0], "APPTAINER_") && p.no_eval && p.chdir_optional &&
          p.set_umask && p.umask == 022,
          "golden: drop prefix, no eval, chdir optional");
@@ -306,6 +307,8 @@ static void network(void)
    }
    const char *w[] = { PV, "--image", "/i", "--slirp4netns", "/usr/bin/slirp4netns", NULL };
    refused("slirp without netns", w, "--slirp4netns needs --net-ns");
+   const char *k[] = { PV, "--image", "/i", "--join-keep", "tmp/ctr.1.2", NULL };
+   refused("relative keep dir", k, "--join-keep: tmp/ctr.1.2 is not an absolute path");
 }
 
 /* Bind modes: exactly ro, rw, ro?, rw?. */

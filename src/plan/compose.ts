@@ -170,6 +170,10 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   w.action(action === 'shell' && opts.shell ? 'exec' : action);
   w.join(opts.join ?? 'auto');
   if (opts.joinTag) w.joinTag(opts.joinTag);
+  if (opts.joinKeep) {
+    if (!opts.joinKeep.startsWith('/')) throw new CtrError('--join-keep', `${opts.joinKeep} is not an absolute path`);
+    w.joinKeep(opts.joinKeep);
+  }
   if (opts.joinCount !== undefined) {
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
     w.joinCount(opts.joinCount);

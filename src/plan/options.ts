@@ -50,6 +50,8 @@ export interface LaunchOptions {
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
   joinCount?: number;
+  /** Keep the shared container until this directory is removed (Slurm: a named container). */
+  joinKeep?: string;
   /** --device VENDOR/CLASS=NAME: CDI devices. */
   device?: string[];
   /** --nv, --nvccli, --rocm: the host's GPU driver. */

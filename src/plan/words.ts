@@ -155,6 +155,11 @@ export class PlanWriter {
     if (!Number.isInteger(n) || n < 1) throw new Error(`plan: join count ${n} is not a positive integer`);
     return this.emit('JOIN_COUNT', String(n));
   }
+  /** The container outlives its ranks until DIR is removed (a named container, for a job's later steps). */
+  joinKeep(dir: string): this {
+    if (!dir.startsWith('/')) throw new Error(`plan: join keep directory ${dir} is not absolute`);
+    return this.emit('JOIN_KEEP', dir);
+  }
   /** A session keyring of the command's own, not the user's (--contain). */
   newKeyring(): this {
     return this.emit('NEW_KEYRING');

@@ -52,7 +52,7 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .fakeIds().hostRoot().writableTmpfs().writableTmpfsSize(1 << 30).pidNs().pidNsInStep()
     .bind('/a', '/b', 'ro').bind('/c', '/d', 'rw', { optional: true }).tmpfs('/tmp', '1777').file('/etc/x', 'content')
     .passwdLine('u:x:1:1::/h:/bin/sh').groupLine('g:x:1:u').chdir('/').clearenv().keepenv('TERM').unsetenv('PATH')
-    .setenv('A', '1').envOverride('B', '2').envPrefix('CTRENV_').action('run').join('on').joinTag('t').joinCount(2).newKeyring().debug().bindEnv('PMIX_SERVER_TMPDIR', 'rw', { optional: true })
+    .setenv('A', '1').envOverride('B', '2').envPrefix('CTRENV_').action('run').join('on').joinTag('t').joinCount(2).joinKeep('/tmp/ctr.1.2').newKeyring().debug().bindEnv('PMIX_SERVER_TMPDIR', 'rw', { optional: true })
     .envPrepend('LD_LIBRARY_PATH', '/.singularity.d/libs')
     .cgroup('/sys/fs/cgroup/pids/u').cgroupSet('/sys/fs/cgroup/pids/u', 'pids.max', '50').cgroupOom('/sys/fs/cgroup/pids/u', 'memory.events', '1 MiB')
     .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022')

@@ -63,9 +63,12 @@ for (const [mpi, prog, name] of [['pmix', 'openmpi', 'Open MPI'], ['pmi2', 'mpic
   for (const how of ['plugin', 'plain srun']) {
     Mpi(`across nodes :: ${how} srun -N2 -n2 --mpi=${mpi}: ${name} ping-pong between two nodes, every size checked`, async () => {
       const run = how === 'plugin' ? [`--ctr-image=${img}`, `/opt/ctr/pingpong.${prog}`] : [CTR_BIN, 'exec', img, `/opt/ctr/pingpong.${prog}`];
-      // Known and open: MPICH's plain-srun case hung once in three full runs here
-      // (its whole file takes ~13 s otherwise). A step that hangs is retried once, and
-      // says so on the test's stderr; a second hang fails the test.
+      // Known and open: MPICH's plain-srun case hangs now and then (2 of 46 runs in a
+      // loop; its whole file takes ~13 s otherwise). In the hang caught alive every size
+      // had been exchanged and checked: one rank was blocked reading its PMI socket, the
+      // other spinning, i.e. in MPI_Finalize (a PMI fence against UCX progress), with the
+      // containers' holders idle. A step that hangs is retried once, and says so on the
+      // test's stderr; a second hang fails the test.
       let r = await srun(slurm, [`--mpi=${mpi}`, '-N2', '-n2', ...run, '--quick'], { cwd: work, timeout: 45000 });
       if (r.timedOut) {
         process.stderr.write(`note: ${how} ${name} across nodes hung for 45 s; retrying once (an open problem)\n`);
