@@ -104,6 +104,8 @@ struct plan {
    const char *fuse_overlayfs;
    struct lower { const char *path; unsigned long long offset; } *lowers; /* --overlay-lower */
    size_t n_lowers;
+   bool checkpointable;      /* CRIU can dump the command from inside (launch_criu.c) */
+   const char *criu[3];      /* --criu INTERP LIBPATH CRIU: the command is CRIU (restore) */
 };
 
 /* launch_plan.c (the words: plan_words.def) */
@@ -136,6 +138,14 @@ void plancache_report(void); /* --debug: hit or miss, and why (once the plan is 
 /* launch_verbs.c: --version, --check-plan FILE, --rewrite-image FILE PATH [OUT]; each
  * exits. Returns when ARGV[1] is none of them. */
 void plan_verb(int argc, char **argv);
+
+/* launch_criu.c: checkpoint/restore with CRIU from inside the container's namespaces */
+#define CRIU_CMD_PID 100      /* a checkpointable command's PID: restore's CRIU is PID 2 */
+void criu_check_plan(const struct plan *p);
+void criu_open_host_root(const struct plan *p); /* before any namespace: --criu's tree */
+void criu_command_pid(void);  /* init: the next fork is CRIU_CMD_PID */
+void criu_exec(const struct plan *p, char **args) __attribute__((noreturn));
+void criu_enter_verb(int argc, char **argv) __attribute__((noreturn)); /* --criu-enter */
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);
@@ -189,7 +199,7 @@ enum join_result { JOINED, JOIN_NO_STEP, JOIN_NOT_JOINED_IN_STEP };
 enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
-void pidns_supervise(void);
+void pidns_supervise(const struct plan *p);
 
 /* launch_cgroup.c: resource limits in cgroups delegated to the user */
 void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */

@@ -103,7 +103,7 @@ static void fresh_proc(void)
    close(mnt);
 }
 
-void pidns_supervise(void)
+void pidns_supervise(const struct plan *p)
 {
    sigset_t set = relayed_set(), old;
    sigprocmask(SIG_BLOCK, &set, &old);
@@ -138,11 +138,18 @@ void pidns_supervise(void)
    close(self);
    prctl(PR_SET_NAME, "ctr-init");
    fresh_proc();
+   if (p->checkpointable && !p->criu[0])
+      criu_command_pid();
    pid_t cmd = fork();
    if (cmd < 0)
       DIE("cannot fork the command");
-   if (cmd > 0)
-      _exit(relay_until_exit(cmd, &set));
+   if (cmd > 0) {
+      int code = relay_until_exit(cmd, &set);
+      /* ctr restore: CRIU (-d) left the restored command to us, at its old PID. */
+      if (p->criu[0] && code == 0 && kill(CRIU_CMD_PID, 0) == 0)
+         code = relay_until_exit(CRIU_CMD_PID, &set);
+      _exit(code);
+   }
    sigprocmask(SIG_SETMASK, &old, NULL);
    /* the command: returns to exec it */
 }
