@@ -146,7 +146,9 @@ void pidns_supervise(const struct plan *p)
    if (cmd > 0) {
       int code = relay_until_exit(cmd, &set);
       /* ctr restore: CRIU (-d) left the restored command to us, at its old PID. */
-      if (p->criu[0] && code == 0 && kill(CRIU_CMD_PID, 0) == 0)
+      if (p->criu[0] && code != 0)
+         DIE_PLAIN("CRIU could not restore the checkpoint (exit %d): see restore.log in the checkpoint directory", code);
+      if (p->criu[0] && kill(CRIU_CMD_PID, 0) == 0)
          code = relay_until_exit(CRIU_CMD_PID, &set);
       _exit(code);
    }

@@ -61,6 +61,7 @@ export const LAUNCH_FLAGS = {
   net: { type: 'boolean', default: false, describe: 'a network namespace of the container\'s own: only loopback, unless --network says more' },
   network: { type: 'string', choices: [...NETWORKS], describe: 'with --net (implied): none (loopback only, the default) or slirp4netns (outbound access, no host interface)' },
   hostname: { type: 'string', describe: 'host name inside (a UTS namespace of the container\'s own)' },
+  checkpointable: { type: 'boolean', default: false, describe: 'a container ctr checkpoint can dump with CRIU: the command in a session of its own, without a terminal to type into' },
   overlay: { type: 'string', array: true, describe: 'keep changes across runs in DIR or an ext3 image (ctr overlay create); FILE:ro adds a read-only SquashFS layer (repeatable)' },
   'no-plan-cache': { type: 'boolean', default: false, describe: 'plan anew, and keep no plan for later launches (also CTR_PLAN_CACHE=0)' },
 } satisfies Record<string, Options>;
@@ -108,6 +109,7 @@ export function toLaunchOptions(a: Record<string, unknown>): LaunchOptions {
     ...(a.net ? { net: true } : {}),
     ...(a.network !== undefined ? { network: a.network as Network } : {}),
     ...(a.hostname !== undefined ? { hostname: String(a.hostname) } : {}),
+    ...(a.checkpointable ? { checkpointable: true } : {}),
     ...((a.overlay as string[] | undefined)?.length ? { overlay: a.overlay as string[] } : {}),
   };
 }

@@ -123,6 +123,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.hostname !== undefined) w.hostname(checkHostname(opts.hostname));
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
   w.pidNs();
+  if (opts.checkpointable || opts.criu) w.checkpointable();
+  if (opts.criu) w.criu(opts.criu.interp, opts.criu.libraryPath, opts.criu.criu);
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
     else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional });
