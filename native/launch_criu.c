@@ -57,7 +57,8 @@ static bool absolute_list(const char *s)
    for (const char *c = s; (c = strchr(c, ':')); c++)
       if (c[1] != '/')
          return false;
-   return !strstr(s, "/../") && !strstr(s, "/..:");
+   size_t n = strlen(s);
+   return !strstr(s, "/../") && !strstr(s, "/..:") && !(n >= 3 && !strcmp(s + n - 3, "/.."));
 }
 
 void criu_check_plan(const struct plan *p)

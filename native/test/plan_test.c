@@ -160,6 +160,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
       [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
+      [PW_CRIU] = { "/lib64/ld.so", "/lib:/usr/lib", "/usr/sbin/criu" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -226,6 +227,28 @@ static void golden(void)
    CHECK(!strcmp(p.overlay_dir, "/ov") && !strcmp(p.overlay_image, "/ov.img") && !strcmp(p.fuse2fs, "/usr/bin/fuse2fs") &&
          !strcmp(p.fuse_overlayfs, "/usr/bin/fuse-overlayfs") && p.n_lowers == 1 &&
          !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
+   CHECK(p.checkpointable && !strcmp(p.criu[0], "/lib64/ld.so") && !strcmp(p.criu[1], "/lib:/usr/lib") &&
+         !strcmp(p.criu[2], "/usr/sbin/criu"), "golden: checkpoint");
+}
+
+/* --criu: only with --checkpointable; absolute paths, LIBPATH a list of them. */
+static void criu(void)
+{
+   static const struct { const char *a[3], *want; } cases[] = {
+      { { "ld.so", "/lib", "/criu" }, "--criu: ld.so is not an absolute path" },
+      { { "/ld.so", "/lib:usr/lib", "/criu" }, "--criu: /lib:usr/lib is not an absolute path" },
+      { { "/ld.so", "/lib:", "/criu" }, "--criu: /lib: is not an absolute path" },
+      { { "/ld.so", "/lib/../etc", "/criu" }, "--criu: /lib/../etc is not an absolute path" },
+      { { "/ld.so", "/lib", "/sbin/.." }, "--criu: /sbin/.. is not an absolute path" },
+      { { "/ld.so", "/lib", "/a:/criu" }, "--criu: /a:/criu is not an absolute path" },
+      { { "/ld.so", "", "/criu" }, "--criu INTERP LIBPATH CRIU: an argument is empty" },
+   };
+   for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+      const char *w[] = { PV, "--image", "/i", "--checkpointable", "--criu", cases[i].a[0], cases[i].a[1], cases[i].a[2], NULL };
+      refused(cases[i].want, w, cases[i].want);
+   }
+   const char *w[] = { PV, "--image", "/i", "--criu", "/ld.so", "/lib", "/criu", NULL };
+   refused("criu without checkpointable", w, "--criu needs --checkpointable");
 }
 
 /* Cgroup words: an absolute DIR without .., named by a --cgroup before words about it,
@@ -509,6 +532,7 @@ int main(void)
    modes();
    prepend_names();
    network();
+   criu();
    arities();
    numbers();
    structure();
