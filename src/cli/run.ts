@@ -294,6 +294,8 @@ async function showHelp(verb?: string): Promise<void> {
       return b;
     });
   }
+  y.command('restore', 'restore a ctr checkpoint in a fresh container of the same IMAGE and flags (ctr checkpoint PID DIR made it)',
+    (b) => b.usage(`Usage: ctr ${RESTORE_USAGE}`).options(LAUNCH_FLAGS));
   y.command('instance', 'start, list and stop instances: containers that outlive the command (ctr exec instance://NAME joins one)',
     (b) => b.usage(`Usage: ctr ${INSTANCE_USAGE}`));
   for (const [v, d] of Object.entries(INFO_VERBS)) y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`));
