@@ -59,7 +59,7 @@ int main(int argc, char **argv)
    if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
       pidns_supervise(&p);
    else if (p.checkpointable)
-      DIE_PLAIN("--checkpointable needs the container's own PID namespace (not in a job step's shared container)");
+      DIE_PLAIN("--checkpointable needs a PID namespace of the container's own, which ranks in a job step and instances don't have");
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);

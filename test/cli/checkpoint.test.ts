@@ -118,7 +118,7 @@ Checkpoint('a container not started with --checkpointable: one error', async () 
   await run;
 });
 
-Checkpoint('CRIU missing, a process that is no container, a directory with no checkpoint: one error each', async () => {
+Checkpoint('CRIU missing, a process that is no container, an instance, a directory with no checkpoint: one error each', async () => {
   const missing = await ctr(['checkpoint', '1', join(dir, 'ck')], { env: { CTR_CRIU: '/nonexistent/criu' } });
   assert.is(missing.exitCode, 255);
   assert.match(missing.stderr as string, /^ctr: error: process 1: not a ctr container/);
@@ -130,6 +130,9 @@ Checkpoint('CRIU missing, a process that is no container, a directory with no ch
   assert.match(nocriu.stderr as string, /ctr: hint: install CRIU 4\.0 or later/);
   run.kill('SIGTERM');
   await run;
+  const instance = await ctr(['instance', 'start', '--checkpointable', sif, 'ck'], { env });
+  assert.is(instance.exitCode, 255);
+  assert.match(instance.stderr as string, /^ctr: error: instance start --checkpointable: instances cannot be checkpointed/);
   const empty = await ctr(['restore', sif, dir], { env });
   assert.is(empty.exitCode, 255);
   assert.match(empty.stderr as string, /^ctr: error: checkpoint directory .*: holds no checkpoint \(no inventory\.img\)\n/);
