@@ -149,9 +149,12 @@ __attribute__((noreturn)) static void exec_criu(int root, const char *interp, co
    /* CRIU stops a task leaving its parasite with a hardware breakpoint by default; in
     * guests whose debug registers never fire (Firecracker, measured) every dump waits
     * forever. Fault 130 (FI_NO_BREAKPOINTS) is CRIU's only switch for the other way,
-    * stepping through the few syscalls instead, which works everywhere. */
-   setenv("CRIU_FAULT", "130", 1);
-   execv(v[0], v);
+    * stepping through the few syscalls instead, which works everywhere.
+    * And nothing else of the environment: at restore it is the container's, whose
+    * LD_PRELOAD (say, from the image's environment scripts) must not reach CRIU. The
+    * restored command's own environment is in the checkpoint. */
+   char *env[] = { "CRIU_FAULT=130", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+   execve(v[0], v, env);
    die_code(EXIT_CMD_NOT_EXEC, "cannot run CRIU (%s through %s): %s", criu, interp, strerror(errno));
 }
 
