@@ -93,6 +93,27 @@ void criu_command_pid(void)
    close(fd);
 }
 
+/* The first Error line of a CRIU log that says why, without its time stamp. Skipped: the
+ * kernel-feature probes' errors that every unprivileged run logs and survives. */
+const char *criu_first_error(const char *log)
+{
+   static char line[512];
+   FILE *f = fopen(log, "re");
+   if (!f)
+      return "it wrote no log";
+   const char *found = "no Error line in its log";
+   while (fgets(line, sizeof(line), f)) {
+      char *e = strstr(line, "Error (");
+      if (!e || strstr(line, "net.c") || strstr(line, "RLIMIT_NOFILE") || strstr(line, "Restoring FAILED"))
+         continue;
+      line[strcspn(line, "\n")] = '\0';
+      found = e;
+      break;
+   }
+   fclose(f);
+   return found;
+}
+
 /* Keep the capabilities we hold across exec: inheritable, then ambient (the ambient
  * set is kept by an exec of a file without file capabilities, with no_new_privs too).
  * Not CAP_SETUID and CAP_SETGID where we are not uid 0 inside: a CRIU holding them

@@ -92,6 +92,11 @@ Checkpoint('a counting process is checkpointed, killed, restored, and counts on 
   assert.is(restored.stderr, '');
   assert.is(restored.exitCode, 7, 'ctr restore exits with the restored command\'s status');
   assert.is(await counted(log), 60, `counted on from ${at}, every number once`);
+
+  // The log has moved on since: CRIU refuses to restore over it, and says why in one line.
+  const again = await ctr(['restore', '--bind', `${dir}:/out`, sif, join(dir, 'ck')], { env });
+  assert.is(again.exitCode, 255);
+  assert.match(again.stderr as string, /^ctr: error: CRIU could not restore the checkpoint \(exit 1\): Error \(criu\/files-reg\.c:\d+\): File out\/log has bad size \d+ \(expect \d+\) \(log: .*restore\.log\)\n$/);
 });
 
 Checkpoint('--leave-running: the command goes on after the checkpoint', async () => {
