@@ -138,6 +138,9 @@ Checkpoint('CRIU missing, a process that is no container, an instance, a directo
   const instance = await ctr(['instance', 'start', '--checkpointable', sif, 'ck'], { env });
   assert.is(instance.exitCode, 255);
   assert.match(instance.stderr as string, /^ctr: error: instance start --checkpointable: instances cannot be checkpointed/);
+  const fake = await ctr(['exec', '--checkpointable', '--fakeroot', sif, 'true'], { env });
+  assert.is(fake.exitCode, 255);
+  assert.match(fake.stderr as string, /^ctr: error: --checkpointable with --fakeroot: not supported/);
   const empty = await ctr(['restore', sif, dir], { env });
   assert.is(empty.exitCode, 255);
   assert.match(empty.stderr as string, /^ctr: error: checkpoint directory .*: holds no checkpoint \(no inventory\.img\)\n/);
