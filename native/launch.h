@@ -144,7 +144,7 @@ void plan_verb(int argc, char **argv);
 void criu_check_plan(const struct plan *p);
 void criu_open_host_root(const struct plan *p); /* before any namespace: --criu's tree */
 void criu_command_pid(void);  /* init: the next fork is CRIU_CMD_PID */
-const char *criu_first_error(const char *log); /* CRIU's first telling Error line in LOG */
+void criu_restore_failed(const struct plan *p, int code) __attribute__((noreturn)); /* why, in one line */
 void criu_exec(const struct plan *p, char **args) __attribute__((noreturn));
 void criu_enter_verb(int argc, char **argv) __attribute__((noreturn)); /* --criu-enter */
 

@@ -95,7 +95,7 @@ void criu_command_pid(void)
 
 /* The first Error line of a CRIU log that says why, without its time stamp. Skipped: the
  * kernel-feature probes' errors that every unprivileged run logs and survives. */
-const char *criu_first_error(const char *log)
+static const char *first_error(const char *log)
 {
    static char line[512];
    FILE *f = fopen(log, "re");
@@ -112,6 +112,17 @@ const char *criu_first_error(const char *log)
    }
    fclose(f);
    return found;
+}
+
+/* init, when the restoring CRIU (the command) failed: its reason, from the log in its -D. */
+void criu_restore_failed(const struct plan *p, int code)
+{
+   const char *dir = "the checkpoint directory";
+   for (char **a = p->argv; a[0] && a[1]; a++)
+      if (!strcmp(a[0], "-D"))
+         dir = a[1];
+   char *log = xasprintf("%s/restore.log", dir);
+   DIE_PLAIN("CRIU could not restore the checkpoint (exit %d): %s (log: %s)", code, first_error(log), log);
 }
 
 /* Keep the capabilities we hold across exec: inheritable, then ambient (the ambient

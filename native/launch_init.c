@@ -28,7 +28,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -147,14 +146,8 @@ void pidns_supervise(const struct plan *p)
    if (cmd > 0) {
       int code = relay_until_exit(cmd, &set);
       /* ctr restore: CRIU (-d) left the restored command to us, at its old PID. */
-      if (p->criu[0] && code != 0) {
-         const char *dir = "the checkpoint directory";
-         for (char **a = p->argv; a[0] && a[1]; a++)
-            if (!strcmp(a[0], "-D"))
-               dir = a[1];
-         char *log = xasprintf("%s/restore.log", dir);
-         DIE_PLAIN("CRIU could not restore the checkpoint (exit %d): %s (log: %s)", code, criu_first_error(log), log);
-      }
+      if (p->criu[0] && code != 0)
+         criu_restore_failed(p, code);
       if (p->criu[0] && kill(CRIU_CMD_PID, 0) == 0)
          code = relay_until_exit(CRIU_CMD_PID, &set);
       _exit(code);
