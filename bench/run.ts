@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, REPO } from './lib.js';
 import { plotStartup } from './plot.js';
 
-const ALL = ['startup', 'files', 'compute', 'mpi', 'build', 'pull', 'slurm', 'cluster', 'fakeroot', 'gpu', 'cgroups', 'isolation'];
+const ALL = ['startup', 'files', 'compute', 'mpi', 'build', 'pull', 'slurm', 'cluster', 'fakeroot', 'gpu', 'cgroups', 'isolation', 'checkpoint'];
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const full = process.argv.includes('--full');
 

@@ -110,6 +110,8 @@ struct plan {
    unsigned long long cap_drop, cap_add; /* masks, bit N = capability N */
    unsigned runscript_timeout_ms; /* the env scripts' time limit (init enforces it); 0: none */
    bool tmpfs_fuse;          /* --writable-tmpfs through fuse-overlayfs (p->fuse_overlayfs) */
+   bool checkpointable;      /* CRIU can dump the command from inside (launch_criu.c) */
+   const char *criu[3];      /* --criu INTERP LIBPATH CRIU: the command is CRIU (restore) */
 };
 
 /* launch_plan.c (the words: plan_words.def) */
@@ -142,6 +144,15 @@ void plancache_report(void); /* --debug: hit or miss, and why (once the plan is 
 /* launch_verbs.c: --version, --check-plan FILE, --rewrite-image FILE PATH [OUT]; each
  * exits. Returns when ARGV[1] is none of them. */
 void plan_verb(int argc, char **argv);
+
+/* launch_criu.c: checkpoint/restore with CRIU from inside the container's namespaces */
+#define CRIU_CMD_PID 100      /* a checkpointable command's PID: restore's CRIU is PID 2 */
+void criu_check_plan(const struct plan *p);
+void criu_open_host_root(const struct plan *p); /* before any namespace: --criu's tree */
+void criu_command_pid(void);  /* init: the next fork is CRIU_CMD_PID */
+void criu_restore_failed(const struct plan *p, int code) __attribute__((noreturn)); /* why, in one line */
+void criu_exec(const struct plan *p, char **args) __attribute__((noreturn));
+void criu_enter_verb(int argc, char **argv) __attribute__((noreturn)); /* --criu-enter */
 
 /* launch_ns.c */
 void ns_enter(const struct plan *p);

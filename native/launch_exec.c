@@ -478,7 +478,17 @@ static void install_filter(const struct plan *p)
     * crun do. Otherwise it is kept, as Apptainer does, so a job's tokens still work. */
    if (p->new_keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
       DIE("cannot give the container a session keyring of its own");
-   seccomp_install(p->fake_ids && ns_id_range("uid") <= 1);
+   bool fake = p->fake_ids && ns_id_range("uid") <= 1;
+   if (p->checkpointable) {
+      /* launch_criu.c: CRIU can't suspend a filter without CAP_SYS_ADMIN in the
+       * initial namespace. Without a controlling terminal, TIOCSTI needs it too. */
+      if (fake)
+         DIE_PLAIN("--checkpointable: the --fakeroot seccomp filter (no subordinate ids here) cannot be checkpointed");
+      if (setsid() < 0)
+         DIE("cannot give the checkpointable command a session of its own");
+      return;
+   }
+   seccomp_install(fake);
 }
 
 void exec_command(const struct plan *p)
@@ -488,6 +498,10 @@ void exec_command(const struct plan *p)
       debug("--runscript-timeout: not applied, there is no init to keep time (a rank under a job launcher)");
    if (p->set_umask)
       umask(p->umask);
+   if (p->criu[0]) {
+      install_filter(p);
+      criu_exec(p, p->argv);
+   }
    if (need_shell()) {
       size_t n = count(argv);
       char **w = xcalloc(n_overrides + n_prepends + n + 8, sizeof(char *));

@@ -186,6 +186,8 @@ void pidns_supervise(const struct plan *p)
    int scripts[2] = { -1, -1 };
    if (p->runscript_timeout_ms && pipe2(scripts, O_CLOEXEC) < 0)
       DIE("cannot make a pipe for --runscript-timeout");
+   if (p->checkpointable && !p->criu[0])
+      criu_command_pid();
    pid_t cmd = fork();
    if (cmd < 0)
       DIE("cannot fork the command");
@@ -195,7 +197,13 @@ void pidns_supervise(const struct plan *p)
          close(scripts[1]);
          fcntl(scripts[0], F_SETFL, O_NONBLOCK);
       }
-      _exit(relay_until_exit(cmd, &set, scripts[0] >= 0 ? &t : NULL));
+      int code = relay_until_exit(cmd, &set, scripts[0] >= 0 ? &t : NULL);
+      /* ctr restore: CRIU (-d) left the restored command to us, at its old PID. */
+      if (p->criu[0] && code != 0)
+         criu_restore_failed(p, code);
+      if (p->criu[0] && kill(CRIU_CMD_PID, 0) == 0)
+         code = relay_until_exit(CRIU_CMD_PID, &set, NULL);
+      _exit(code);
    }
    if (scripts[0] >= 0) {
       close(scripts[0]);

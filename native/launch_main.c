@@ -28,6 +28,7 @@ int main(int argc, char **argv)
    report_init();
    struct plan p;
    plan_parse(&p, argc, argv);
+   criu_open_host_root(&p);
 
    /* The launcher's signal state is the command's: start from defaults. */
    sigset_t none;
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
     * %post in a job step is no rank: its PID namespace is how nothing of it survives. */
    if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
       pidns_supervise(&p);
+   else if (p.checkpointable)
+      DIE_PLAIN("--checkpointable needs a PID namespace of the container's own, which ranks in a job step and instances don't have");
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);

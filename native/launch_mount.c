@@ -480,6 +480,11 @@ void mount_container(const struct plan *p, int image_fd)
                            : xasprintf("lowerdir=" SKEL ":%s" IMG ",userxattr", lowers);
       free(kept);
       free(lowers);
+      if (p->checkpointable) { /* stat agrees with /proc/PID/maps: see launch_criu.c */
+         char *x = xasprintf("%s,xino=on", opts);
+         free(opts);
+         opts = x;
+      }
       if (mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
          DIE("cannot mount overlay (%s)", opts);
       free(opts);

@@ -307,6 +307,13 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_PID_NS_IN_STEP:
       p->pid_ns_in_step = true;
       break;
+   case PW_CHECKPOINTABLE:
+      p->checkpointable = true;
+      break;
+   case PW_CRIU:
+      for (int k = 0; k < 3; k++)
+         p->criu[k] = nonempty(id, a[k]);
+      break;
    case PW_BIND:
       b = add_bind(p, BIND_DIR_OR_FILE, nonempty(id, a[1]));
       b->src = nonempty(id, a[0]);
@@ -499,6 +506,7 @@ int plan_parse_words(struct plan *p, int n, char **v, const char *hint)
    if (p->no_mountpoints && !p->writable_image)
       DIE_PLAIN("launch plan: --no-mountpoints needs --writable");
    cgroup_check_plan(p);
+   criu_check_plan(p);
    if (p->slirp4netns && !p->net_ns)
       DIE_PLAIN("launch plan: --slirp4netns needs --net-ns");
    return end < n ? end + 1 : n;

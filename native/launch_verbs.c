@@ -9,6 +9,8 @@
  *                                              may be FILE) or stdout
  *   ctr-launch --seccomp-program plain|fake-ids  the command's seccomp filter, one
  *                                              instruction a line (launch_seccomp.c)
+ *   ctr-launch --criu-enter PID INTERP LIBPATH CRIU ARG...  the host's CRIU in the
+ *                                              namespaces of PID (launch_criu.c)
  *
  * FILE is parsed as a launch would parse it: a malformed or old plan is refused the
  * same way, before anything else is said about it. */
@@ -122,6 +124,8 @@ void plan_verb(int argc, char **argv)
       check(argv[2]);
    else if (!strcmp(verb, "--rewrite-image") && (argc == 4 || argc == 5))
       rewrite_image(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+   else if (!strcmp(verb, "--criu-enter"))
+      criu_enter_verb(argc, argv);
    else if (!strcmp(verb, "--seccomp-program") && argc == 3 && (!strcmp(argv[2], "plain") || !strcmp(argv[2], "fake-ids")))
       seccomp_dump(!strcmp(argv[2], "fake-ids"));
    else if (!strcmp(verb, "--version") || !strcmp(verb, "--check-plan") || !strcmp(verb, "--rewrite-image"))

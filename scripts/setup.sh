@@ -47,6 +47,12 @@ if [ "$size" = test ]; then
   # Optional runtime extras, which the tests use: --network slirp4netns; --overlay IMG
   # (fuse2fs serves the ext3 image, fuse-overlayfs the root; e2fsprogs makes and checks it).
   PKGS+=(slirp4netns fuse2fs fuse-overlayfs e2fsprogs)
+  # ctr checkpoint/restore needs CRIU 4.0 or later (--unprivileged); bookworm's is 3.17,
+  # which also fails on kernels with a [vvar_vclock] mapping (6.13 and later). The
+  # tests build trixie's 4.1.1 (below) with its build dependencies.
+  PKGS+=(libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+         python3-protobuf libnl-3-dev libcap-dev libnet1-dev uuid-dev libgnutls28-dev
+         libnftables-dev libbsd-dev pkgconf curl xz-utils)
 fi
 
 missing=()
@@ -80,6 +86,27 @@ if [ "$size" = test ]; then
     mkdir -p "$cd_root"
     dpkg-deb --fsys-tarfile "$dl"/containerd_*.deb | tar -x -C "$cd_root" ./usr/bin/ctr
     rm -rf "$dl"
+  fi
+fi
+
+# CRIU 4.1.1 for the checkpoint tests (test/cli/checkpoint), built once from Debian
+# trixie's source (checked against its sha256) into a directory of its own, as containerd's
+# ctr above: the tests name it with CTR_CRIU. It needs no capability: ctr runs it inside
+# the container's namespaces, with the container's (native/launch_criu.c).
+if [ "$size" = test ]; then
+  criu_dir=/opt/ctr-test/criu criu_ver=4.1.1
+  criu_sha=f80a66cb3726bb2116266d4759ce3bcbfab7abdb6b6d430bf20dd41911717afe
+  if ! "$criu_dir/criu" --version 2>/dev/null | grep -qx "Version: $criu_ver"; then
+    [ "$(id -u)" = 0 ] || { echo "setup: only root can build CRIU into $criu_dir" >&2; exit 1; }
+    echo "setup: building CRIU $criu_ver into $criu_dir (a few minutes)"
+    src=$(mktemp -d)
+    curl -fsSL -o "$src/criu.tar.xz" "https://deb.debian.org/debian/pool/main/c/criu/criu_$criu_ver.orig.tar.xz"
+    echo "$criu_sha  $src/criu.tar.xz" | sha256sum -c --quiet
+    tar -xJf "$src/criu.tar.xz" -C "$src"
+    make -s -C "$src/criu-$criu_ver" -j"$(nproc)" criu >"$src/build.log" 2>&1 || { tail -20 "$src/build.log" >&2; echo "setup: building CRIU failed (log: $src/build.log)" >&2; exit 1; }
+    mkdir -p "$criu_dir"
+    install -m 755 "$src/criu-$criu_ver/criu/criu" "$criu_dir/criu"
+    rm -rf "$src"
   fi
 fi
 

@@ -163,6 +163,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_CAPS] = { "2000", "400" },          [PW_RUNSCRIPT_TIMEOUT] = { "1500" },
       [PW_WRITABLE_TMPFS_FUSE] = { "/usr/bin/fuse-overlayfs" },
       [PW_JOIN_KEEP] = { "/tmp/ctr.1000.7" },
+      [PW_CRIU] = { "/lib64/ld.so", "/lib:/usr/lib", "/usr/sbin/criu" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -231,6 +232,8 @@ static void golden(void)
          !strcmp(p.lowers[0].path, "/extra.sqfs") && p.lowers[0].offset == 8192, "golden: overlays");
    CHECK(p.no_mountpoints && p.set_caps && p.cap_drop == 1ULL << 13 && p.cap_add == 1ULL << 10 &&
          p.runscript_timeout_ms == 1500 && p.tmpfs_fuse, "golden: no mount points, caps, runscript timeout, tmpfs fuse");
+   CHECK(p.checkpointable && !strcmp(p.criu[0], "/lib64/ld.so") && !strcmp(p.criu[1], "/lib:/usr/lib") &&
+         !strcmp(p.criu[2], "/usr/sbin/criu"), "golden: checkpoint");
 }
 
 /* --caps masks: 1 to 16 lower-case hex digits, no bit both dropped and added;
@@ -262,6 +265,26 @@ static void caps_and_timeout(void)
    refused("--writable-tmpfs-fuse alone", tf, "--writable-tmpfs-fuse needs --writable-tmpfs");
    const char *nm[] = { PV, "--image-dir", "/d", "--no-mountpoints", NULL };
    refused("--no-mountpoints", nm, "--no-mountpoints needs --writable");
+}
+
+/* --criu: only with --checkpointable; absolute paths, LIBPATH a list of them. */
+static void criu(void)
+{
+   static const struct { const char *a[3], *want; } cases[] = {
+      { { "ld.so", "/lib", "/criu" }, "--criu: ld.so is not an absolute path" },
+      { { "/ld.so", "/lib:usr/lib", "/criu" }, "--criu: /lib:usr/lib is not an absolute path" },
+      { { "/ld.so", "/lib:", "/criu" }, "--criu: /lib: is not an absolute path" },
+      { { "/ld.so", "/lib/../etc", "/criu" }, "--criu: /lib/../etc is not an absolute path" },
+      { { "/ld.so", "/lib", "/sbin/.." }, "--criu: /sbin/.. is not an absolute path" },
+      { { "/ld.so", "/lib", "/a:/criu" }, "--criu: /a:/criu is not an absolute path" },
+      { { "/ld.so", "", "/criu" }, "--criu INTERP LIBPATH CRIU: an argument is empty" },
+   };
+   for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+      const char *w[] = { PV, "--image", "/i", "--checkpointable", "--criu", cases[i].a[0], cases[i].a[1], cases[i].a[2], NULL };
+      refused(cases[i].want, w, cases[i].want);
+   }
+   const char *w[] = { PV, "--image", "/i", "--criu", "/ld.so", "/lib", "/criu", NULL };
+   refused("criu without checkpointable", w, "--criu needs --checkpointable");
 }
 
 /* Cgroup words: an absolute DIR without .., named by a --cgroup before words about it,
@@ -547,6 +570,7 @@ int main(void)
    modes();
    prepend_names();
    network();
+   criu();
    arities();
    numbers();
    structure();

@@ -161,6 +161,22 @@ OTHER_VERBS.overlay = {
   },
 };
 
+OTHER_VERBS.checkpoint = {
+  usage: 'checkpoint [--leave-running] PID DIR',
+  describe: 'checkpoint the command of a container started with ctr exec --checkpointable (PID: its ctr, $!) into DIR with CRIU; the command ends unless --leave-running',
+  positionals: [
+    { name: 'PID', describe: 'the container\'s ctr process (or its ctr-init)', missing: 'no PID given (the ctr exec --checkpointable process)' },
+    { name: 'DIR', describe: 'a new or empty directory, in view inside the container', missing: 'no checkpoint directory given' },
+  ],
+  flags: {
+    'leave-running': { type: 'boolean', describe: 'keep the command running after the checkpoint' },
+  },
+  async run(f, [pid, dir]) {
+    const { checkpoint } = await import('../checkpoint/commands.js');
+    checkpoint(pid, dir, Boolean(f['leave-running']));
+  },
+};
+
 OTHER_VERBS.completion = {
   usage: 'completion bash|zsh',
   describe: "print a shell completion script for ctr (bash: source <(ctr completion bash); zsh: put it in $fpath as _ctr)",
@@ -193,9 +209,30 @@ export function commandTable(): CommandSpec[] {
     ...Object.entries(LAUNCH_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals,
       flags: verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS })),
     ...Object.entries(OTHER_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: d.flags })),
+    { verb: 'restore', usage: RESTORE_USAGE, describe: 'restore a ctr checkpoint in a fresh container of the same IMAGE and flags; runs it as ctr exec would, to its exit status', positionals: [], flags: LAUNCH_FLAGS },
     { verb: 'instance', usage: INSTANCE_USAGE, describe: 'start, stop and list instances: containers that outlive the command that started them', positionals: [], flags: {} },
     ...Object.entries(INFO_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: {} })),
   ];
+}
+
+const RESTORE_USAGE = 'restore [flags] IMAGE DIR';
+
+/** ctr restore [flags] IMAGE DIR: ctr exec's flags, and CRIU's restore as the command. */
+async function restoreVerb(args: string[]): Promise<number> {
+  const usage = { hint: `usage: ctr ${RESTORE_USAGE} (the flags and IMAGE of the checkpointed ctr exec)` };
+  const { flags, image, rest } = splitAtImage(args, valueFlags(LAUNCH_FLAGS));
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = parseFlagsFast(LAUNCH_FLAGS, flags);
+  } catch (err) {
+    throw flagError(err, LAUNCH_FLAGS);
+  }
+  if (image === undefined) throw new CtrError('no image given', '', usage);
+  if (rest.length !== 1) throw new CtrError(rest.length ? `unexpected argument '${rest[1]}'` : 'no checkpoint directory given', '', usage);
+  const { restoreOptions } = await import('../checkpoint/commands.js');
+  const { opts, command } = restoreOptions(rest[0], withSiteSettings(toLaunchOptions(parsed)));
+  const { launch } = await import('./commands/launch.js');
+  return launch('exec', image, command, opts);
 }
 
 const INSTANCE_USAGE = 'instance start [flags] IMAGE NAME [ARG...] | instance stop [--all] [-s SIGNAL] [NAME...] | instance list [--json]';
@@ -241,7 +278,7 @@ async function instanceVerb(args: string[]): Promise<number> {
   return 0;
 }
 
-const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), 'instance', ...Object.keys(INFO_VERBS)];
+const VERBS = [...Object.keys(LAUNCH_VERBS), ...Object.keys(OTHER_VERBS), 'restore', 'instance', ...Object.keys(INFO_VERBS)];
 const isHelp = (a: string) => a === '-h' || a === '--help';
 
 /** yargs, for help only: loading it costs ~80 ms, and nothing else needs it. */
@@ -268,6 +305,8 @@ async function showHelp(verb?: string): Promise<void> {
       return b;
     });
   }
+  y.command('restore', 'restore a ctr checkpoint in a fresh container of the same IMAGE and flags (ctr checkpoint PID DIR made it)',
+    (b) => b.usage(`Usage: ctr ${RESTORE_USAGE}`).options(LAUNCH_FLAGS));
   y.command('instance', 'start, list and stop instances: containers that outlive the command (ctr exec instance://NAME joins one)',
     (b) => b.usage(`Usage: ctr ${INSTANCE_USAGE}`));
   for (const [v, d] of Object.entries(INFO_VERBS)) y.command(v, d.describe, (b) => b.usage(`Usage: ctr ${d.usage}`));
@@ -369,6 +408,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (verb.startsWith('-')) throw new CtrError(`unknown option ${verb}`, '', { hint: 'see ctr --help' });
 
+  if (verb === 'restore') {
+    if (args.length === 0 || args.some(isHelp)) {
+      await showHelp(verb);
+      return 0;
+    }
+    return restoreVerb(args);
+  }
   if (verb === 'instance') {
     if (args.length === 0 || isHelp(args[0])) {
       process.stdout.write(`Usage: ctr ${INSTANCE_USAGE}\n\nInstances: containers that outlive the command that starts them (the image's startscript runs in\nthem); ctr exec instance://NAME CMD runs CMD in one. start takes the flags of ctr exec.\n`);

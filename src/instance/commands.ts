@@ -26,6 +26,9 @@ const APP_KEEPER = '__s="/scif/apps/$SINGULARITY_APPNAME/scif/startscript"\n' +
 
 export async function instanceStart(imageArg: string, name: string, args: string[], opts: LaunchOptions): Promise<void> {
   checkName(name);
+  // An instance's processes join its holder's namespaces, with no PID namespace of their
+  // own: CRIU could not restore them at their PIDs (native/launch_criu.c).
+  if (opts.checkpointable) throw new CtrError('instance start --checkpointable', 'instances cannot be checkpointed (they have no PID namespace of their own)', { hint: 'ctr exec --checkpointable IMAGE COMMAND &, then ctr checkpoint $! DIR' });
   const dir = stateDir();
   if (find(dir, name)) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
   const { openImage } = await import('../image/open.js');

@@ -137,6 +137,13 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.hostname !== undefined) w.hostname(checkHostname(opts.hostname));
   // Nothing outlives the command (the launcher leaves it out for ranks under Slurm/MPI).
   w.pidNs();
+  if ((opts.checkpointable || opts.criu) && opts.fakeroot) {
+    // Fake root's command is one user namespace further in than the PID namespace's
+    // owner, where CRIU could not restore its PIDs (native/launch_criu.c).
+    throw new CtrError('--checkpointable with --fakeroot', 'not supported: fake root runs the command in a user namespace of its own, where CRIU cannot restore its PIDs');
+  }
+  if (opts.checkpointable || opts.criu) w.checkpointable();
+  if (opts.criu) w.criu(opts.criu.interp, opts.criu.libraryPath, opts.criu.criu);
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
     // --writable makes no mount point in the image: a default mount whose place is

@@ -71,6 +71,10 @@ export interface LaunchOptions {
   network?: Network;
   /** A UTS namespace with this host name (--hostname). */
   hostname?: string;
+  /** A container `ctr checkpoint` can dump (--checkpointable; native/launch_criu.c). */
+  checkpointable?: boolean;
+  /** ctr restore: the command is the host's CRIU, run with the container's capabilities. */
+  criu?: { interp: string; libraryPath: string; criu: string };
   /** --overlay: a writable layer kept across runs (a directory or an ext3 image file),
    * and read-only SquashFS layers (FILE:ro), the last on top. */
   overlay?: string[];

@@ -94,6 +94,14 @@ export class PlanWriter {
   pidNs(): this {
     return this.emit('PID_NS');
   }
+  /** A container CRIU can dump from inside its namespaces (native/launch_criu.c). */
+  checkpointable(): this {
+    return this.emit('CHECKPOINTABLE');
+  }
+  /** The command is the host's CRIU: its dynamic loader, library directories (a:b), binary. */
+  criu(interp: string, libraryPath: string, criu: string): this {
+    return this.emit('CRIU', interp, libraryPath, criu);
+  }
   /** The PID namespace inside a job step too: for plans that run no rank. */
   pidNsInStep(): this {
     return this.emit('PID_NS_IN_STEP');
