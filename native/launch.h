@@ -88,6 +88,8 @@ struct plan {
    enum join join;           /* share one container among the ranks of a job step */
    const char *join_tag;     /* the step's name, when the environment doesn't give it */
    int join_count;           /* ranks expected on this node, when not in the environment */
+   bool join_instance;       /* an instance: a PID namespace with an init; the tag is the key */
+   int ready_fd;             /* joined: the init's host pid goes here; -1: none */
    char **words;             /* the plan's own words (not the command): the join key */
    int n_words;
    char **argv;              /* the command and its arguments */
@@ -190,6 +192,12 @@ enum join_result join_container(const struct plan *p, int argc, char **argv);
 
 /* launch_init.c: returns in the command's process, inside a new PID namespace */
 void pidns_supervise(void);
+/* An instance's init (PID 1 of its PID namespace): reaps, relays, ends the instance. */
+void instance_init(void) __attribute__((noreturn));
+void fresh_proc(void); /* /proc of the PID namespace we are init of */
+/* Joined an instance (setns'd its PID namespace): returns in a child that is in it, while
+ * this process waits, relays signals and exits with the child's status. */
+void pidns_joined_supervise(void);
 
 /* launch_cgroup.c: resource limits in cgroups delegated to the user */
 void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */

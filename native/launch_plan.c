@@ -395,6 +395,12 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
    case PW_JOIN_COUNT:
       p->join_count = (int)number(id, a[0], 10, 1, INT_MAX);
       break;
+   case PW_JOIN_INSTANCE:
+      p->join_instance = true;
+      break;
+   case PW_READY_FD:
+      p->ready_fd = (int)number(id, a[0], 10, 3, INT_MAX);
+      break;
    case PW_NEW_KEYRING:
       p->new_keyring = true;
       break;
@@ -473,6 +479,7 @@ void plan_init(struct plan *p)
 {
    memset(p, 0, sizeof(*p));
    p->action = ACTION_EXEC;
+   p->ready_fd = -1;
    if (getenv("CTR_DEBUG"))  /* plan files carry no --debug; this turns it on per launch */
       p->debug = g_debug = 1;
    p->squashfuse_exec = getenv("CTR_FUSE") && !strcmp(getenv("CTR_FUSE"), "exec");

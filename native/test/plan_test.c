@@ -160,6 +160,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_OVERLAY_DIR] = { "/ov" },           [PW_OVERLAY_LOWER] = { "/extra.sqfs", "8192" },
       [PW_OVERLAY_IMAGE] = { "/ov.img", "/usr/bin/fuse2fs", "/usr/bin/fuse-overlayfs" },
       [PW_BIND_ENV] = { "CTR_PLAN_TEST_UNSET", "rw?" },
+      [PW_READY_FD] = { "3" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -338,6 +339,8 @@ static void numbers(void)
       { "--join-count", "0", "--join-count: 0 is not a number from 1 to 2147483647" },
       { "--join-count", "2147483648", "--join-count: 2147483648 is not*" },
       { "--join-count", "3x", "--join-count: 3x is not*" },
+      { "--ready-fd", "2", "--ready-fd: 2 is not a number from 3 to 2147483647" },
+      { "--ready-fd", "x", "--ready-fd: x is not*" },
       { "--writable-tmpfs-size", "-1", "--writable-tmpfs-size: -1 is not*" },
       { "--writable-tmpfs-size", "1G", "--writable-tmpfs-size: 1G is not*" },
    };

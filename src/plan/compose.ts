@@ -154,6 +154,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   w.action(action === 'shell' && opts.shell ? 'exec' : action);
   w.join(opts.join ?? 'auto');
   if (opts.joinTag) w.joinTag(opts.joinTag);
+  if (opts.joinInstance) w.joinInstance();
+  if (opts.readyFd !== undefined) w.readyFd(opts.readyFd);
   if (opts.joinCount !== undefined) {
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
     w.joinCount(opts.joinCount);
