@@ -196,8 +196,10 @@ void pidns_supervise(void);
 void instance_init(void) __attribute__((noreturn));
 void fresh_proc(void); /* /proc of the PID namespace we are init of */
 /* Joined an instance (setns'd its PID namespace): returns in a child that is in it, while
- * this process waits, relays signals and exits with the child's status. */
-void pidns_joined_supervise(void);
+ * this process waits, relays signals and exits with the child's status; UNTIL_END (the
+ * instance's start): only once the instance has ended, so its cgroups last as long. */
+void pidns_joined_supervise(bool until_end);
+extern pid_t g_instance_init; /* launch_join.c: the host pid of the joined instance's init */
 
 /* launch_cgroup.c: resource limits in cgroups delegated to the user */
 void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */

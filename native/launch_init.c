@@ -28,8 +28,8 @@
  * enter: so the joiner forks (pidns_joined_supervise) and waits outside, as above. The
  * joined command's parent is outside the namespace; its orphans go to the instance's
  * init. Stopping the instance is signalling its init: it passes the signal to every
- * process in the namespace and, for a terminating one, exits once they have all gone (or
- * at once for SIGKILL, the kernel's doing): the kernel kills whatever is left. */
+ * process in the namespace and exits once they have all gone (at once for SIGKILL, the
+ * kernel's doing); whatever is left then, the kernel kills. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -156,10 +156,12 @@ void pidns_supervise(void)
    /* the command: returns to exec it */
 }
 
-/* Signals that end an instance: init passes them on, then leaves once nothing is left. */
+/* Signals that end an instance (`ctr instance stop -s SIG`, as Apptainer's stop: any
+ * signal): init passes them on, then leaves once nothing else is left. Not the terminal's
+ * job-control and window notices, which are only passed on. */
 static bool ends_instance(int sig)
 {
-   return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
+   return sig != SIGCONT && sig != SIGWINCH && sig != SIGURG;
 }
 
 /* Reap what has ended among our children (orphans of the namespace). */
@@ -192,21 +194,34 @@ void instance_init(void)
    }
 }
 
-void pidns_joined_supervise(void)
+void pidns_joined_supervise(bool until_end)
 {
    sigset_t set = relayed_set(), old;
    sigprocmask(SIG_BLOCK, &set, &old);
    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
    if (self < 0)
       DIE("cannot open a pidfd for the launcher");
+   /* The init was checked and held while its namespaces were opened (launch_join.c). */
+   int init = until_end ? (int)syscall(SYS_pidfd_open, g_instance_init, 0) : -1;
+   if (until_end && init < 0)
+      DIE("cannot open a pidfd for the instance's init");
    pid_t cmd = fork();
    if (cmd < 0)
       DIE("cannot fork the command into the instance");
    if (cmd > 0) {
       close(self);
       prctl(PR_SET_NAME, "ctr-launch");
-      _exit(relay_until_exit(cmd, &set));
+      int code = relay_until_exit(cmd, &set);
+      /* The startscript has ended; what it started lives on in the instance, and in the
+       * cgroups made for it, which go when the instance does. */
+      struct pollfd pf = { .fd = init, .events = POLLIN };
+      while (init >= 0 && poll(&pf, 1, -1) < 0 && errno == EINTR)
+         ;
+      cgroup_finish();
+      _exit(code);
    }
+   if (init >= 0)
+      close(init);
    /* As a lone launch's command ends with its launcher: ctr exec instance:// killed
     * takes its command along (what that started stays in the instance until stop). */
    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)

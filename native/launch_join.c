@@ -61,6 +61,8 @@
 
 #include "launch.h"
 
+pid_t g_instance_init;
+
 #define JOIN_IDLE_MS 30000  /* a holder no rank ever joins */
 #define JOIN_LINGER_MS 10000 /* waiting for the last of --join-count after the others left */
 #define JOIN_DEADLINE_MS 60000 /* a rank gives up joining (a container being built, a squatter) */
@@ -480,6 +482,8 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             DIE("cannot set no_new_privs");
          enter(p, rep.pid, holder);
+         if (p->join_instance)
+            g_instance_init = rep.pid;
          if (p->ready_fd >= 0) {
             dprintf(p->ready_fd, "%d\n", (int)rep.pid);
             close(p->ready_fd);

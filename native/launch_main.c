@@ -58,7 +58,7 @@ int main(int argc, char **argv)
    if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
       pidns_supervise();
    else if (joined == JOINED && p.join_instance)
-      pidns_joined_supervise(); /* into the instance's PID namespace (launch_init.c) */
+      pidns_joined_supervise(p.ready_fd >= 0); /* into the instance's PID namespace (launch_init.c) */
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);

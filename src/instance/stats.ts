@@ -8,7 +8,7 @@
 //              /proc ABI) of the processes present at both readings;
 //   memory     proportional set size (smaps_rollup's Pss: shared pages divided among their
 //              users, so the sum over processes counts each page once), against the
-//              node's memory (Apptainer shows that when no limit is set);
+//              --memory limit it was started with, else the node's memory (as Apptainer);
 //   block I/O  read_bytes and write_bytes of /proc/PID/io (what reached the storage layer);
 //   PIDS       tasks (threads), as a cgroup's pids.current counts them.
 import { readFileSync } from 'node:fs';
@@ -70,7 +70,7 @@ export async function instanceStats(name: string, json: boolean): Promise<void> 
   for (const [pid, t] of now.ticks) if (first.ticks.has(pid)) delta += Math.max(0, t - first.ticks.get(pid)!);
   const cpu = (delta / USER_HZ) / ((now.at - first.at) / 1000) * 100;
   const total = [...now.ticks.values()].reduce((a, b) => a + b, 0);
-  const limit = 1024 * field(readOr('/proc/meminfo'), 'MemTotal');
+  const limit = i.opts.resources?.memory ?? 1024 * field(readOr('/proc/meminfo'), 'MemTotal');
   if (json) {
     process.stdout.write(JSON.stringify({
       cpu_stats: { cpu_usage: { total_usage: total * (1e9 / USER_HZ), percent: Number(cpu.toFixed(2)) } },
