@@ -57,7 +57,7 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .cgroup('/sys/fs/cgroup/pids/u').cgroupSet('/sys/fs/cgroup/pids/u', 'pids.max', '50').cgroupOom('/sys/fs/cgroup/pids/u', 'memory.events', '1 MiB')
     .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022')
     .netNs().hostname('box').slirp4netns('/usr/bin/slirp4netns').overlayDir('/ov').overlayImage('/ov.img', '/usr/bin/fuse2fs', '/usr/bin/fuse-overlayfs')
-    .overlayLower('/extra.sqfs', 0);
+    .overlayLower('/extra.sqfs', 0).joinInstance().readyFd(3);
   const words = w.words();
   const ids = walk(words);
   assert.equal([...new Set(ids)].sort(), Object.keys(PLAN_WORDS).sort(), 'every word emitted by some method');
