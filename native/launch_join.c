@@ -188,7 +188,9 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid, bool instance)
          long idle = now_ms() - last_change;
          if (admitted == 0 && idle > JOIN_IDLE_MS)
             break;
-         if (admitted > 0 && ((int)admitted >= expected || idle > JOIN_LINGER_MS))
+         /* An instance is over when its init and every joiner have gone, whatever the
+          * job launcher's rank count says. */
+         if (admitted > 0 && (instance || (int)admitted >= expected || idle > JOIN_LINGER_MS))
             break;
       }
       int r = poll(fds, n, live == 0 ? 200 : -1);
@@ -457,6 +459,8 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
    int expected = join_count(p);
    debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
    long deadline = now_ms() + JOIN_DEADLINE_MS;
+   const char *instance = strncmp(tag, "tag.instance.", 13) ? tag + 4 : tag + 13;
+   bool spawned = false;
    for (int attempt = 0; now_ms() < deadline; attempt++) {
       int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (lfd < 0)
@@ -465,10 +469,20 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          /* An instance is made by its start (the one with --ready-fd), never by an exec
           * that comes too late (a plan kept from before it ended). */
          if (p->join_instance && p->ready_fd < 0)
-            die_errno(0, "ctr instance list", "instance %s: not running",
-                      strncmp(p->join_tag, "instance.", 9) ? p->join_tag : p->join_tag + 9);
+            die_errno(0, "ctr instance list", "instance %s: not running", instance);
          debug("first on this node: starting the container holder");
          spawn_holder(p, lfd, expected);
+         spawned = true;
+      } else if (errno == EADDRINUSE && p->join_instance && p->ready_fd >= 0 && !spawned) {
+         /* Another start of this name got there first (one that answers), or a stopped
+          * instance's holder is still leaving (no answer: again). */
+         struct reply rep;
+         pid_t other = 0;
+         if (ask_holder(&addr, alen, &rep, &other) && rep.ok == 'k')
+            die_errno(0, "ctr instance list", "instance %s: already running", instance);
+         close(lfd);
+         usleep(1000u * (unsigned)(1 + attempt % 20));
+         continue;
       } else if (errno != EADDRINUSE)
          DIE("cannot bind %s", addr.sun_path + 1);
       close(lfd);

@@ -71,6 +71,8 @@ export async function instanceStart(kind: 'start' | 'run', imageArg: string, nam
   const started = pid !== undefined ? startTime(pid) : undefined;
   if (pid === undefined || started === undefined) {
     const why = readFileSync(logs.err, 'utf8').trim().split('\n').filter((l) => l.startsWith('ctr: ')).slice(-2).join('; ');
+    // Another start of the name won the race (the launcher found its container).
+    if (why.includes(`instance ${name}: already running`)) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
     throw new CtrError(`instance ${name}`, `did not start${why ? `: ${why.replace(/^ctr: error: /, '')}` : ''}`, { hint: `see ${logs.err}` });
   }
   save(dir, { name, pid, started, image: resolve(image.path), action: kind, words, opts: instOpts, logOut: logs.out, logErr: logs.err });

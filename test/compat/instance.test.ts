@@ -168,6 +168,17 @@ Inst('e2e/instance/instance.go testGhostInstance :: a second start of a name fai
   await stop('ghost');
 });
 
+Inst('two starts of one name at once :: one starts it, the other says it is already running', async () => {
+  const both = await Promise.all([0, 1].map(() => ctrUser(['instance', 'start', ctx.sif, 'race'], {}, ctx.dir)));
+  assert.equal(both.map((r) => r.code).sort(), [0, 255], both.map((r) => r.stderr).join(''));
+  assert.is(both.find((r) => r.code === 255)!.stderr, 'ctr: error: instance race: already running\nctr: hint: ctr instance stop race\n');
+  assert.equal((await listed()).map((i) => i.instance), ['race']);
+  await stop('race');
+  // At once again after the stop: the holder that is leaving is not taken for a running one.
+  assert.is((await ctrUser(['instance', 'start', ctx.sif, 'race'], {}, ctx.dir)).code, 0);
+  await stop('race');
+});
+
 Inst('kill -9 of the instance\'s init :: everything in it ends, and the entry is dropped', async () => {
   assert.is((await ctrUser(['instance', 'start', '--fakeroot', ctx.sif, 'killed'], {}, ctx.dir)).code, 0);
   assert.is((await ctrUser(['exec', 'instance://killed', 'sh', '-c', 'sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 & id -u'], {}, ctx.dir)).stdout, '0\n');
