@@ -4,13 +4,14 @@
 // An entry names the instance's init, PID 1 of its PID namespace, by its host pid (with
 // its start time, so a reused pid is not mistaken for it), and keeps the plan words and
 // options that a process joining it is planned from. Entries of dead instances are
-// removed wherever they are seen. The instance's output goes to logs kept beside, as
-// Apptainer keeps them (LOGS/HOST/USER/NAME.out and .err), which outlive the instance.
+// removed wherever they are seen. The instance's output goes to logs laid out as
+// Apptainer's (LOGS/HOST/USER/NAME.out and .err, LOGS under $XDG_STATE_HOME/ctr), which
+// outlive the instance.
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync, chmodSync } from 'node:fs';
 import { hostname, homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
-import type { Action, LaunchOptions } from '../plan/options.js';
+import type { LaunchOptions } from '../plan/options.js';
 
 export interface Instance {
   name: string;
@@ -40,8 +41,6 @@ export function logPaths(name: string, env: NodeJS.ProcessEnv = process.env): { 
   }
   return { out: join(dir, `${name}.out`), err: join(dir, `${name}.err`) };
 }
-
-export type { Action };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
