@@ -89,6 +89,8 @@ struct plan {
    const char *join_tag;     /* the step's name, when the environment doesn't give it */
    int join_count;           /* ranks expected on this node, when not in the environment */
    const char *join_keep;    /* a kept (named) container: its holder stays while this directory exists */
+   bool join_instance;       /* an instance: a PID namespace with an init; the tag is the key */
+   int ready_fd;             /* joined: the init's host pid goes here; -1: none */
    char **words;             /* the plan's own words (not the command): the join key */
    int n_words;
    char **argv;              /* the command and its arguments */
@@ -213,6 +215,14 @@ extern int g_scripts_fd;
 
 /* launch_caps.c: --caps, in the command's process just before the exec */
 void caps_apply(const struct plan *p);
+/* An instance's init (PID 1 of its PID namespace): reaps, relays, ends the instance. */
+void instance_init(void) __attribute__((noreturn));
+void fresh_proc(void); /* /proc of the PID namespace we are init of */
+/* Joined an instance (setns'd its PID namespace): returns in a child that is in it, while
+ * this process waits, relays signals and exits with the child's status; UNTIL_END (the
+ * instance's start): only once the instance has ended, so its cgroups last as long. */
+void pidns_joined_supervise(bool until_end);
+extern pid_t g_instance_init; /* launch_join.c: the host pid of the joined instance's init */
 
 /* launch_cgroup.c: resource limits in cgroups delegated to the user */
 void cgroup_setup(const struct plan *p);  /* before anything else: make, set, start the reaper */

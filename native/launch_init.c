@@ -20,7 +20,16 @@
  *
  * Ranks that join a shared container (launch_join.c) run without this: their MPI or
  * Slurm launcher tracks and cleans up its own processes, and PMIx peers identify ranks
- * by their host PIDs. */
+ * by their host PIDs.
+ *
+ * Instances (--join-instance) have one PID namespace for the whole container: its init
+ * is the holder's child (instance_init), and each process joining it (instance start's
+ * startscript, every exec instance://) setns()es into it, which only its children
+ * enter: so the joiner forks (pidns_joined_supervise) and waits outside, as above. The
+ * joined command's parent is outside the namespace; its orphans go to the instance's
+ * init. Stopping the instance is signalling its init: it passes the signal to every
+ * process in the namespace and exits once they have all gone (at once for SIGKILL, the
+ * kernel's doing); whatever is left then, the kernel kills. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -134,7 +143,7 @@ static int relay_until_exit(pid_t child, const sigset_t *set, struct scripts_tim
  * revealing"), which the host's, bound at /proc by the plan, is: so the new one is made
  * detached first (fsmount, where that check is made), the host's is then unmounted, and
  * the new one put in its place. */
-static void fresh_proc(void)
+void fresh_proc(void)
 {
    int fs = fsopen("proc", FSOPEN_CLOEXEC), mnt = -1;
    if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
@@ -211,4 +220,81 @@ void pidns_supervise(const struct plan *p)
    }
    sigprocmask(SIG_SETMASK, &old, NULL);
    /* the command: returns to exec it */
+}
+
+/* Signals that end an instance (`ctr instance stop -s SIG`, as Apptainer's stop: any
+ * signal): init passes them on, then leaves once nothing else is left. Not the terminal's
+ * job-control and window notices, which are only passed on. */
+static bool ends_instance(int sig)
+{
+   return sig != SIGCONT && sig != SIGWINCH && sig != SIGURG;
+}
+
+/* Reap what has ended among our children (orphans of the namespace). */
+static void reap_all(void)
+{
+   while (waitpid(-1, NULL, WNOHANG) > 0)
+      ;
+}
+
+void instance_init(void)
+{
+   sigset_t set = relayed_set();
+   sigprocmask(SIG_BLOCK, &set, NULL);
+   prctl(PR_SET_NAME, "ctr-init");
+   bool ending = false;
+   for (;;) {
+      siginfo_t si;
+      /* Ending: look every 20 ms whether anyone is left (kill(-1) in a PID namespace
+       * reaches every process in it but init; ESRCH: none). */
+      struct timespec tick = { 0, 20 * 1000 * 1000 };
+      int sig = ending ? sigtimedwait(&set, &si, &tick) : sigwaitinfo(&set, &si);
+      if (sig == SIGCHLD || sig < 0)
+         reap_all();
+      else {
+         kill(-1, sig);
+         ending = ending || ends_instance(sig);
+      }
+      if (ending && kill(-1, 0) < 0 && errno == ESRCH)
+         _exit(0);
+   }
+}
+
+void pidns_joined_supervise(bool until_end)
+{
+   sigset_t set = relayed_set(), old;
+   sigprocmask(SIG_BLOCK, &set, &old);
+   int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+   if (self < 0)
+      DIE("cannot open a pidfd for the launcher");
+   /* The init was checked and held while its namespaces were opened (launch_join.c). */
+   int init = until_end ? (int)syscall(SYS_pidfd_open, g_instance_init, 0) : -1;
+   if (until_end && init < 0)
+      DIE("cannot open a pidfd for the instance's init");
+   pid_t cmd = fork();
+   if (cmd < 0)
+      DIE("cannot fork the command into the instance");
+   if (cmd > 0) {
+      close(self);
+      prctl(PR_SET_NAME, "ctr-launch");
+      int code = relay_until_exit(cmd, &set, NULL);
+      /* The startscript has ended; what it started lives on in the instance, and in the
+       * cgroups made for it, which go when the instance does. */
+      struct pollfd pf = { .fd = init, .events = POLLIN };
+      while (init >= 0 && poll(&pf, 1, -1) < 0 && errno == EINTR)
+         ;
+      cgroup_finish();
+      _exit(code);
+   }
+   if (init >= 0)
+      close(init);
+   /* As a lone launch's command ends with its launcher: ctr exec instance:// killed
+    * takes its command along (what that started stays in the instance until stop). */
+   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+      DIE("cannot set parent-death signal");
+   struct pollfd pf = { .fd = self, .events = POLLIN };
+   if (poll(&pf, 1, 0) != 0)
+      _exit(EXIT_LAUNCH_FAILED);
+   close(self);
+   sigprocmask(SIG_SETMASK, &old, NULL);
 }

@@ -40,7 +40,16 @@
  *
  * With --fakeroot the holder's child, the keeper, holds the namespaces the ranks enter:
  * one user namespace further in, where the mounts are locked (launch_ns.c), shared by
- * every rank so they can still use cross-memory attach. */
+ * every rank so they can still use cross-memory attach.
+ *
+ * An instance (--join-instance, ctr instance start) is a shared container with a PID
+ * namespace of its own: the holder unshares it once the container is built and forks its
+ * init (launch_init.c), PID 1, the keeper with --fakeroot (it makes /proc before it
+ * locks the mounts: a proc mount needs privilege over the PID namespace's owner, the
+ * holder's user namespace, which the locked one further in lacks). The init is one of
+ * the holder's members from the start, so the container lasts as long as it does, not
+ * only while some joiner runs; joiners setns() into its PID namespace too, and the key is
+ * the tag alone. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +70,8 @@
 #include <unistd.h>
 
 #include "launch.h"
+
+pid_t g_instance_init;
 
 #define JOIN_IDLE_MS 30000  /* a holder no rank ever joins */
 #define JOIN_LINGER_MS 10000 /* waiting for the last of --join-count after the others left */
@@ -146,10 +157,10 @@ static uint64_t fnv(uint64_t h, const char *s)
    return (h ^ 0xff) * 0x100000001b3ULL;
 }
 
-static socklen_t join_address(struct sockaddr_un *a, const char *tag, int argc, char **argv, bool kept)
+static socklen_t join_address(struct sockaddr_un *a, const char *tag, int argc, char **argv, bool tag_only, bool kept)
 {
    uint64_t h = fnv(0xcbf29ce484222325ULL, tag);
-   for (int i = 0; !kept && i < argc; i++)
+   for (int i = 0; !tag_only && i < argc; i++)
       h = fnv(h, argv[i]);
    if (kept)
       h = fnv(h, "--join-keep");
@@ -176,12 +187,19 @@ static bool keep_dir_gone(int fd)
 
 /* The holder's service loop: admit ranks, watch them, leave when they have all gone (a
  * kept container: when its directory has gone, KEEP_FD). */
-static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd) __attribute__((noreturn));
-static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd)
+static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd, bool instance) __attribute__((noreturn));
+static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd, bool instance)
 {
-   struct pollfd *fds = xcalloc(1, sizeof(*fds));
+   struct pollfd *fds = xcalloc(2, sizeof(*fds));
    size_t n = 1, admitted = 0;
    fds[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+   if (instance) { /* the instance's init: a member until it ends */
+      int pfd = (int)syscall(SYS_pidfd_open, ns_pid, 0);
+      if (pfd < 0)
+         DIE("cannot open a pidfd for the instance's init");
+      fds[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+      admitted++;
+   }
    long last_change = now_ms();
    uid_t uid = getuid();
    for (;;) {
@@ -193,7 +211,9 @@ static void holder_serve(int lfd, int expected, pid_t ns_pid, int keep_fd)
          long idle = now_ms() - last_change;
          if (admitted == 0 && idle > JOIN_IDLE_MS)
             break;
-         if (admitted > 0 && ((int)admitted >= expected || idle > JOIN_LINGER_MS))
+         /* An instance is over when its init and every joiner have gone, whatever the
+          * job launcher's rank count says. */
+         if (admitted > 0 && (instance || (int)admitted >= expected || idle > JOIN_LINGER_MS))
             break;
       }
       int r = poll(fds, n, keep_fd >= 0 ? 1000 : live == 0 ? 200 : -1);
@@ -249,22 +269,28 @@ static void keep_only_fds(int a, int b)
 }
 
 /* --fakeroot: a child that enters the command's locked namespaces (launch_ns.c) and
- * waits there for the ranks, until the holder goes. */
+ * waits there for the ranks, until the holder goes. An instance's init is this child too
+ * (with or without --fakeroot), in the PID namespace the holder has just made. */
 static pid_t start_keeper(const struct plan *p)
 {
    int ready[2];
    struct child_report r; /* its words, if it fails */
    if (pipe2(ready, O_CLOEXEC) < 0)
       DIE("cannot create pipe");
-   pid_t k = fork_helper(&r, SIGKILL, "the namespace keeper");
+   pid_t k = fork_helper(&r, SIGKILL, p->join_instance ? "the instance's init" : "the namespace keeper");
    if (k == 0) {
       close(ready[0]);
       prctl(PR_SET_NAME, "ctr-keeper");
-      ns_lock_mounts(p);
+      if (p->join_instance)
+         fresh_proc(); /* PID 1 of the instance's namespace; before the lock (see above) */
+      if (p->map_root)
+         ns_lock_mounts(p);
       child_report_done(&r);
       if (write(ready[1], "k", 1) != 1)
          _exit(EXIT_LAUNCH_FAILED);
       close(ready[1]);
+      if (p->join_instance)
+         instance_init();
       for (;;)
          pause();
    }
@@ -272,7 +298,7 @@ static pid_t start_keeper(const struct plan *p)
    char c;
    if (read(ready[0], &c, 1) != 1) {
       const char *why = child_report_read(&r);
-      DIE_PLAIN("the node's shared container could not be set up: namespace keeper: %s", why ? why : "it died");
+      DIE_PLAIN("the node's shared container could not be set up: %s: %s", p->join_instance ? "init" : "namespace keeper", why ? why : "it died");
    }
    close(ready[0]);
    close(r.rd);
@@ -312,7 +338,9 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
       ns_enter(p);
       int image_fd = image_open(p);
       mount_container(p, image_fd);
-      pid_t ns_pid = p->map_root ? start_keeper(p) : getpid();
+      if (p->join_instance && unshare(CLONE_NEWPID) < 0)
+         DIE("cannot create the instance's PID namespace");
+      pid_t ns_pid = p->map_root || p->join_instance ? start_keeper(p) : getpid();
       /* Only now: a rank that connects meets a ready container, and SO_PEERCRED on its
        * side names this process. */
       if (listen(lfd, 1024) < 0)
@@ -327,7 +355,7 @@ static void spawn_holder(const struct plan *p, int lfd, int expected)
          dup2(nul, 2);
       if (nul > 2)
          close(nul);
-      holder_serve(lfd, expected, ns_pid, keep_fd);
+      holder_serve(lfd, expected, ns_pid, keep_fd, p->join_instance);
    }
    close(ready[1]);
    int status;
@@ -363,16 +391,21 @@ static void enter(const struct plan *p, pid_t pid, pid_t holder)
     * are owned by the holder's user namespace, not by the keeper's one further in
     * (launch_net.c): so those are entered from the holder's, then the keeper's. */
    bool own_net = p->net_ns || p->hostname;
+   /* An instance's PID namespace is the holder's user namespace's too; setns() into it
+    * wants privilege in our own user namespace as well, so from inside that one. */
+   bool outer = own_net || p->join_instance;
    struct { pid_t pid; const char *kind; int type; } ns[6];
    int n = 0;
-   if (own_net) {
+   if (outer) {
       ns[n++] = (typeof(ns[0])){ holder, "user", CLONE_NEWUSER };
       if (p->net_ns)
          ns[n++] = (typeof(ns[0])){ holder, "net", CLONE_NEWNET };
       if (p->hostname)
          ns[n++] = (typeof(ns[0])){ holder, "uts", CLONE_NEWUTS };
+      if (p->join_instance)
+         ns[n++] = (typeof(ns[0])){ pid, "pid", CLONE_NEWPID };
    }
-   if (!own_net || pid != holder)
+   if (!outer || (pid != holder && p->map_root))
       ns[n++] = (typeof(ns[0])){ pid, "user", CLONE_NEWUSER };
    ns[n++] = (typeof(ns[0])){ pid, "mnt", CLONE_NEWNS };
    int fds[6];
@@ -446,18 +479,37 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          DIE_PLAIN("--join: no job step found in the environment (Slurm, Open MPI, MPICH); give --join-tag");
       return JOIN_NO_STEP;
    }
+   if (p->join_instance && !p->join_tag)
+      DIE_PLAIN("--join-instance: an instance is named by --join-tag, which the plan lacks");
    struct sockaddr_un addr;
-   socklen_t alen = join_address(&addr, tag, argc, argv, p->join_keep != NULL);
+   socklen_t alen = join_address(&addr, tag, argc, argv, p->join_keep != NULL || p->join_instance, p->join_keep != NULL);
    int expected = join_count(p);
    debug("joining %s (%s), %d rank(s) expected", addr.sun_path + 1, tag, expected);
    long deadline = now_ms() + JOIN_DEADLINE_MS;
+   const char *instance = strncmp(tag, "tag.instance.", 13) ? tag + 4 : tag + 13;
+   bool spawned = false;
    for (int attempt = 0; now_ms() < deadline; attempt++) {
       int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (lfd < 0)
          DIE("cannot create socket");
       if (bind(lfd, (struct sockaddr *)&addr, alen) == 0) {
+         /* An instance is made by its start (the one with --ready-fd), never by an exec
+          * that comes too late (a plan kept from before it ended). */
+         if (p->join_instance && p->ready_fd < 0)
+            die_errno(0, "ctr instance list", "instance %s: not running", instance);
          debug("first on this node: starting the container holder");
          spawn_holder(p, lfd, expected);
+         spawned = true;
+      } else if (errno == EADDRINUSE && p->join_instance && p->ready_fd >= 0 && !spawned) {
+         /* Another start of this name got there first (one that answers), or a stopped
+          * instance's holder is still leaving (no answer: again). */
+         struct reply rep;
+         pid_t other = 0;
+         if (ask_holder(&addr, alen, &rep, &other) && rep.ok == 'k')
+            die_errno(0, "ctr instance list", "instance %s: already running", instance);
+         close(lfd);
+         usleep(1000u * (unsigned)(1 + attempt % 20));
+         continue;
       } else if (errno != EADDRINUSE)
          DIE("cannot bind %s", addr.sun_path + 1);
       close(lfd);
@@ -471,6 +523,12 @@ enum join_result join_container(const struct plan *p, int argc, char **argv)
          if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             DIE("cannot set no_new_privs");
          enter(p, rep.pid, holder);
+         if (p->join_instance)
+            g_instance_init = rep.pid;
+         if (p->ready_fd >= 0) {
+            dprintf(p->ready_fd, "%d\n", (int)rep.pid);
+            close(p->ready_fd);
+         }
          enter_workdir(p);
          free(tag);
          return JOINED;

@@ -58,8 +58,10 @@ int main(int argc, char **argv)
     * %post in a job step is no rank: its PID namespace is how nothing of it survives. */
    if (p.pid_ns && (joined == JOIN_NO_STEP || (joined == JOIN_NOT_JOINED_IN_STEP && p.pid_ns_in_step)))
       pidns_supervise(&p);
+   else if (joined == JOINED && p.join_instance)
+      pidns_joined_supervise(p.ready_fd >= 0); /* into the instance's PID namespace (launch_init.c) */
    else if (p.checkpointable)
-      DIE_PLAIN("--checkpointable needs a PID namespace of the container's own, which ranks in a job step and instances don't have");
+      DIE_PLAIN("--checkpointable needs a PID namespace of the container's own, which ranks in a job step don't have");
    /* A joined rank is in the holder's locked namespaces already (launch_join.c). */
    if (p.map_root && joined != JOINED)
       ns_lock_mounts(&p);

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,7 +325,11 @@ char *resolve_in_root(const char *root, const char *path)
 
 pid_t fork_helper(struct child_report *r, int deathsig, const char *what)
 {
-   pid_t parent = getpid();
+   /* A pidfd, not getppid(): a child forked into a new PID namespace (an instance's
+    * init) sees its parent as pid 0. */
+   int parent = (int)syscall(SYS_pidfd_open, getpid(), 0);
+   if (parent < 0)
+      DIE("cannot open a pidfd for %s's parent", what);
    child_report_open(r);
    pid_t pid = fork();
    if (pid < 0)
@@ -332,10 +338,13 @@ pid_t fork_helper(struct child_report *r, int deathsig, const char *what)
       child_report_in_child(r);
       if (prctl(PR_SET_PDEATHSIG, deathsig) < 0)
          DIE("cannot set %s's parent-death signal", what);
-      if (getppid() != parent)
+      struct pollfd pf = { .fd = parent, .events = POLLIN };
+      if (poll(&pf, 1, 0) != 0)
          _exit(EXIT_LAUNCH_FAILED); /* we are gone already: nobody to tell */
+      close(parent);
       return 0;
    }
+   close(parent);
    child_report_in_parent(r);
    return pid;
 }

@@ -416,6 +416,12 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
          DIE_PLAIN("launch plan: --join-keep: %.100s is not an absolute path", a[0]);
       p->join_keep = a[0];
       break;
+   case PW_JOIN_INSTANCE:
+      p->join_instance = true;
+      break;
+   case PW_READY_FD:
+      p->ready_fd = (int)number(id, a[0], 10, 3, INT_MAX);
+      break;
    case PW_NEW_KEYRING:
       p->new_keyring = true;
       break;
@@ -516,6 +522,7 @@ void plan_init(struct plan *p)
 {
    memset(p, 0, sizeof(*p));
    p->action = ACTION_EXEC;
+   p->ready_fd = -1;
    if (getenv("CTR_DEBUG"))  /* plan files carry no --debug; this turns it on per launch */
       p->debug = g_debug = 1;
    p->squashfuse_exec = getenv("CTR_FUSE") && !strcmp(getenv("CTR_FUSE"), "exec");

@@ -164,6 +164,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_WRITABLE_TMPFS_FUSE] = { "/usr/bin/fuse-overlayfs" },
       [PW_JOIN_KEEP] = { "/tmp/ctr.1000.7" },
       [PW_CRIU] = { "/lib64/ld.so", "/lib:/usr/lib", "/usr/sbin/criu" },
+      [PW_READY_FD] = { "3" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -399,6 +400,8 @@ static void numbers(void)
       { "--join-count", "0", "--join-count: 0 is not a number from 1 to 2147483647" },
       { "--join-count", "2147483648", "--join-count: 2147483648 is not*" },
       { "--join-count", "3x", "--join-count: 3x is not*" },
+      { "--ready-fd", "2", "--ready-fd: 2 is not a number from 3 to 2147483647" },
+      { "--ready-fd", "x", "--ready-fd: x is not*" },
       { "--writable-tmpfs-size", "-1", "--writable-tmpfs-size: -1 is not*" },
       { "--writable-tmpfs-size", "1G", "--writable-tmpfs-size: 1G is not*" },
    };

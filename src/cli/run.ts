@@ -210,7 +210,7 @@ export function commandTable(): CommandSpec[] {
       flags: verb === 'plan' ? { ...PLAN_FLAGS, ...LAUNCH_FLAGS } : LAUNCH_FLAGS })),
     ...Object.entries(OTHER_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: d.flags })),
     { verb: 'restore', usage: RESTORE_USAGE, describe: 'restore a ctr checkpoint in a fresh container of the same IMAGE and flags; runs it as ctr exec would, to its exit status', positionals: [], flags: LAUNCH_FLAGS },
-    { verb: 'instance', usage: INSTANCE_USAGE, describe: 'start, stop and list instances: containers that outlive the command that started them', positionals: [], flags: {} },
+    { verb: 'instance', usage: INSTANCE_USAGE, describe: 'start, run, stop, list and get the stats of instances: containers that outlive the command that started them', positionals: [], flags: {} },
     ...Object.entries(INFO_VERBS).map(([verb, d]) => ({ verb, usage: d.usage, describe: d.describe, positionals: d.positionals, flags: {} })),
   ];
 }
@@ -235,13 +235,13 @@ async function restoreVerb(args: string[]): Promise<number> {
   return launch('exec', image, command, opts);
 }
 
-const INSTANCE_USAGE = 'instance start [flags] IMAGE NAME [ARG...] | instance stop [--all] [-s SIGNAL] [NAME...] | instance list [--json]';
+const INSTANCE_USAGE = 'instance start|run [flags] IMAGE NAME [ARG...] | instance stop [--all] [-s SIGNAL] [-t SECONDS] [-F] [NAME...] | instance list [--json] [--logs] | instance stats [--json] NAME';
 
 /** ctr instance start|stop|list (src/instance): a sub-verb, then its own flags. */
 async function instanceVerb(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const usage = { hint: `usage: ctr ${INSTANCE_USAGE}` };
-  if (sub === 'start') {
+  if (sub === 'start' || sub === 'run') {
     const { flags, image, rest: after } = splitAtImage(rest, valueFlags(LAUNCH_FLAGS));
     let parsed: Record<string, unknown>;
     try {
@@ -252,13 +252,13 @@ async function instanceVerb(args: string[]): Promise<number> {
     if (image === undefined) throw new CtrError('no image given', '', usage);
     if (after.length === 0) throw new CtrError('no instance name given', '', usage);
     const { instanceStart } = await import('../instance/commands.js');
-    await instanceStart(image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
+    await instanceStart(sub, image, after[0], after.slice(1), withSiteSettings(toLaunchOptions(parsed)));
     return 0;
   }
   const table: Record<string, { alias: string; type: 'boolean' | 'string' }> = sub === 'stop'
-    ? { all: { alias: 'a', type: 'boolean' }, signal: { alias: 's', type: 'string' } }
-    : { json: { alias: 'j', type: 'boolean' } };
-  if (sub !== 'stop' && sub !== 'list') throw new CtrError(sub === undefined ? 'no instance command given' : `unknown instance command '${sub}'`, '', usage);
+    ? { all: { alias: 'a', type: 'boolean' }, signal: { alias: 's', type: 'string' }, timeout: { alias: 't', type: 'string' }, force: { alias: 'F', type: 'boolean' } }
+    : sub === 'list' ? { json: { alias: 'j', type: 'boolean' }, logs: { alias: 'l', type: 'boolean' } } : { json: { alias: 'j', type: 'boolean' } };
+  if (sub !== 'stop' && sub !== 'list' && sub !== 'stats') throw new CtrError(sub === undefined ? 'no instance command given' : `unknown instance command '${sub}'`, '', usage);
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [name, o] of Object.entries(table)) options[name] = { type: o.type, short: o.alias };
   let values: Record<string, unknown>, positionals: string[];
@@ -270,11 +270,19 @@ async function instanceVerb(args: string[]): Promise<number> {
   const { instanceList, instanceStop } = await import('../instance/commands.js');
   if (sub === 'list') {
     if (positionals.length) throw new CtrError(`unexpected argument '${positionals[0]}'`, '', usage);
-    instanceList(Boolean(values.json));
+    instanceList(Boolean(values.json), Boolean(values.logs));
+    return 0;
+  }
+  if (sub === 'stats') {
+    if (positionals.length !== 1) throw new CtrError(positionals.length ? `unexpected argument '${positionals[1]}'` : 'no instance named', '', usage);
+    const { instanceStats } = await import('../instance/stats.js');
+    await instanceStats(positionals[0], Boolean(values.json));
     return 0;
   }
   if (!values.all && positionals.length === 0) throw new CtrError('no instance named', '', { hint: 'ctr instance stop NAME, or --all' });
-  await instanceStop(positionals, Boolean(values.all), values.signal as string | undefined);
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) throw new CtrError(`--timeout ${values.timeout}`, 'not a whole number of seconds');
+  await instanceStop(positionals, Boolean(values.all), values.signal as string | undefined, timeout, Boolean(values.force));
   return 0;
 }
 
@@ -417,7 +425,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (verb === 'instance') {
     if (args.length === 0 || isHelp(args[0])) {
-      process.stdout.write(`Usage: ctr ${INSTANCE_USAGE}\n\nInstances: containers that outlive the command that starts them (the image's startscript runs in\nthem); ctr exec instance://NAME CMD runs CMD in one. start takes the flags of ctr exec.\n`);
+      process.stdout.write(`Usage: ctr ${INSTANCE_USAGE}\n\nInstances: containers that outlive the command that starts them, each with a PID namespace of its\nown (start runs the image's startscript in it, run its runscript; output to the logs that list\n--logs names). ctr exec|run|shell instance://NAME runs in one, with the exec's own --env, --cwd,\n--cleanenv. start and run take the flags of ctr exec.\n`);
       return 0;
     }
     return instanceVerb(args);
@@ -462,10 +470,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (image.startsWith('instance://')) {
-    if (verb !== 'exec') throw new CtrError(`${verb} ${image}`, 'only ctr exec runs in an instance', { hint: `ctr exec ${image} COMMAND` });
-    if (flags.length) throw new CtrError(`exec ${image}`, 'takes no flags: the instance\'s own settings apply');
+    if (verb !== 'exec' && verb !== 'run' && verb !== 'shell') throw new CtrError(`${verb} ${image}`, 'only exec, run and shell run in an instance', { hint: `ctr exec ${image} COMMAND` });
+    const { checkInstanceFlags } = await import('../plan/instance.js');
+    checkInstanceFlags(image, givenFlags(table, parsed));
     const { instanceExec } = await import('../instance/commands.js');
-    return instanceExec(image.slice('instance://'.length), rest);
+    return instanceExec(verb, image.slice('instance://'.length), rest, opts);
   }
   const { launch } = await import('./commands/launch.js');
   // --app NAME: the app's runscript, test, or the command, after a check that it is there.
@@ -476,6 +485,11 @@ async function main(argv: string[]): Promise<number> {
   // ctr test: Apptainer's test action (its /.singularity.d/actions/test), as an exec.
   if (verb === 'test') return launch('exec', image, ['/bin/sh', '-c', TEST_ACTION, '/.singularity.d/test', ...rest], opts);
   return launch(verb as Action, image, rest, opts);
+}
+
+/** The flags of TABLE that PARSED has other than at their defaults. */
+function givenFlags(table: Record<string, Options>, parsed: Record<string, unknown>): string[] {
+  return Object.keys(parsed).filter((k) => k in table && JSON.stringify(parsed[k]) !== JSON.stringify(table[k].default));
 }
 
 /** Run ctr with ARGV (without node and script); sets process.exitCode, never throws. */

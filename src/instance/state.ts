@@ -1,22 +1,45 @@
 // Instances' state: one JSON file per instance in a per-user runtime directory
 // ($XDG_RUNTIME_DIR/ctr/instances, else /tmp/ctr-UID/instances), owned by the user and
 // mode 0700 (a directory someone else made or opened is refused: neighbours are hostile).
-// An entry names the instance's keeper process (with its start time, so a reused pid is
-// not mistaken for it) and the plan words that join its container. Entries of dead
-// instances are removed wherever they are seen.
-import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, chmodSync } from 'node:fs';
+// An entry names the instance's init, PID 1 of its PID namespace, by its host pid (with
+// its start time, so a reused pid is not mistaken for it), and keeps the plan words and
+// options that a process joining it is planned from. Entries of dead instances are
+// removed wherever they are seen. The instance's output goes to logs laid out as
+// Apptainer's (LOGS/HOST/USER/NAME.out and .err, LOGS under $XDG_STATE_HOME/ctr), which
+// outlive the instance.
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, renameSync, chmodSync } from 'node:fs';
+import { hostname, homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { CtrError, describeSystemError } from '../errors.js';
+import type { LaunchOptions } from '../plan/options.js';
 
 export interface Instance {
   name: string;
+  /** The init's host pid. */
   pid: number;
-  /** Field 22 of /proc/PID/stat: the keeper's start time, against pid reuse. */
+  /** Field 22 of /proc/PID/stat: the init's start time, against pid reuse. */
   started: string;
   image: string;
-  /** The plan (without a command): `exec instance://NAME CMD` runs these words and CMD. */
+  /** start (the startscript) or run (the runscript). */
+  action: 'start' | 'run';
+  /** The instance's plan (without a command); a joining process keeps its container words. */
   words: string[];
-  log: string;
+  /** The options it was started with: a joining process is planned from them. */
+  opts: LaunchOptions;
+  logOut: string;
+  logErr: string;
+}
+
+/** Where `ctr instance start` puts the instance's stdout and stderr (made 0700). */
+export function logPaths(name: string, env: NodeJS.ProcessEnv = process.env): { out: string; err: string } {
+  const base = env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, 'ctr') : join(homedir(), '.local', 'state', 'ctr');
+  const dir = join(base, 'instances', 'logs', hostname(), userInfo().username);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new CtrError(`instance log directory ${dir}`, describeSystemError(err));
+  }
+  return { out: join(dir, `${name}.out`), err: join(dir, `${name}.err`) };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -62,23 +85,32 @@ export function alive(i: Instance): boolean {
   return startTime(i.pid) === i.started;
 }
 
-/**
- * Signal what the instance's keeper started: the processes of its session (the keeper
- * is the session leader: setsid), which includes the keeper while it lives. Only our
- * own processes are signalled; the session id is the keeper's pid, and a session whose
- * leader is gone keeps that id until its last member leaves, so no stranger has it.
- */
-export function signalSession(i: Instance, sig: NodeJS.Signals | number): void {
+/** The host pids of the processes in the instance's PID namespace (its init among them). */
+export function members(i: Instance): number[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${i.pid}/ns/pid`);
+  } catch {
+    return [];
+  }
   const uid = process.getuid!();
+  const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const f = statFields(Number(name));
-    if (!f || f[3] !== String(i.pid)) continue;
     try {
-      if (lstatSync(`/proc/${name}`).uid !== uid) continue;
-      process.kill(Number(name), sig);
-    } catch { /* gone */ }
+      if (lstatSync(`/proc/${name}`).uid !== uid || readlinkSync(`/proc/${name}/ns/pid`) !== ns) continue;
+      out.push(Number(name));
+    } catch { /* gone, or not ours to look at */ }
   }
+  return out;
+}
+
+/** Signal the instance's init, which passes it on to every process of the instance. */
+export function signalInit(i: Instance, sig: NodeJS.Signals | number): void {
+  if (!alive(i)) return;
+  try {
+    process.kill(i.pid, sig);
+  } catch { /* gone */ }
 }
 
 export function save(dir: string, i: Instance): void {
@@ -87,10 +119,9 @@ export function save(dir: string, i: Instance): void {
   renameSync(tmp, join(dir, `${i.name}.json`));
 }
 
-/** The entry and the instance's log (stdout and stderr of its keeper) go together. */
+/** The entry goes; its logs stay (what a service said before it ended is worth reading). */
 export function remove(dir: string, name: string): void {
   rmSync(join(dir, `${name}.json`), { force: true });
-  rmSync(join(dir, `${name}.log`), { force: true });
 }
 
 /** The live instances; entries of dead ones are removed. */
@@ -104,12 +135,10 @@ export function list(dir: string): Instance[] {
       rmSync(join(dir, f), { force: true });
       continue;
     }
-    if (alive(i)) out.push(i);
-    else {
-      // Its keeper died (killed, or the node's OOM killer): end what it left running.
-      signalSession(i, 'SIGKILL');
-      remove(dir, f.slice(0, -5));
-    }
+    // Its init gone (stopped, killed, the node's OOM killer), the kernel has ended every
+    // process of its PID namespace, and the container's holder leaves with the last.
+    if (alive(i) && Array.isArray(i.words)) out.push(i);
+    else remove(dir, f.slice(0, -5));
   }
   return out;
 }

@@ -181,6 +181,8 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
     if (!opts.joinKeep.startsWith('/')) throw new CtrError('--join-keep', `${opts.joinKeep} is not an absolute path`);
     w.joinKeep(opts.joinKeep);
   }
+  if (opts.joinInstance) w.joinInstance();
+  if (opts.readyFd !== undefined) w.readyFd(opts.readyFd);
   if (opts.joinCount !== undefined) {
     if (!Number.isInteger(opts.joinCount) || opts.joinCount < 1) throw new CtrError('--join-count', `${opts.joinCount} is not a positive number`);
     w.joinCount(opts.joinCount);

@@ -49,6 +49,10 @@ export interface LaunchOptions {
   /** Share one container among the ranks of a job step on a node (native/launch_join.c). */
   join?: 'auto' | 'on' | 'off';
   joinTag?: string;
+  /** With joinTag: the container is an instance (ctr instance start: launch_join.c). */
+  joinInstance?: boolean;
+  /** With joinInstance: the descriptor the init's pid is written to once joined (the start's). */
+  readyFd?: number;
   joinCount?: number;
   /** Keep the shared container until this directory is removed (Slurm: a named container). */
   joinKeep?: string;

@@ -223,6 +223,14 @@ export class PlanWriter {
   overlayLower(path: string, offset: number): this {
     return this.emit('OVERLAY_LOWER', path, uint(offset, 'overlay offset'));
   }
+  /** With joinTag: the shared container is an instance (a PID namespace with an init; the tag alone names it). */
+  joinInstance(): this {
+    return this.emit('JOIN_INSTANCE');
+  }
+  /** Once joined, the init's host pid is written to descriptor FD (ctr instance start). */
+  readyFd(fd: number): this {
+    return this.emit('READY_FD', uint(fd, 'ready descriptor'));
+  }
   /** A writable overlay kept in an ext3 image, served by fuse2fs, fuse-overlayfs as the root. */
   overlayImage(path: string, fuse2fs: string, fuseOverlayfs: string): this {
     return this.emit('OVERLAY_IMAGE', path, fuse2fs, fuseOverlayfs);

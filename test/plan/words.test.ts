@@ -58,7 +58,8 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .dropEnvPrefix('APPTAINER_').noEval().chdirOptional().umask('0022')
     .netNs().hostname('box').slirp4netns('/usr/bin/slirp4netns').overlayDir('/ov').overlayImage('/ov.img', '/usr/bin/fuse2fs', '/usr/bin/fuse-overlayfs')
     .overlayLower('/extra.sqfs', 0).noMountpoints().caps('2000', '1').runscriptTimeout(1500).writableTmpfsFuse('/usr/bin/fuse-overlayfs')
-    .checkpointable().criu('/lib64/ld.so', '/lib:/usr/lib', '/usr/sbin/criu');
+    .checkpointable().criu('/lib64/ld.so', '/lib:/usr/lib', '/usr/sbin/criu')
+    .joinInstance().readyFd(3);
   const words = w.words();
   const ids = walk(words);
   assert.equal([...new Set(ids)].sort(), Object.keys(PLAN_WORDS).sort(), 'every word emitted by some method');
