@@ -98,11 +98,6 @@ int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
          }
          if (!block_ok(fs, g_list.pos[k], g_list.hdr[k]) || sqd_block_get(fs, g_list.pos[k], g_list.hdr[k], &b, &slot))
             return EIO;
-         /* The file's next block (checked by the read that uses it), or its fragment. */
-         if (k + 1 < n && (g_list.hdr[k + 1] & ~BLOCK_COMPRESSED) && block_ok(fs, g_list.pos[k + 1], g_list.hdr[k + 1]))
-            sqd_readahead(fs, g_list.pos[k + 1], g_list.hdr[k + 1], false);
-         else if (k + 1 == n && frag)
-            sqd_readahead(fs, inode->xtra.reg.frag_idx, 0, true);
          at = in;
       } else {
          uint64_t fpos;
