@@ -32,7 +32,7 @@ Front.after.each(async () => {
 
 /** Both ways, with the same arguments and environment: stdout, stderr and status. */
 async function both(args: string[], env: Record<string, string> = {}, bins = [SCRIPT, FRONT]) {
-  const out = [];
+  const out: Array<{ stdout: unknown; stderr: string; exitCode?: number }> = [];
   // Set by env(1) as the user (PATH too: runuser itself is found with the caller's).
   const vars = Object.entries({ XDG_RUNTIME_DIR: work, ...env }).map(([k, v]) => `${k}=${v}`);
   for (const bin of bins) {
