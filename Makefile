@@ -6,7 +6,8 @@
 #
 # Installs PREFIX/lib/ctr (bin/ctr, dist/, the launcher, the production node_modules,
 # slurm/ctr-srun), PREFIX/bin/ctr and PREFIX/bin/ctr-hpc (the same program: ctr-hpc for
-# systems where Debian's containerd package puts its own ctr in /usr/bin), ctr-srun,
+# systems where Debian's containerd package puts its own ctr in /usr/bin; both are the
+# launcher under the name ctr, which does what bin/ctr does without a shell), ctr-srun,
 # the man pages, bash and zsh completion, and the SPANK plugin where it was built.
 PREFIX            ?= /usr/local
 DESTDIR           ?=
@@ -31,14 +32,15 @@ install:
 	cp -R dist/src $(D)$(LIBDIR)/dist/src
 	if [ -d dist/snapshot ]; then cp -R dist/snapshot $(D)$(LIBDIR)/dist/snapshot; fi
 	install -m 755 native/build/ctr-launch $(D)$(LIBDIR)/native/build/ctr-launch
+	ln -sfn ctr-launch $(D)$(LIBDIR)/native/build/ctr
 	install -m 755 slurm/ctr-srun $(D)$(LIBDIR)/slurm/ctr-srun
 	install -m 644 slurm/plugstack.conf slurm/README.md $(D)$(LIBDIR)/slurm/
 	# The production dependencies only (npm ls --omit=dev), copied from node_modules.
 	npm ls --omit=dev --all --parseable | tail -n +2 | sed 's|^$(CURDIR)/||' | \
 	  while read -r dep; do mkdir -p "$(D)$(LIBDIR)/$$(dirname "$$dep")" && cp -R "$$dep" "$(D)$(LIBDIR)/$$dep" || exit 1; done
-	ln -sfn ../lib/ctr/bin/ctr $(D)$(PREFIX)/bin/ctr-hpc
+	ln -sfn ../lib/ctr/native/build/ctr $(D)$(PREFIX)/bin/ctr-hpc
 	ln -sfn ../lib/ctr/slurm/ctr-srun $(D)$(PREFIX)/bin/ctr-srun
-	if [ "$(INSTALL_CTR_NAME)" = yes ]; then ln -sfn ../lib/ctr/bin/ctr $(D)$(PREFIX)/bin/ctr; fi
+	if [ "$(INSTALL_CTR_NAME)" = yes ]; then ln -sfn ../lib/ctr/native/build/ctr $(D)$(PREFIX)/bin/ctr; fi
 	install -d $(D)$(MANDIR)/man1 $(D)$(BASHCOMPDIR) $(D)$(ZSHCOMPDIR)
 	install -m 644 dist/man/*.1 $(D)$(MANDIR)/man1/
 	echo '.so man1/ctr.1' >$(D)$(MANDIR)/man1/ctr-hpc.1
@@ -50,6 +52,6 @@ install:
 uninstall:
 	rm -rf $(D)$(LIBDIR) $(D)$(PREFIX)/bin/ctr-hpc $(D)$(PREFIX)/bin/ctr-srun $(D)$(BASHCOMPDIR)/ctr $(D)$(BASHCOMPDIR)/ctr-hpc \
 	  $(D)$(ZSHCOMPDIR)/_ctr $(D)$(SLURM_PLUGINDIR)/ctr_spank.so $(D)$(MANDIR)/man1/ctr.1 $(D)$(MANDIR)/man1/ctr-*.1
-	if [ "$$(readlink $(D)$(PREFIX)/bin/ctr)" = ../lib/ctr/bin/ctr ]; then rm -f $(D)$(PREFIX)/bin/ctr; fi
+	case "$$(readlink $(D)$(PREFIX)/bin/ctr)" in ../lib/ctr/bin/ctr|../lib/ctr/native/build/ctr) rm -f $(D)$(PREFIX)/bin/ctr ;; esac
 
 .PHONY: all install uninstall

@@ -56,6 +56,8 @@ export async function files(): Promise<string> {
     // default is one per CPU, at most 8).
     ['ctr (plan file), 1 server thread', asUser(['env', 'CTR_FUSE_THREADS=1', plan, '/usr/bin/python3', '-c', WORKLOAD, STDLIB])],
     ['ctr (plan file), 2 server threads', asUser(['env', 'CTR_FUSE_THREADS=2', plan, '/usr/bin/python3', '-c', WORKLOAD, STDLIB])],
+    // With the read-ahead thread (launch_sqfs_blocks.c; off by default), to show what it does.
+    ['ctr (plan file), 1 server thread, read-ahead', asUser(['env', 'CTR_FUSE_THREADS=1', 'CTR_FUSE_READAHEAD=1', plan, '/usr/bin/python3', '-c', WORKLOAD, STDLIB])],
   ];
   if (has('ch-run')) contenders.push(['ch-run (same SquashFS)', asUser(['ch-run', img.sqfs, '--', '/usr/bin/python3', '-c', WORKLOAD, STDLIB])]);
   runOnce(contenders[0][1]); // warm the host's page cache for every contender alike
@@ -77,10 +79,12 @@ export async function files(): Promise<string> {
   // The targets of issue 16, with the default server (2 threads on a 2-CPU node).
   const ratio = (task: string) => rows.find((r) => r.name === `${task} / ctr (plan file), 2 server threads`)!.ratio!.toFixed(2);
   const one = (task: string) => rows.find((r) => r.name === `${task} / ctr (plan file), 1 server thread`)!.ratio!.toFixed(2);
+  const ra = (task: string) => rows.find((r) => r.name === `${task} / ctr (plan file), 1 server thread, read-ahead`)!.ratio!.toFixed(2);
   const targets = [
     `- cold read all, ctr × bare: ${ratio('read all, cold')} with 2 server threads, ${one('read all, cold')} with 1 (target ≤ 3)`,
     `- cold stat all, ctr × bare: ${ratio('stat all, cold')} with 2, ${one('stat all, cold')} with 1 (target ≤ 3)`,
     `- warm read all, ctr × bare: ${ratio('read all, warm')} with 2, ${one('read all, warm')} with 1 (target ≤ 1.3)`,
+    `- with read-ahead (CTR_FUSE_READAHEAD=1, 1 thread): cold read all ${ra('read all, cold')}, cold stat all ${ra('stat all, cold')}`,
   ];
   return lines.join('\n') + '\n\n' + targets.join('\n') + '\n' + flags.map((f) => `- ${f}\n`).join('');
 }

@@ -10,6 +10,8 @@ export const WORK = process.env.BENCH_WORK ?? '/var/tmp/ctr-bench';
 export const CTR = [process.execPath, join(REPO, 'dist/src/cli/main.js')];
 /** ctr as users start it: bin/ctr, which starts exec/run/shell/plan from the start-up snapshot. */
 export const CTR_BIN = join(REPO, 'bin/ctr');
+/** ctr as make install puts it in PREFIX/bin: the launcher under the name ctr (native/launch_front.c). */
+export const CTR_FRONT = join(REPO, 'native/build/ctr');
 /** As root, containers run as an unprivileged user, as they would in production. */
 export const USER = process.getuid?.() === 0 ? (process.env.BENCH_USER ?? 'ctrbench') : undefined;
 export const asUser = (cmd: string[]): string[] => (USER ? ['runuser', '-u', USER, '--', ...cmd] : cmd);

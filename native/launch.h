@@ -265,6 +265,12 @@ void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define DIE(...) die_errno(errno, NULL, __VA_ARGS__)
 #define DIE_HINT(hint, ...) die_errno(errno, hint, __VA_ARGS__)
 #define DIE_PLAIN(...) die_errno(0, NULL, __VA_ARGS__)
+#define DIE_HINT_PLAIN(hint, ...) die_errno(0, hint, __VA_ARGS__)
+
+/* launch_front.c: the launcher started as ctr (bin/ctr without a shell). front_main
+ * execs what bin/ctr would, or returns the argv of `ctr-launch --ask ...` to go on with. */
+bool front_named(const char *argv0);
+char **front_main(int argc, char **argv, int *out_argc);
 
 /* In a job, lines say "node NODE rank N pid P: " after the level (call first in main). */
 void report_init(void);

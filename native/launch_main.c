@@ -25,6 +25,8 @@ int image_open(const struct plan *p)
 
 int main(int argc, char **argv)
 {
+   if (argc >= 1 && front_named(argv[0]))
+      argv = front_main(argc, argv, &argc);
    report_init();
    struct plan p;
    plan_parse(&p, argc, argv);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,26 @@
 #define MD_SIZE 8192
 #define DIR_COUNT_MAX 256 /* entries under one directory header (mksquashfs and the kernel) */
 
+/* The metadata cache (inode and directory tables, 8 KiB blocks) is libsquashfuse's
+ * fs->md_cache, one for all the server's worker threads, so that two workers serving
+ * one reader's walk don't each decompress the same blocks. That cache is not
+ * thread-safe (launch_sqfs_serve.c): every use of it, here and in sqfs_inode_get, is
+ * under this lock, and what a caller gets is a copy made under it. */
+static pthread_mutex_t g_md_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int md_read_locked(sqfs *fs, sqfs_md_cursor *cur, void *buf, size_t size);
+
 /* SIZE bytes at the cursor, or EIO: the block must have been read whole and the offset
  * must be inside it (libsquashfuse would copy from past the block's end). */
 int sqd_md_read(sqfs *fs, sqfs_md_cursor *cur, void *buf, size_t size)
+{
+   pthread_mutex_lock(&g_md_lock);
+   int err = md_read_locked(fs, cur, buf, size);
+   pthread_mutex_unlock(&g_md_lock);
+   return err;
+}
+
+static int md_read_locked(sqfs *fs, sqfs_md_cursor *cur, void *buf, size_t size)
 {
    while (size > 0) {
       sqfs_off_t pos = cur->block;
@@ -60,8 +78,12 @@ int sqd_inode(sqfs *fs, uint64_t ref, sqfs_inode *inode)
    /* The first block is read here, bounded, so that libsquashfuse's reader, which
     * continues from there, starts inside it. */
    sqfs_md_cursor cur = { (sqfs_off_t)(sb->inode_table_start + block), ref & 0xffff };
-   if (ref >> 48 || block >= len || cur.offset >= MD_SIZE || sqd_md_read(fs, &cur, NULL, 1) ||
-       sqfs_inode_get(fs, inode, ref) != SQFS_OK)
+   if (ref >> 48 || block >= len || cur.offset >= MD_SIZE)
+      return EIO;
+   pthread_mutex_lock(&g_md_lock);
+   bool bad = md_read_locked(fs, &cur, NULL, 1) || sqfs_inode_get(fs, inode, ref) != SQFS_OK;
+   pthread_mutex_unlock(&g_md_lock);
+   if (bad)
       return EIO;
    int type = inode->base.inode_type;
    /* The file type comes from the inode type alone: libsquashfuse ORs it into the mode

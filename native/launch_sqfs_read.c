@@ -56,6 +56,17 @@ static bool block_ok(sqfs *fs, uint64_t pos, uint32_t hdr)
           size <= fs->sb.block_size;
 }
 
+int sqd_fragment_block(sqfs *fs, uint64_t idx, uint64_t *pos, uint32_t *hdr)
+{
+   struct squashfs_fragment_entry f;
+   if (idx >= fs->sb.fragments || sqd_table_get(fs, &fs->frag_table, fs->sb.fragments, idx, &f) ||
+       !block_ok(fs, le64toh(f.start_block), le32toh(f.size)))
+      return EIO;
+   *pos = le64toh(f.start_block);
+   *hdr = le32toh(f.size);
+   return 0;
+}
+
 int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
 {
    uint64_t file_size = inode->xtra.reg.file_size, bs = fs->sb.block_size;
@@ -89,11 +100,14 @@ int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
             return EIO;
          at = in;
       } else {
-         struct squashfs_fragment_entry f;
-         if (!frag || sqd_table_get(fs, &fs->frag_table, fs->sb.fragments, inode->xtra.reg.frag_idx, &f) ||
-             !block_ok(fs, le64toh(f.start_block), le32toh(f.size)) ||
-             sqd_block_get(fs, le64toh(f.start_block), le32toh(f.size), &b, &slot))
+         uint64_t fpos;
+         uint32_t fhdr;
+         if (!frag || sqd_fragment_block(fs, inode->xtra.reg.frag_idx, &fpos, &fhdr) ||
+             sqd_block_get(fs, fpos, fhdr, &b, &slot))
             return EIO;
+         /* The next small files are most likely in the next fragment. */
+         if ((uint64_t)inode->xtra.reg.frag_idx + 1 < fs->sb.fragments)
+            sqd_readahead(fs, (uint64_t)inode->xtra.reg.frag_idx + 1, 0, true);
          at = inode->xtra.reg.frag_off + in;
          if (b->size < len || b->size - len < inode->xtra.reg.frag_off) {
             sqd_block_put(b, slot);

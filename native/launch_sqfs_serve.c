@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,45 +38,18 @@ int sqd_loop_mt(struct fuse_session *se, unsigned threads); /* launch_sqfs_loop.
  * the shared descriptor, and decompressors that keep no state between calls (zlib's
  * uncompress, lzma_stream_buffer_decode, lzo1x_decompress_safe, LZ4_decompress_safe,
  * ZSTD_decompress). So data and fragment blocks go through a cache of our own with
- * references (launch_sqfs_blocks.c), and each worker gets its own struct sqfs for the
- * metadata that libsquashfuse's inode reader caches: a copy of the opened one
- * (superblock, descriptor, tables: read-only once open) with a metadata cache of its
- * own, made on its first request and freed when the thread ends. Our per-file block
- * list (launch_sqfs_read.c) is per thread for the same reason. */
-enum { MAX_THREADS = 8, MD_BLOCKS = 8 };
-static int g_threads = 1;
-static pthread_key_t g_fs_key;
+ * references (launch_sqfs_blocks.c), decompressed in parallel, and the metadata cache
+ * that libsquashfuse's inode reader uses is one for all workers, used only under a lock
+ * (launch_sqfs_dir.c). An earlier version gave each worker a metadata cache of its own:
+ * the kernel hands one reader's requests to the workers in turn, so each decompressed
+ * the same inode and directory blocks, and 2 workers made a cold stat of Python's
+ * library 2.5x slower than 1. Our per-file block list (launch_sqfs_read.c) is per
+ * thread. MD_BLOCKS: 1 MiB of 8 KiB metadata blocks, as the tables of an image of some
+ * 10,000 files (libsquashfuse's 8 made a cold walk decompress blocks again and again). */
+enum { MAX_THREADS = 8, MD_BLOCKS = 128 };
 
-static void thread_fs_free(void *v)
-{
-   sqfs *fs = v;
-   sqfs_cache_destroy(&fs->md_cache);
-   free(fs);
-}
-
-/* The calling thread's view of the image. */
-static sqfs *FS(sqfs_ll *ll)
-{
-   if (g_threads <= 1)
-      return &ll->fs;
-   sqfs *fs = pthread_getspecific(g_fs_key);
-   if (fs)
-      return fs;
-   fs = malloc(sizeof(*fs));
-   if (!fs) {
-      fprintf(stderr, "ctr-fuse: out of memory for a worker's caches\n");
-      _exit(EXIT_LAUNCH_FAILED);
-   }
-   *fs = ll->fs;
-   /* Its data and fragment caches are never used (launch_sqfs_blocks.c is). */
-   memset(&fs->md_cache, 0, sizeof(fs->md_cache));
-   if (sqfs_block_cache_init(&fs->md_cache, MD_BLOCKS) != SQFS_OK || pthread_setspecific(g_fs_key, fs) != 0) {
-      fprintf(stderr, "ctr-fuse: out of memory for a worker's caches\n");
-      _exit(EXIT_LAUNCH_FAILED);
-   }
-   return fs;
-}
-
+/* The image, as every worker sees it (nothing in it changes once open but the caches). */
+#define FS(ll) (&(ll)->fs)
 
 /* Every operation goes through the bounded readers of launch_sqfs_*.c: none of
  * libsquashfuse's own ll operations that parse the image (lookup, readdir, getattr,
@@ -408,10 +380,13 @@ void sqd_serve(sqfs_ll *ll, int fuse_fd)
    /* Serving: what fails from now on is libfuse's to say, on our stderr. */
    close(g_report_fd);
    g_report_fd = -1;
-   g_threads = server_threads();
-   if (g_threads > 1 && pthread_key_create(&g_fs_key, thread_fs_free) != 0)
-      g_threads = 1;
-   int r = g_threads > 1 ? sqd_loop_mt(se, (unsigned)g_threads) : fuse_session_loop(se);
+   sqfs_cache_destroy(&ll->fs.md_cache);
+   if (sqfs_block_cache_init(&ll->fs.md_cache, MD_BLOCKS) != SQFS_OK) {
+      fprintf(stderr, "ctr-fuse: out of memory for the metadata cache\n");
+      _exit(EXIT_LAUNCH_FAILED);
+   }
+   int threads = server_threads();
+   int r = threads > 1 ? sqd_loop_mt(se, (unsigned)threads) : fuse_session_loop(se);
    _exit(r < 0 ? EXIT_LAUNCH_FAILED : 0);
 }
 #endif

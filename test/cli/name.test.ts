@@ -74,7 +74,7 @@ Install.after(async () => {
 Install('PREFIX :: ctr and ctr-hpc, man pages, completion, plugin; ctr-hpc runs as the user from outside the checkout', async () => {
   const mk = await execa('make', ['-s', '-C', REPO, 'install', `PREFIX=${prefix}`], { reject: false, all: true });
   assert.is(mk.exitCode, 0, mk.all);
-  for (const name of ['ctr', 'ctr-hpc']) assert.is(readlinkSync(join(prefix, 'bin', name)), '../lib/ctr/bin/ctr', name);
+  for (const name of ['ctr', 'ctr-hpc']) assert.is(readlinkSync(join(prefix, 'bin', name)), '../lib/ctr/native/build/ctr', name);
   assert.ok(existsSync(join(prefix, 'bin/ctr-srun')));
   assert.equal((await readdir(join(prefix, 'share/man/man1'))).sort(), [...(await readdir(join(REPO, 'dist/man'))), 'ctr-hpc.1'].sort());
   assert.is(readFileSync(join(prefix, 'share/bash-completion/completions/ctr'), 'utf8'), readFileSync(join(REPO, 'dist/completion/ctr.bash'), 'utf8'));
