@@ -89,8 +89,19 @@ export async function instanceStart(kind: 'start' | 'run', imageArg: string, nam
   const started = pid !== undefined ? startTime(pid) : undefined;
   if (pid === undefined || started === undefined) {
     const why = readFileSync(logs.err, 'utf8').trim().split('\n').filter((l) => l.startsWith('ctr: ')).slice(-2).join('; ');
-    // Another start of the name won the race (the launcher found its container).
-    if (why.includes(`instance ${name}: already running`)) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
+    // Another start of the name won the race (the launcher found its container). Two
+    // starts at once share the log, so the loser's line may be gone from it: then the
+    // winner's entry, which it saves once its init is up, says so.
+    const running = async () => {
+      if (why.includes(`instance ${name}: already running`)) return true;
+      if (why.includes('error:')) return false;
+      for (let waited = 0; waited < 10000; waited += 100) {
+        if (find(dir, name)) return true;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return false;
+    };
+    if (await running()) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
     throw new CtrError(`instance ${name}`, `did not start${why ? `: ${why.replace(/^ctr: error: /, '')}` : ''}`, { hint: `see ${logs.err}` });
   }
   save(dir, { name, pid, started, image: resolve(image.path), action: kind, words, opts: instOpts, logOut: logs.out, logErr: logs.err });

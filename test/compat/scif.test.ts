@@ -5,10 +5,11 @@
 // e2e/testdata/inspector_container.def, built by the unprivileged user from the
 // Apptainer-layout busybox SIF. The SIF is packed from the sandbox (ctr build SIF DIR).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { asUser, ctr, userIds, userTmp } from '../helpers/user.js';
+import { TEST_USER, asUser, ctr, userIds, userTmp } from '../helpers/user.js';
 import { apptainerBusyboxSif, ctrUser, ownLeftovers } from './fixture.js';
 
 const ctx = { dir: '', sandbox: '', sif: '', file: '' };
@@ -221,16 +222,18 @@ Scif('e2e/actions/actions.go actionShell (with --app) :: shell --app and plan --
 });
 
 Scif('e2e/instance/instance.go testAppEchoServer :: instance start --app foo runs the app\'s %appstart; an app without one does not start', async () => {
-  const env = { XDG_RUNTIME_DIR: path.join(ctx.dir, 'run') };
-  fs.mkdirSync(env.XDG_RUNTIME_DIR, { mode: 0o700 });
-  fs.chownSync(env.XDG_RUNTIME_DIR, fs.statSync(ctx.dir).uid, fs.statSync(ctx.dir).gid);
+  const env = { XDG_RUNTIME_DIR: path.join(ctx.dir, 'run'), XDG_STATE_HOME: path.join(ctx.dir, 'state') };
+  for (const d of [env.XDG_RUNTIME_DIR, env.XDG_STATE_HOME]) {
+    fs.mkdirSync(d, { mode: 0o700 });
+    fs.chownSync(d, fs.statSync(ctx.dir).uid, fs.statSync(ctx.dir).gid);
+  }
   const s = await ctrUser(['instance', 'start', '--app', 'foo', ctx.sif, 'echoapp', '7'], env);
   assert.is(s.code, 0, s.stderr);
   try {
     let log = '';
     for (let i = 0; i < 100 && !log.includes('STARTING FOO'); i++) {
       await new Promise((r) => setTimeout(r, 100));
-      log = fs.readFileSync(path.join(env.XDG_RUNTIME_DIR, 'ctr/instances/echoapp.log'), 'utf8');
+      log = fs.readFileSync(path.join(env.XDG_STATE_HOME, 'ctr/instances/logs', os.hostname(), TEST_USER, 'echoapp.out'), 'utf8');
     }
     assert.match(log, /STARTING FOO 7/);
     const e = await ctrUser(['exec', 'instance://echoapp', 'sh', '-c', 'echo $SCIF_APPNAME'], env);
