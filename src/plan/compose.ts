@@ -35,7 +35,8 @@ const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
 
 export type Mount =
   | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean; user?: boolean }
-  | { kind: 'tmpfs'; dst: string; mode: string };
+  | { kind: 'tmpfs'; dst: string; mode: string }
+  | { kind: 'image'; src: string; offset: number; subpath: string; dst: string };
 
 export interface LaunchPlan {
   args: string[];
@@ -85,8 +86,13 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   // GPUs and CDI devices, before -B (a user's bind can still replace one).
   const dev = deviceEdits(opts, host);
   for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
+  let imageBinds = 0;
   for (const b of parseBinds(opts.bind)) {
-    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
+    if (b.image) {
+      const offset = host.imageBindOffsets?.[imageBinds++];
+      if (offset === undefined) throw new Error(`no offset looked up for image bind ${b.src}`);
+      mounts.push({ kind: 'image', src: real(b.src), offset, subpath: b.image.src, dst: b.dst });
+    } else mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
   }
 
   if (opts.app !== undefined && !APP_NAME.test(opts.app)) throw new CtrError(`--app ${JSON.stringify(opts.app)}`, `not an app name (${APP_NAME_RULE})`);
@@ -146,6 +152,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.criu) w.criu(opts.criu.interp, opts.criu.libraryPath, opts.criu.criu);
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
+    else if (m.kind === 'image') w.imageBind(m.src, m.offset, m.subpath, m.dst);
     // --writable makes no mount point in the image: a default mount whose place is
     // missing is skipped (with a warning), a -B one fails, as Apptainer does.
     else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional || (opts.writable && !m.user) });
