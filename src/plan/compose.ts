@@ -32,6 +32,8 @@ export const LAUNCHER_DIR_VARS = ['PMIX_SERVER_TMPDIR', 'PMIX_DSTORE_ESH_BASE_PA
 const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse'];
 /** slirp4netns's DNS forwarder: the host's resolv.conf may name a resolver on its loopback. */
 const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
+/** The launcher's limit (MAX_IMAGE_BINDS in native/launch.h). */
+const MAX_IMAGE_BINDS = 16;
 
 export type Mount =
   | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean; user?: boolean }
@@ -80,6 +82,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   // The site config's binds (Apptainer's `bind path`): skipped where missing on this node
   // (or, planned for other nodes, left for each node's launcher to skip).
   for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
+    if (b.image) throw new CtrError(`site bind ${b.src}`, 'image binds (image-src=, id=) are for -B only');
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
     else if (opts.forNodes) mounts.push({ kind: 'bind', src: b.src, dst: b.dst, ro: b.ro, optional: true });
   }
@@ -87,7 +90,9 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   const dev = deviceEdits(opts, host);
   for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
   let imageBinds = 0;
-  for (const b of parseBinds(opts.bind)) {
+  const userBinds = parseBinds(opts.bind);
+  if (userBinds.filter((b) => b.image).length > MAX_IMAGE_BINDS) throw new CtrError('-B', `more than ${MAX_IMAGE_BINDS} image binds`);
+  for (const b of userBinds) {
     if (b.image) {
       const offset = host.imageBindOffsets?.[imageBinds++];
       if (offset === undefined) throw new Error(`no offset looked up for image bind ${b.src}`);
