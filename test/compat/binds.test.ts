@@ -45,6 +45,8 @@ Binds(`${SRC} :: srcDstImageSrc, srcDstId, imageSrcDefault`, () => {
   assert.equal(parseBinds(['test.sif:/other:image-src=/opt,id=2']), [{ src: 'test.sif', dst: '/other', ro: true, image: { src: '/opt', id: 2 } }]);
   assert.equal(parseBinds(['test.sif:/other:id=2']), [{ src: 'test.sif', dst: '/other', ro: true, image: { src: '/', id: 2 } }]);
   assert.equal(parseBinds(['d.sqfs:/d:rw,image-src=/a/']), [{ src: 'd.sqfs', dst: '/d', ro: true, image: { src: '/a' } }]);
+  // as job scripts write it: a trailing slash on DST, ro before image-src
+  assert.equal(parseBinds(['/tmp/e.sqfs:/input-data/:ro,image-src=/']), [{ src: '/tmp/e.sqfs', dst: '/input-data', ro: true, image: { src: '/' } }]);
   assert.is(message(() => parseBinds(['t.sif:/o:image-src=opt'])), 'bind t.sif:/o:image-src=opt: image-src=opt: image-src must be an absolute path inside the image');
   assert.is(message(() => parseBinds(['t.sif:/o:id=0'])), 'bind t.sif:/o:id=0: id=0: id must be a SIF object id (1, 2, ...)');
 });
@@ -105,6 +107,10 @@ Binds('e2e/actions/actions.go actionBinds :: image binds of a SIF partition (id=
   assert.is(r.stdout, 'in sub\n');
   r = await ctrUser(['exec', '-B', `${data}:/data:image-src=/`, sif, 'cat', '/data/top.txt']);
   assert.is(r.stdout, 'top\n');
+  // a SIF with a primary partition (an image itself): that one by default
+  r = await ctrUser(['exec', '-B', `${sif}:/other:image-src=/bin`, sif, 'test', '-x', '/other/busybox']);
+  assert.is(r.stderr, '');
+  assert.is(r.code, 0);
   r = await ctrUser(['exec', '-B', `${data}:/data:id=2`, sif, 'true']);
   assert.is(r.code, 255);
   assert.is(r.stderr, `ctr: error: bind image ${data}: partition 2 is Ext3: only SquashFS partitions can be bound\n`);
@@ -121,9 +127,12 @@ Binds('image binds :: symlinks in the image stay inside it; a missing image-src 
     assert.is(r.stderr, '', src);
     assert.is(r.stdout, 'still in the image\n', src);
   }
-  const r = await ctrUser(['exec', '-B', `${img}:/data:image-src=/nope`, sif, 'true']);
+  let r = await ctrUser(['exec', '-B', `${img}:/data:image-src=/nope`, sif, 'true']);
   assert.is(r.code, 255);
   assert.is(r.stderr, `ctr: error: bind image ${img}: /nope in the image: No such file or directory\n`);
+  r = await ctrUser(['exec', '-B', `${img}:/data:id=1`, sif, 'true']);
+  assert.is(r.code, 255);
+  assert.is(r.stderr, `ctr: error: bind image ${img}: id=1 names a SIF partition, but this is a bare SquashFS\nctr: hint: leave out id=\n`);
   assert.equal(await ownLeftovers(), []);
 });
 
