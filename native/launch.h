@@ -26,7 +26,7 @@
  * under /oldroot/tmp, so nothing of the host is hidden. */
 #define SCRATCH_BASE "/tmp"
 
-enum bind_kind { BIND_DIR_OR_FILE, BIND_TMPFS, BIND_FILE_CONTENT, BIND_FILE_MERGE };
+enum bind_kind { BIND_DIR_OR_FILE, BIND_TMPFS, BIND_FILE_CONTENT, BIND_FILE_MERGE, BIND_IMAGE };
 
 struct bind {
    enum bind_kind kind;
@@ -34,6 +34,9 @@ struct bind {
    const char *dst;     /* path inside the container */
    const char *content; /* BIND_FILE_*: bytes of the new file, or the line to merge */
    mode_t mode;         /* BIND_TMPFS: mode of its root directory */
+   const char *subpath; /* BIND_IMAGE: src is a SquashFS file (at offset); this path inside it */
+   unsigned long long offset;
+   size_t image_n;      /* BIND_IMAGE: its number, 0.. (its mount is SCRATCH_BASE/ibindN) */
    bool ro;
    bool optional;       /* skip silently when src is missing (e.g. /etc/localtime) */
 };
@@ -171,6 +174,17 @@ void net_helper_reaped(pid_t pid);
  * parent that outlives the container: end them (fuse2fs cleanly: it writes the image back)
  * and reap them; helper_reaped: PID was reaped elsewhere, don't signal its number later. */
 void helpers_stop(void);
+/* Image binds (launch_ibind.c): ibind_open before the scratch tmpfs hides the files,
+ * ibind_start before the pivot (each image mounted at SCRATCH_BASE/ibindN, its SUBPATH
+ * opened within it), ibind_tree after it (a read-only clone of that path), ibind_stop
+ * and ibind_reaped for their FUSE servers. */
+#define MAX_IMAGE_BINDS 16
+void ibind_open(const struct plan *p);
+void ibind_start(const struct plan *p);
+int ibind_source(const struct bind *b);
+int ibind_tree(const struct bind *b);
+void ibind_stop(void);
+void ibind_reaped(pid_t pid);
 void helper_reaped(pid_t pid);
 
 /* launch_overlay.c: the writable layer kept across runs (--overlay-dir, --overlay-image) */

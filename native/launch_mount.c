@@ -224,6 +224,8 @@ static bool source_is_dir(const struct bind *b, bool *missing)
    *missing = false;
    if (b->kind == BIND_TMPFS)
       return true;
+   if (b->kind == BIND_IMAGE)
+      return ibind_source(b);
    if (b->kind != BIND_DIR_OR_FILE)
       return false;
    char *src = xasprintf(OLDROOT "%s", b->src);
@@ -365,6 +367,9 @@ static void do_mount(const struct plan *p, size_t i, const struct target *t, int
       close(fs);
       break;
    }
+   case BIND_IMAGE:
+      tree = ibind_tree(b);
+      break;
    case BIND_FILE_CONTENT:
    case BIND_FILE_MERGE: {
       const char *what = strcmp(b->dst, "/etc/group") ? "/etc/passwd" : "/etc/group";
@@ -399,6 +404,7 @@ void mount_container(const struct plan *p, int image_fd)
     * mount tree to be private (done when entering the namespace). */
    struct overlay_upper ov;
    overlay_open(p, &ov); /* before the scratch root can hide it (an overlay under /tmp) */
+   ibind_open(p);        /* likewise the image binds' files */
    /* With --writable-tmpfs the scratch tmpfs holds the overlay's upper layer, so its size
     * is the quota for the container's changes (ENOSPC inside past it). */
    char scratch_opts[64] = "mode=0755";
@@ -434,6 +440,7 @@ void mount_container(const struct plan *p, int image_fd)
       fuse_wait_ready(p, SCRATCH_BASE IMG, server);
    /* fuse2fs is exec'd too: it needs the host's root (launch_overlay.c). */
    overlay_start(p, &ov);
+   ibind_start(p); /* each image bind's image at SCRATCH_BASE/ibindN, as the lower layers */
    bool upper = ov.upper_fd >= 0, fuse_root = upper && (p->overlay_image || p->tmpfs_fuse);
    if (fuse_root) {
       /* Exec'd too, and it opens its lower layers at once: the image must answer. */

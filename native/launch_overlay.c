@@ -427,6 +427,7 @@ void helpers_stop(void)
             ;
          g_lower_servers[i] = 0;
       }
+   ibind_stop();
    net_helper_stop();
    fuse2fs_stop();
 }
@@ -436,6 +437,7 @@ void helper_reaped(pid_t pid)
    for (size_t i = 0; i < MAX_LOWERS; i++)
       if (pid == g_lower_servers[i])
          g_lower_servers[i] = 0;
+   ibind_reaped(pid);
    net_helper_reaped(pid);
    if (pid == g_fuse2fs)
       g_fuse2fs = 0;

@@ -320,6 +320,22 @@ static void one_word(struct plan *p, enum plan_word id, char **a)
       if (!plan_bind_mode(a[2], &b->ro, &b->optional))
          DIE_PLAIN("launch plan: --bind %.100s: bad mode \"%.10s\" (ro, rw, ro? or rw?)", a[0], a[2]);
       break;
+   case PW_IMAGE_BIND: {
+      size_t n = 0;
+      for (size_t i = 0; i < p->n_binds; i++)
+         n += p->binds[i].kind == BIND_IMAGE;
+      if (n >= MAX_IMAGE_BINDS)
+         DIE_PLAIN("launch plan: --image-bind: more than %d image binds", MAX_IMAGE_BINDS);
+      if (a[2][0] != '/')
+         DIE_PLAIN("launch plan: --image-bind %.100s: subpath \"%.100s\" is not absolute", a[0], a[2]);
+      b = add_bind(p, BIND_IMAGE, nonempty(id, a[3]));
+      b->src = nonempty(id, a[0]);
+      b->offset = number(id, a[1], 10, 0, ULLONG_MAX);
+      b->subpath = a[2];
+      b->image_n = n;
+      b->ro = true;
+      break;
+   }
    case PW_BIND_ENV: {
       bool ro, optional;
       if (!plan_bind_mode(a[1], &ro, &optional))

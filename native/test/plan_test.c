@@ -165,6 +165,7 @@ static int sample(enum plan_word id, const char **a)
       [PW_JOIN_KEEP] = { "/tmp/ctr.1000.7" },
       [PW_CRIU] = { "/lib64/ld.so", "/lib:/usr/lib", "/usr/sbin/criu" },
       [PW_READY_FD] = { "3" },
+      [PW_IMAGE_BIND] = { "/data.sif", "12288", "/sub", "/data" },
    };
    int arity = plan_word_defs[id].arity;
    for (int k = 0; k < arity; k++)
@@ -206,8 +207,8 @@ static void golden(void)
          p.subuid_start == 100000 && p.subuid_count == 65536 && p.subgid_start == 200000 && p.subgid_count == 65537,
          "golden: subids");
    CHECK(!strcmp(p.squashfuse, "/usr/bin/squashfuse_ll") && !strcmp(p.chdir, "/work"), "golden: paths");
-   CHECK(p.n_binds == 5, "golden: %zu binds", p.n_binds);
-   if (p.n_binds == 5) {
+   CHECK(p.n_binds == 6, "golden: %zu binds", p.n_binds);
+   if (p.n_binds == 6) {
       struct bind *b = p.binds;
       CHECK(b[0].kind == BIND_DIR_OR_FILE && !strcmp(b[0].src, "/src") && !strcmp(b[0].dst, "/dst") && b[0].ro &&
             b[0].optional, "golden: bind");
@@ -215,6 +216,9 @@ static void golden(void)
       CHECK(b[2].kind == BIND_FILE_CONTENT && !strcmp(b[2].content, ""), "golden: file");
       CHECK(b[3].kind == BIND_FILE_MERGE && !strcmp(b[3].dst, "/etc/passwd"), "golden: passwd line");
       CHECK(b[4].kind == BIND_FILE_MERGE && !strcmp(b[4].dst, "/etc/group"), "golden: group line");
+      CHECK(b[5].kind == BIND_IMAGE && !strcmp(b[5].src, "/data.sif") && b[5].offset == 12288 &&
+            !strcmp(b[5].subpath, "/sub") && !strcmp(b[5].dst, "/data") && b[5].ro && b[5].image_n == 0,
+            "golden: image bind");
    }
    CHECK(p.n_env == 5 && p.env[0].op == 'k' && p.env[1].op == 'u' && p.env[2].op == 's' && p.env[3].op == 'o' &&
          p.env[4].op == 'p' && !strcmp(p.env[4].name, "LD_LIBRARY_PATH"), "golden: env");
@@ -414,6 +418,24 @@ static void numbers(void)
       const char *w[] = { PV, "--image", "/i", "--tmpfs", "/t", modes[i], NULL };
       refused(modes[i], w, "--tmpfs: * is not an octal number from 0 to 4095");
    }
+   static const struct { const char *a[4], *want; } ibind[] = {
+      { { "/d.sqfs", "x", "/", "/d" }, "--image-bind: x is not a number from 0 to 18446744073709551615" },
+      { { "/d.sqfs", "-1", "/", "/d" }, "--image-bind: -1 is not*" },
+      { { "/d.sqfs", "0", "sub", "/d" }, "--image-bind /d.sqfs: subpath \"sub\" is not absolute" },
+      { { "/d.sqfs", "0", "", "/d" }, "--image-bind /d.sqfs: subpath \"\" is not absolute" },
+      { { "", "0", "/", "/d" }, "--image-bind IMAGE OFFSET SUBPATH DST: an argument is empty" },
+      { { "/d.sqfs", "0", "/", "" }, "--image-bind IMAGE OFFSET SUBPATH DST: an argument is empty" },
+   };
+   for (size_t i = 0; i < sizeof(ibind) / sizeof(*ibind); i++) {
+      const char *w[] = { PV, "--image", "/i", "--image-bind", ibind[i].a[0], ibind[i].a[1], ibind[i].a[2], ibind[i].a[3], NULL };
+      refused("--image-bind", w, ibind[i].want);
+   }
+   const char *many[2 + 2 + 5 * 17 + 1] = { PV, "--image", "/i" };
+   for (int i = 0; i < 17; i++) {
+      const char **m = many + 4 + 5 * i;
+      m[0] = "--image-bind", m[1] = "/d.sqfs", m[2] = "0", m[3] = "/", m[4] = "/d";
+   }
+   refused("17 image binds", many, "--image-bind: more than 16 image binds");
    const char *um[] = { PV, "--image", "/i", "--umask", "1000", NULL };
    refused("--umask", um, "--umask: 1000 is not an octal number from 0 to 511");
    static const struct { const char *a[4], *want; } sub[] = {

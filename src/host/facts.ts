@@ -12,7 +12,7 @@ import { parseBinds, parseHome } from '../plan/binds.js';
 import { parseEnvFile } from '../plan/env-file.js';
 import { HOST_FILES, workdirPaths } from '../plan/compose.js';
 import type { HostFacts, LaunchOptions, Overlay } from '../plan/options.js';
-import { openImage } from '../image/open.js';
+import { bindImageOffset, openImage } from '../image/open.js';
 import { findSubIds } from './subids.js';
 import { gatherGpuFacts } from './gpu.js';
 import { parse as parseToml } from 'smol-toml';
@@ -70,6 +70,9 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
   const tmpfsOwner = opts.writableTmpfs && imageDir !== undefined ? statSync(imageDir).uid : undefined;
   const overlays: Overlay[] = [];
   for (const spec of opts.overlay ?? []) overlays.push(await lookOverlay(spec));
+  // Image binds (-B FILE:DST:image-src=...), in -B order: where each one's SquashFS lies.
+  const imageBindOffsets: number[] = [];
+  for (const b of parseBinds(opts.bind)) if (b.image) imageBindOffsets.push(await bindImageOffset(b.src, b.image.id));
   return {
     ...limitFacts,
     ...(fileLimits ? { fileLimits } : {}),
@@ -87,6 +90,7 @@ export async function gatherHostFacts(opts: LaunchOptions, needSquashfuse: boole
     ...(opts.fakeroot ? { subids: findSubIds(info.username, info.uid) } : {}),
     ...(gpu ? { gpu } : {}),
     ...(overlays.length ? { overlays } : {}),
+    ...(imageBindOffsets.length ? { imageBindOffsets } : {}),
     ...(opts.writable && imageDir !== undefined ? { imageWritable: writableBy(imageDir) } : {}),
     ...(tmpfsOwner !== undefined ? { imageUid: tmpfsOwner } : {}),
     ...(overlays.some((o) => o.kind === 'image') || (tmpfsOwner !== undefined && tmpfsOwner !== info.uid) ? {

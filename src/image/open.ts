@@ -6,7 +6,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { CtrError, describeSystemError } from '../errors.js';
 import { readHead } from '../files.js';
-import { goArchFromNode } from '../sif/format.js';
+import { FsType, goArchFromNode } from '../sif/format.js';
 import { primaryPartition, readSif } from '../sif/read.js';
 import { checkSquashfsSuperblock, isSquashfs, SUPERBLOCK_SIZE } from '../squashfs/superblock.js';
 
@@ -48,3 +48,38 @@ export async function openImage(arg: string, hostArch = goArchFromNode(process.a
   throw new CtrError(what, 'not a SIF, SquashFS image or directory');
 }
 
+
+/** A bind image (`-B FILE:DST:image-src=...`): the byte offset of its SquashFS. A bare
+ * SquashFS, or a SIF's partition with object id ID (without one, its primary partition,
+ * else its first);
+ * anything else is refused in one line. */
+export async function bindImageOffset(arg: string, id?: number): Promise<number> {
+  const what = `bind image ${arg}`;
+  let path: string;
+  try {
+    path = realpathSync.native(arg);
+    if (statSync(path).isDirectory()) throw new CtrError(what, 'a directory, not a SquashFS image or SIF', { hint: `bind the directory itself: -B ${arg}:DST` });
+  } catch (err) {
+    if (err instanceof CtrError) throw err;
+    throw new CtrError(what, describeSystemError(err));
+  }
+  const head = await readHead(path, Math.max(SIF_MAGIC_AT + 10, SUPERBLOCK_SIZE), what);
+  if (head.subarray(SIF_MAGIC_AT, SIF_MAGIC_AT + 9).toString('latin1') === 'SIF_MAGIC') {
+    const sif = await readSif(path);
+    const part = id !== undefined ? sif.descriptors.find((d) => d.id === id)
+      : sif.primary ?? sif.descriptors.find((d) => d.partition);
+    if (!part) throw new CtrError(what, id !== undefined ? `no object with id ${id} in the SIF` : 'the SIF holds no partition');
+    if (!part.partition) throw new CtrError(what, `object ${part.id} is ${part.typeName}, not a partition`);
+    if (part.partition.fsType !== FsType.SQUASHFS) {
+      throw new CtrError(what, `partition ${part.id} is ${part.partition.fsTypeName}: only SquashFS partitions can be bound`);
+    }
+    await checkSquashfsSuperblock(path, part.offset, part.size, what);
+    return part.offset;
+  }
+  if (isSquashfs(head)) {
+    if (id !== undefined) throw new CtrError(what, `id=${id} names a SIF partition, but this is a bare SquashFS`, { hint: 'leave out id=' });
+    await checkSquashfsSuperblock(path, 0, statSync(path).size, what);
+    return 0;
+  }
+  throw new CtrError(what, 'not a SquashFS image or SIF (image binds take no ext3 or other file systems)');
+}

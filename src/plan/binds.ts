@@ -1,7 +1,9 @@
 // `-B/--bind SRC[:DST[:OPTS]]`, repeatable, each a comma list, as Apptainer takes it
 // (its pkg/runtime/engine/apptainer/config/bind.go): OPTS is ro or rw, or several
 // (`/a:/b:ro,rw`: a piece that is an option belongs to the bind before it); `\,` and `\:`
-// put a comma or colon in a path. Pure: checks syntax only; whether SRC exists is a host
+// put a comma or colon in a path. `image-src=PATH` (default /) and `id=N` make it an image
+// bind: SRC is a SquashFS file or a SIF (its partition N, else the primary one) and PATH
+// inside it is bound at DST, read-only. Pure: checks syntax only; whether SRC exists is a host
 // fact (see host/facts.ts).
 import { CtrError } from '../errors.js';
 
@@ -9,10 +11,12 @@ export interface BindSpec {
   src: string;
   dst: string;
   ro: boolean;
+  /** An image bind: the path inside the image, and the SIF partition's id if given. */
+  image?: { src: string; id?: number };
 }
 
 const OPTIONS = ['ro', 'rw'];
-/** Apptainer's image binds, which ctr does not do. */
+/** Apptainer's image binds. */
 const IMAGE_OPTIONS = /^(image-src|id)(=|$)/;
 
 /** Split S on SEP where it is not escaped by a backslash; the escapes stay. */
@@ -57,13 +61,30 @@ function parseOne({ text, parts, opts }: { text: string; parts: string[]; opts: 
   if (parts.length > 3) throw new CtrError(`bind ${text}`, 'expected SRC[:DST[:ro|rw]]');
   const src = unescaped(parts[0]);
   const dst = parts.length > 1 ? unescaped(parts[1]) : src;
+  let image: BindSpec['image'];
   for (const o of opts) {
-    if (IMAGE_OPTIONS.test(o)) throw new CtrError(`bind ${text}`, `${o}: image binds are not supported`);
+    if (IMAGE_OPTIONS.test(o)) {
+      image = { src: '/', ...image, ...imageOption(text, o) };
+      continue;
+    }
     if (!OPTIONS.includes(o)) throw new CtrError(`bind ${text}`, `unknown mode "${o}" (ro or rw)`);
   }
   if (!dst.startsWith('/')) throw new CtrError(`bind ${text}`, `destination ${dst} is not an absolute path`);
   if (src === '') throw new CtrError(`bind ${text}`, 'empty source');
+  if (image) return { src, dst: normalize(dst), ro: true, image };
   return { src, dst: normalize(dst), ro: opts.includes('ro') };
+}
+
+/** `image-src=PATH` (absolute inside the image) or `id=N` (a SIF object id, from 1). */
+function imageOption(text: string, o: string): { src: string } | { id: number } {
+  const eq = o.indexOf('=');
+  const value = eq < 0 ? '' : unescaped(o.slice(eq + 1));
+  if (o.startsWith('id')) {
+    if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new CtrError(`bind ${text}`, `${o}: id must be a SIF object id (1, 2, ...)`);
+    return { id: Number(value) };
+  }
+  if (!value.startsWith('/')) throw new CtrError(`bind ${text}`, `${o}: image-src must be an absolute path inside the image`);
+  return { src: normalize(value) };
 }
 
 /** Collapse "//" and a trailing "/" so destinations compare equal. */

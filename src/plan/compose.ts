@@ -32,10 +32,13 @@ export const LAUNCHER_DIR_VARS = ['PMIX_SERVER_TMPDIR', 'PMIX_DSTORE_ESH_BASE_PA
 const CONTAIN_DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse'];
 /** slirp4netns's DNS forwarder: the host's resolv.conf may name a resolver on its loopback. */
 const SLIRP_RESOLV_CONF = 'nameserver 10.0.2.3\n';
+/** The launcher's limit (MAX_IMAGE_BINDS in native/launch.h). */
+const MAX_IMAGE_BINDS = 16;
 
 export type Mount =
   | { kind: 'bind'; src: string; dst: string; ro: boolean; optional?: boolean; user?: boolean }
-  | { kind: 'tmpfs'; dst: string; mode: string };
+  | { kind: 'tmpfs'; dst: string; mode: string }
+  | { kind: 'image'; src: string; offset: number; subpath: string; dst: string };
 
 export interface LaunchPlan {
   args: string[];
@@ -79,14 +82,22 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   // The site config's binds (Apptainer's `bind path`): skipped where missing on this node
   // (or, planned for other nodes, left for each node's launcher to skip).
   for (const b of noMount.has('bind-paths') ? [] : parseBinds(opts.siteBind ?? [])) {
+    if (b.image) throw new CtrError(`site bind ${b.src}`, 'image binds (image-src=, id=) are for -B only');
     if (host.exists.has(b.src)) mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro });
     else if (opts.forNodes) mounts.push({ kind: 'bind', src: b.src, dst: b.dst, ro: b.ro, optional: true });
   }
   // GPUs and CDI devices, before -B (a user's bind can still replace one).
   const dev = deviceEdits(opts, host);
   for (const b of dev.binds) mounts.push({ kind: 'bind', ...b });
-  for (const b of parseBinds(opts.bind)) {
-    mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
+  let imageBinds = 0;
+  const userBinds = parseBinds(opts.bind);
+  if (userBinds.filter((b) => b.image).length > MAX_IMAGE_BINDS) throw new CtrError('-B', `more than ${MAX_IMAGE_BINDS} image binds`);
+  for (const b of userBinds) {
+    if (b.image) {
+      const offset = host.imageBindOffsets?.[imageBinds++];
+      if (offset === undefined) throw new Error(`no offset looked up for image bind ${b.src}`);
+      mounts.push({ kind: 'image', src: real(b.src), offset, subpath: b.image.src, dst: b.dst });
+    } else mounts.push({ kind: 'bind', src: real(b.src), dst: b.dst, ro: b.ro, user: true });
   }
 
   if (opts.app !== undefined && !APP_NAME.test(opts.app)) throw new CtrError(`--app ${JSON.stringify(opts.app)}`, `not an app name (${APP_NAME_RULE})`);
@@ -146,6 +157,7 @@ export function composePlan(action: Action, image: ImageRef, opts: LaunchOptions
   if (opts.criu) w.criu(opts.criu.interp, opts.criu.libraryPath, opts.criu.criu);
   for (const m of mounts) {
     if (m.kind === 'tmpfs') w.tmpfs(m.dst, m.mode);
+    else if (m.kind === 'image') w.imageBind(m.src, m.offset, m.subpath, m.dst);
     // --writable makes no mount point in the image: a default mount whose place is
     // missing is skipped (with a warning), a -B one fails, as Apptainer does.
     else w.bind(m.src, m.dst, m.ro ? 'ro' : 'rw', { optional: m.optional || (opts.writable && !m.user) });

@@ -133,6 +133,8 @@ export interface HostFacts {
   envFileLines: string[];
   /** --overlay: what each path is (host/facts.ts looked), symlinks resolved, in order. */
   overlays?: Overlay[];
+  /** Each image bind's SquashFS offset in its file, in -B order (host/facts.ts). */
+  imageBindOffsets?: number[];
   /** With --writable-tmpfs on a directory: its owner (not the user: fuse-overlayfs, see compose.ts). */
   imageUid?: number;
   /** With --writable on a directory: whether the user may write to it, and its owner. */

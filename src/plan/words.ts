@@ -114,6 +114,10 @@ export class PlanWriter {
   bindEnv(name: string, mode: BindMode, opts: { optional?: boolean } = {}): this {
     return this.emit('BIND_ENV', name, opts.optional ? `${mode}?` : mode);
   }
+  /** Bind SUBPATH inside the SquashFS at OFFSET in file IMAGE onto DST, read-only (an image bind). */
+  imageBind(image: string, offset: number, subpath: string, dst: string): this {
+    return this.emit('IMAGE_BIND', image, uint(offset, 'image bind offset'), subpath, dst);
+  }
   /** MODE: the root directory's, octal (e.g. '1777'). */
   tmpfs(dst: string, mode: string): this {
     return this.emit('TMPFS', dst, mode);

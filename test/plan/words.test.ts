@@ -59,7 +59,7 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
     .netNs().hostname('box').slirp4netns('/usr/bin/slirp4netns').overlayDir('/ov').overlayImage('/ov.img', '/usr/bin/fuse2fs', '/usr/bin/fuse-overlayfs')
     .overlayLower('/extra.sqfs', 0).noMountpoints().caps('2000', '1').runscriptTimeout(1500).writableTmpfsFuse('/usr/bin/fuse-overlayfs')
     .checkpointable().criu('/lib64/ld.so', '/lib:/usr/lib', '/usr/sbin/criu')
-    .joinInstance().readyFd(3);
+    .joinInstance().readyFd(3).imageBind('/d.sqfs', 0, '/sub', '/data');
   const words = w.words();
   const ids = walk(words);
   assert.equal([...new Set(ids)].sort(), Object.keys(PLAN_WORDS).sort(), 'every word emitted by some method');
@@ -67,6 +67,8 @@ Words('builder :: every word of the table has a PlanWriter method, and its words
   assert.equal(words.slice(words.indexOf('--bind'), words.indexOf('--bind') + 8), ['--bind', '/a', '/b', 'ro', '--bind', '/c', '/d', 'rw?']);
   assert.throws(() => new PlanWriter().image('/i', -1), /offset -1/);
   assert.throws(() => new PlanWriter().joinCount(0), /join count 0/);
+  assert.equal(words.slice(words.indexOf('--image-bind'), words.indexOf('--image-bind') + 5), ['--image-bind', '/d.sqfs', '0', '/sub', '/data']);
+  assert.throws(() => new PlanWriter().imageBind('/d.sqfs', -1, '/', '/d'), /image bind offset -1/);
   assert.throws(() => new PlanWriter().writableTmpfsSize(1.5), /tmpfs size 1.5/);
 });
 
