@@ -147,8 +147,18 @@ void fresh_proc(void)
 {
    int fs = fsopen("proc", FSOPEN_CLOEXEC), mnt = -1;
    if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-       (mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)) < 0)
-      DIE("cannot mount /proc for the container's PID namespace");
+       (mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)) < 0) {
+      /* EPERM: the host's /proc has a file mounted over part of it (a node's own boot_id,
+       * as container-based test clusters and some sites bind), so no whole proc is in
+       * view and the kernel refuses a new one. The PID namespace still holds; /proc stays
+       * the host's, as without one. */
+      if (errno != EPERM)
+         DIE("cannot mount /proc for the container's PID namespace");
+      warn("/proc stays the host's: the kernel refuses a new one here (part of the host's /proc is covered by a mount)");
+      if (fs >= 0)
+         close(fs);
+      return;
+   }
    close(fs);
    if (umount2("/proc", MNT_DETACH) < 0)
       DIE("cannot unmount the host's /proc");

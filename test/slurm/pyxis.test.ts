@@ -225,7 +225,7 @@ P('instances :: ctr instance start in an sbatch job: running during the job, not
   const r = await sbatch(c, ['-N1', '-n1', '-w', 'ctrn2', '-o', out, '--wrap',
     `${CTR_BIN} instance start ${sif} slurminst && ${CTR_BIN} instance list && ${CTR_BIN} exec instance://slurminst cat /etc/image-release`],
   { cwd: work });
-  assert.is(r.exitCode, 0, String(r.stderr));
+  assert.is(r.exitCode, 0, String(r.stderr) + await readFile(out, 'utf8').catch(() => ''));
   const text = await readFile(out, 'utf8');
   assert.match(text, /slurminst/, text);
   assert.match(text, /busybox test image/, text);
