@@ -304,6 +304,9 @@ const char *child_report_read(struct child_report *r); /* the child's words, or 
  * child (0 returned) the report pipe R is in use and DEATHSIG comes when we die; a fork
  * that fails is fatal, naming WHAT. */
 pid_t fork_helper(struct child_report *r, int deathsig, const char *what);
+/* In a child just forked: die by DEATHSIG with the parent whose pidfd is PARENT (and at
+ * once, if it has died already); PARENT is closed. */
+void die_with_parent(int parent, int deathsig, const char *what);
 
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void *xcalloc(size_t n, size_t size);

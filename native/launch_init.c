@@ -192,14 +192,7 @@ void pidns_supervise(const struct plan *p)
    }
 
    /* init, PID 1 */
-   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-      DIE("cannot set parent-death signal");
-   /* A launcher killed between the fork and the prctl sent no death signal: a pidfd is
-    * readable once its process has exited. */
-   struct pollfd pf = { .fd = self, .events = POLLIN };
-   if (poll(&pf, 1, 0) != 0)
-      _exit(EXIT_LAUNCH_FAILED);
-   close(self);
+   die_with_parent(self, SIGKILL, "the container's init");
    prctl(PR_SET_NAME, "ctr-init");
    fresh_proc();
    int scripts[2] = { -1, -1 };
@@ -300,11 +293,6 @@ void pidns_joined_supervise(bool until_end)
       close(init);
    /* As a lone launch's command ends with its launcher: ctr exec instance:// killed
     * takes its command along (what that started stays in the instance until stop). */
-   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-      DIE("cannot set parent-death signal");
-   struct pollfd pf = { .fd = self, .events = POLLIN };
-   if (poll(&pf, 1, 0) != 0)
-      _exit(EXIT_LAUNCH_FAILED);
-   close(self);
+   die_with_parent(self, SIGKILL, "the command");
    sigprocmask(SIG_SETMASK, &old, NULL);
 }

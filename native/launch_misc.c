@@ -323,6 +323,18 @@ char *resolve_in_root(const char *root, const char *path)
    return out[0] ? xasprintf("%s", out) : xasprintf("/");
 }
 
+void die_with_parent(int parent, int deathsig, const char *what)
+{
+   if (prctl(PR_SET_PDEATHSIG, deathsig) < 0)
+      DIE("cannot set %s's parent-death signal", what);
+   /* A parent killed between the fork and the prctl sent no death signal: a pidfd is
+    * readable once its process has exited. */
+   struct pollfd pf = { .fd = parent, .events = POLLIN };
+   if (poll(&pf, 1, 0) != 0)
+      _exit(EXIT_LAUNCH_FAILED); /* it is gone already: nobody to tell */
+   close(parent);
+}
+
 pid_t fork_helper(struct child_report *r, int deathsig, const char *what)
 {
    /* A pidfd, not getppid(): a child forked into a new PID namespace (an instance's
@@ -336,12 +348,7 @@ pid_t fork_helper(struct child_report *r, int deathsig, const char *what)
       DIE("cannot fork %s", what);
    if (pid == 0) {
       child_report_in_child(r);
-      if (prctl(PR_SET_PDEATHSIG, deathsig) < 0)
-         DIE("cannot set %s's parent-death signal", what);
-      struct pollfd pf = { .fd = parent, .events = POLLIN };
-      if (poll(&pf, 1, 0) != 0)
-         _exit(EXIT_LAUNCH_FAILED); /* we are gone already: nobody to tell */
-      close(parent);
+      die_with_parent(parent, deathsig, what);
       return 0;
    }
    close(parent);
