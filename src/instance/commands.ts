@@ -9,7 +9,7 @@
 // run in a session of their own and outlive the shell that started them; under Slurm they
 // are the job's processes and end with it. Stopping an instance is signalling its init.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -57,26 +57,27 @@ export async function instanceStart(kind: 'start' | 'run', imageArg: string, nam
   if (opts.checkpointable) throw new CtrError('instance start --checkpointable', 'instances cannot be checkpointed: ctr checkpoint takes a container of ctr exec --checkpointable', { hint: 'ctr exec --checkpointable IMAGE COMMAND &, then ctr checkpoint $! DIR' });
   const dir = stateDir();
   if (find(dir, name)) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
-  if (opts.app !== undefined && kind === 'start') {
-    // Known before anything starts: the app, and its %appstart (read without mounting).
-    const { openImage } = await import('../image/open.js');
-    const { resolveImageArg } = await import('../cli/commands/image-arg.js');
-    const { inspectImage } = await import('../inspect/inspect.js');
-    const image = await openImage(await resolveImageArg(imageArg, opts));
-    const i = await inspectImage(image.path, new Set(['startscript']), { app: opts.app });
-    if (!i.apps?.[opts.app]?.startscript) throw new CtrError(`instance ${name}`, `app ${opts.app} has no startscript (%appstart ${opts.app})`);
-  }
   const instOpts: LaunchOptions = { ...opts, env: [...opts.env, `APPTAINER_INSTANCE=${name}`, `SINGULARITY_INSTANCE=${name}`], join: 'on', joinTag: `instance.${name}`, joinInstance: true };
   // The launcher writes the init's pid on descriptor 3 once it has joined the instance.
   const { image, plan } = await planFor(kind === 'run' && opts.app === undefined ? 'run' : 'exec', imageArg, { ...instOpts, readyFd: 3 });
   const words = plan.args;
+  if (opts.app !== undefined && kind === 'start') {
+    // Known before anything starts: the app, and its %appstart (read without mounting).
+    const { inspectImage } = await import('../inspect/inspect.js');
+    const i = await inspectImage(image.path, new Set(['startscript']), { app: opts.app });
+    if (!i.apps?.[opts.app]?.startscript) throw new CtrError(`instance ${name}`, `app ${opts.app} has no startscript (%appstart ${opts.app})`);
+  }
   let command: string[];
   if (opts.app !== undefined) {
     const { appAction } = await import('../image/scif.js');
     command = ['/bin/sh', '-c', kind === 'run' ? appAction('run') : APP_STARTSCRIPT, 'ctr-instance', ...args];
   } else command = kind === 'run' ? args : ['/bin/sh', '-c', STARTSCRIPT, 'ctr-instance', ...args];
   const logs = logPaths(name);
-  const out = openSync(logs.out, 'w', 0o600), err = openSync(logs.err, 'w', 0o600);
+  // Each start writes logs of its own until it holds the name: two starts at once would
+  // truncate each other's. The winner's are renamed into place (its processes keep
+  // writing to them), a loser's removed.
+  const mine = { out: `${logs.out}.${process.pid}`, err: `${logs.err}.${process.pid}` };
+  const out = openSync(mine.out, 'w', 0o600), err = openSync(mine.err, 'w', 0o600);
   const child = spawn(launcherPath(), [...words, '--', ...command], {
     detached: true, stdio: ['ignore', out, err, 'pipe'],
   });
@@ -88,22 +89,19 @@ export async function instanceStart(kind: 'start' | 'run', imageArg: string, nam
   pipe.destroy();
   const started = pid !== undefined ? startTime(pid) : undefined;
   if (pid === undefined || started === undefined) {
-    const why = readFileSync(logs.err, 'utf8').trim().split('\n').filter((l) => l.startsWith('ctr: ')).slice(-2).join('; ');
-    // Another start of the name won the race (the launcher found its container). Two
-    // starts at once share the log, so the loser's line may be gone from it: then the
-    // winner's entry, which it saves once its init is up, says so.
-    const running = async () => {
-      if (why.includes(`instance ${name}: already running`)) return true;
-      if (why.includes('error:')) return false;
-      for (let waited = 0; waited < 10000; waited += 100) {
-        if (find(dir, name)) return true;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return false;
-    };
-    if (await running()) throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
+    const why = readFileSync(mine.err, 'utf8').trim().split('\n').filter((l) => l.startsWith('ctr: ')).slice(-2).join('; ');
+    // Another start of the name won the race (the launcher found its container).
+    if (why.includes(`instance ${name}: already running`)) {
+      rmSync(mine.out, { force: true });
+      rmSync(mine.err, { force: true });
+      throw new CtrError(`instance ${name}`, 'already running', { hint: `ctr instance stop ${name}` });
+    }
+    renameSync(mine.out, logs.out);
+    renameSync(mine.err, logs.err);
     throw new CtrError(`instance ${name}`, `did not start${why ? `: ${why.replace(/^ctr: error: /, '')}` : ''}`, { hint: `see ${logs.err}` });
   }
+  renameSync(mine.out, logs.out);
+  renameSync(mine.err, logs.err);
   save(dir, { name, pid, started, image: resolve(image.path), action: kind, words, opts: instOpts, logOut: logs.out, logErr: logs.err });
 }
 
