@@ -52,6 +52,21 @@ async function script(name: string, lines: string[]): Promise<string> {
   return f;
 }
 
+/** OUT's "TAG NODE MNT-NS" lines: on every node, the "second" step joined the "first"'s
+ * kept container, and the "plain" (unnamed) step has one of its own. Returns what it read. */
+async function assertNamedJoined(out: string): Promise<{ text: string; lines: string[]; first: Map<string, string> }> {
+  const text = await readFile(out, 'utf8');
+  const lines = text.trim().split('\n');
+  const ns = (tag: string) => new Map(lines.filter((l) => l.startsWith(`${tag} `)).map((l) => [l.split(' ')[1], l.split(' ')[2]]));
+  const first = ns('first'), second = ns('second'), plain = ns('plain');
+  assert.equal([...first.keys()].sort(), c.nodes, text);
+  for (const n of c.nodes) {
+    assert.is(second.get(n), first.get(n), `${n}: the second step joined the first's container\n${text}`);
+    assert.is.not(plain.get(n), first.get(n), `${n}: an unnamed step has its own\n${text}`);
+  }
+  return { text, lines, first };
+}
+
 P('--ctr-name :: a later step of the job joins each node\'s kept container; an unnamed step does not; gone at job end', async () => {
   const out = join(work, 'name.out');
   const show = (tag: string) => `srun sh -c 'echo "${tag} $(hostname) $(readlink /proc/self/ns/mnt)"'`;
@@ -64,15 +79,7 @@ P('--ctr-name :: a later step of the job joins each node\'s kept container; an u
   ]);
   const r = await sbatch(c, ['-o', out, job], { cwd: work });
   assert.is(r.exitCode, 0, String(r.stderr));
-  const text = await readFile(out, 'utf8');
-  const lines = text.trim().split('\n');
-  const ns = (tag: string) => new Map(lines.filter((l) => l.startsWith(`${tag} `)).map((l) => [l.split(' ')[1], l.split(' ')[2]]));
-  const first = ns('first'), second = ns('second'), plain = ns('plain');
-  assert.equal([...first.keys()].sort(), c.nodes, text);
-  for (const n of c.nodes) {
-    assert.is(second.get(n), first.get(n), `${n}: the second step joined the first's container\n${text}`);
-    assert.is.not(plain.get(n), first.get(n), `${n}: an unnamed step has its own\n${text}`);
-  }
+  const { text, lines, first } = await assertNamedJoined(out);
   assert.is(new Set(first.values()).size, 3, text);
   assert.ok(lines.includes('name.warm'), text);
 });
@@ -187,15 +194,7 @@ P('ctr-srun --ctr-name :: a later ctr-srun of the job joins each node\'s kept co
   const r = await sbatch(c, ['-N3', '-n3', '-o', out, '--wrap', `${show('first')} && ${show('second')} && ${CTR_SRUN} --ctr-image=${sif} -- sh -c 'echo "plain $(hostname) $(readlink /proc/self/ns/mnt)"'`],
     { cwd: work, env: { CTR: CTR_BIN } });
   assert.is(r.exitCode, 0, String(r.stderr));
-  const text = await readFile(out, 'utf8');
-  const lines = text.trim().split('\n');
-  const ns = (tag: string) => new Map(lines.filter((l) => l.startsWith(`${tag} `)).map((l) => [l.split(' ')[1], l.split(' ')[2]]));
-  const first = ns('first'), second = ns('second'), plain = ns('plain');
-  assert.equal([...first.keys()].sort(), c.nodes, text);
-  for (const n of c.nodes) {
-    assert.is(second.get(n), first.get(n), `${n}: joined\n${text}`);
-    assert.is.not(plain.get(n), first.get(n), `${n}: unnamed is its own\n${text}`);
-  }
+  await assertNamedJoined(out);
 });
 
 P('ctr-srun --ctr-nv :: each node plans with its own driver: the fixture\'s node binds it, the others warn', async () => {
