@@ -213,9 +213,12 @@ up() {
     command -v "$t" >/dev/null || die "$t not found (bash scripts/setup.sh --test installs it)"
   done
   [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "N must be 1..99, not '$n'"
-  if healthy && [ "$(nodes)" = "$n" ]; then return 0; fi
-  [ -d "$STATE" ] && { log "a cluster here is not healthy or has $(nodes) nodes: taking it down first"; down; }
+  # Reused only as it is: healthy, N nodes, and serving this checkout (its plugstack.conf
+  # names ROOT's plugin; the nodes share SHARE), else a suite would test another build.
+  if healthy && [ "$(nodes)" = "$n" ] && [ "$(cat "$STATE/for" 2>/dev/null)" = "$ROOT $SHARE" ]; then return 0; fi
+  [ -d "$STATE" ] && { log "a cluster here is not healthy, has $(nodes) nodes or serves another checkout: taking it down first"; down; }
   mkdir -p "$STATE"/{pids,run,log,ctld,keep}
+  echo "$ROOT $SHARE" >"$STATE/for"
   install -d -m 1777 "$STATE/shared"
   echo "$n" >"$STATE/nodes"
   local p IFS_=$IFS
