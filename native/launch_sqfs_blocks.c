@@ -31,16 +31,46 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef CTR_INPROCESS_FUSE
 #include "launch_sqfs.h"
 
 enum { BLOCKS = 64 }; /* 8 MiB of 128 KiB blocks, as the 32 + 32 kept before */
 
+/* The slots' bytes: one mapping of BLOCKS blocks, made when the first block is read,
+ * in 2 MiB huge pages where the kernel gives them (madvise). Each start of a container
+ * is a fresh server, so every block it decompresses lands in memory it has never
+ * touched: with a malloc'd buffer per block (libsquashfuse's sqfs_data_block_read),
+ * exec of a 2 MB busybox cost the server ~500 page faults, one per 4 KiB decompressed,
+ * and in a VM each is a trap to the hypervisor (perf: most of the server's system
+ * time). With the slots in one mapping a run takes a few faults, and a slot's bytes
+ * are reused in place when it is evicted. */
+static char *g_arena;
+static size_t g_block_size;
+static pthread_once_t g_arena_once = PTHREAD_ONCE_INIT;
+static sqfs *g_arena_fs;
+
+static void arena_init(void)
+{
+   size_t bs = g_arena_fs->sb.block_size, huge = 2u << 20;
+   if (bs < 4096 || bs > (1u << 20))
+      return; /* not a SquashFS block size (sqfs_check_image refuses these) */
+   size_t len = BLOCKS * bs + huge;
+   char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+   if (m == MAP_FAILED)
+      return; /* then blocks are malloc'd, one by one */
+   char *aligned = (char *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1));
+   madvise(aligned, BLOCKS * bs, MADV_HUGEPAGE); /* a hint: without it, small pages */
+   g_arena = aligned;
+   g_block_size = bs;
+}
+
 static struct slot {
-   uint64_t pos;      /* 0: empty (no block starts there: block_ok) */
+   uint64_t pos;      /* 0: empty or being filled (no block starts there: block_ok) */
    uint32_t hdr;
-   sqfs_block *block;
+   sqfs_block block;  /* data: the slot's bytes in the arena */
    unsigned refs;
    uint64_t used;     /* when last taken, for LRU */
 } g_slots[BLOCKS];
@@ -60,11 +90,54 @@ static sqfs_block *take(int i, int *slot)
    g_slots[i].refs++;
    g_slots[i].used = ++g_clock;
    *slot = i;
-   return g_slots[i].block;
+   return &g_slots[i].block;
+}
+
+/* The block at POS (header HDR, whose size block_ok has checked) into OUT, which holds
+ * a whole block: pread, then the image's decompressor, as sqfs_data_block_read does,
+ * but into OUT and through this thread's own input buffer, reused. */
+static int block_read(sqfs *fs, uint64_t pos, uint32_t hdr, void *out, size_t *size)
+{
+   static __thread char *in;
+   size_t bs = fs->sb.block_size, n = hdr & ~(uint32_t)SQUASHFS_COMPRESSED_BIT_BLOCK;
+   bool compressed = !(hdr & SQUASHFS_COMPRESSED_BIT_BLOCK);
+   if (n == 0 || n > bs)
+      return EIO;
+   if (!compressed) {
+      *size = n;
+      return pread(fs->fd, out, n, (off_t)(pos + fs->offset)) == (ssize_t)n ? 0 : EIO;
+   }
+   if (!in && !(in = malloc(bs)))
+      return ENOMEM;
+   if (pread(fs->fd, in, n, (off_t)(pos + fs->offset)) != (ssize_t)n)
+      return EIO;
+   *size = bs;
+   return fs->decompressor(in, n, out, size) == SQFS_OK ? 0 : EIO;
+}
+
+/* A block of the reader's alone, malloc'd (every slot held, or no arena). */
+static int block_alone(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int *slot)
+{
+   sqfs_block *b = malloc(sizeof(*b));
+   if (!b || !(b->data = malloc(fs->sb.block_size))) {
+      free(b);
+      return ENOMEM;
+   }
+   int err = block_read(fs, pos, hdr, b->data, &b->size);
+   if (err) {
+      sqfs_block_dispose(b);
+      return err;
+   }
+   *block = b;
+   *slot = -1;
+   return 0;
 }
 
 int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int *slot)
 {
+   if (!g_arena_fs)
+      g_arena_fs = fs; /* one image per server; every worker's fs is the same one */
+   pthread_once(&g_arena_once, arena_init);
    pthread_mutex_lock(&g_lock);
    int i = find(pos, hdr);
    if (i >= 0) {
@@ -72,33 +145,34 @@ int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int 
       pthread_mutex_unlock(&g_lock);
       return 0;
    }
-   pthread_mutex_unlock(&g_lock);
-   sqfs_block *b;
-   if (sqfs_data_block_read(fs, (sqfs_off_t)pos, hdr, &b) != SQFS_OK)
-      return EIO;
-   pthread_mutex_lock(&g_lock);
-   if ((i = find(pos, hdr)) >= 0) { /* another worker read it meanwhile */
-      *block = take(i, slot);
-      pthread_mutex_unlock(&g_lock);
-      sqfs_block_dispose(b);
-      return 0;
-   }
    int victim = -1;
-   for (i = 0; i < BLOCKS; i++)
+   for (i = 0; g_arena && g_block_size == fs->sb.block_size && i < BLOCKS; i++)
       if (g_slots[i].refs == 0 && (victim < 0 || g_slots[i].used < g_slots[victim].used))
          victim = i;
-   if (victim < 0) { /* every block in use: this one is the reader's alone */
+   if (victim < 0) {
       pthread_mutex_unlock(&g_lock);
-      *block = b;
-      *slot = -1;
-      return 0;
+      return block_alone(fs, pos, hdr, block, slot);
    }
-   if (g_slots[victim].block)
-      sqfs_block_dispose(g_slots[victim].block);
-   g_slots[victim] = (struct slot){ .pos = pos, .hdr = hdr, .block = b };
-   *block = take(victim, slot);
+   /* Held while it fills, with no position yet: no one else takes or finds it. The
+    * decompression runs outside the lock, so workers decompress in parallel; two that
+    * miss the same block at once both decompress it, and the second copy is dropped. */
+   struct slot *v = &g_slots[victim];
+   *v = (struct slot){ .refs = 1, .used = ++g_clock, .block = { 0, g_arena + (size_t)victim * g_block_size } };
    pthread_mutex_unlock(&g_lock);
-   return 0;
+   size_t size;
+   int err = block_read(fs, pos, hdr, v->block.data, &size);
+   pthread_mutex_lock(&g_lock);
+   v->refs = 0;
+   if (!err && (i = find(pos, hdr)) >= 0) { /* another worker read it meanwhile */
+      *block = take(i, slot);
+   } else if (!err) {
+      v->pos = pos;
+      v->hdr = hdr;
+      v->block.size = size;
+      *block = take(victim, slot);
+   }
+   pthread_mutex_unlock(&g_lock);
+   return err;
 }
 
 void sqd_block_put(sqfs_block *block, int slot)

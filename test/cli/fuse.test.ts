@@ -8,7 +8,8 @@
 // on the first pass (fresh mount) and the second (served from the kernel's caches), with
 // a directory too big for one listing, and with squashfuse_ll as a cross-check.
 import { execa } from 'execa';
-import { chmod, link, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, link, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -195,6 +196,58 @@ Fuse('workers :: four walkers at once over four server threads see exactly the i
   const walks = String(r.stdout).trim().split('\n');
   assert.is(walks.length, 4);
   walks.forEach((w, i) => assert.ok(w === want, `walker ${i} saw another tree`));
+});
+
+// The data block cache (launch_sqfs_blocks.c): 64 slots in one mapping, each filled
+// outside the lock and evicted least recently used. A 20 MiB file is 160 blocks: four
+// readers at once, each in its own shuffled order of 64 KiB chunks, through four server
+// threads, make it evict and refill slots while others are copying from theirs.
+const CHUNKS = `
+import hashlib, random, sys, threading
+path, size, step = sys.argv[1], int(sys.argv[2]), 65536
+out = [None] * 4
+def read(i):
+    order = list(range(0, size, step))
+    random.Random(i).shuffle(order)
+    buf = bytearray(size)
+    with open(path, 'rb', buffering=0) as f:
+        for at in order:
+            f.seek(at)
+            buf[at:at + step] = f.read(step)
+    out[i] = hashlib.sha256(buf).hexdigest()
+ts = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(' '.join(out))
+`;
+const BIG_FILE = 20 << 20;
+
+async function bigImage(): Promise<{ img: string; sha: string }> {
+  const dir = await cached('fuse-big', async (tmp) => {
+    const src = join(tmp, 'src');
+    for (const d of ['usr', 'etc', 'tmp', 'proc', 'sys', 'dev', 'data']) await mkdir(join(src, d), { recursive: true });
+    for (const l of ['bin', 'lib', 'lib64']) await symlink(`usr/${l}`, join(src, l));
+    const data = randomBytes(BIG_FILE);
+    await writeFile(join(src, 'data/big'), data);
+    await execa('mksquashfs', [src, join(tmp, 'img.sqfs'), '-noappend', '-all-root', '-comp', 'zstd', '-quiet', '-no-progress']);
+    await chmod(tmp, 0o755);
+    await chmod(join(tmp, 'img.sqfs'), 0o644);
+    await writeFile(join(tmp, 'sha256'), createHash('sha256').update(data).digest('hex'));
+    await rm(src, { recursive: true });
+  });
+  return { img: join(dir, 'img.sqfs'), sha: await readFile(join(dir, 'sha256'), 'utf8') };
+}
+
+Fuse('block cache :: 160 blocks through 64 slots, four readers in shuffled orders over four threads', async () => {
+  const { img, sha } = await bigImage();
+  const work = await userTmp('ctr-fuse-');
+  for (const threads of ['4', '1']) {
+    const r = await ctr(['exec', '-B', '/usr', '--pwd', '/', img, '/usr/bin/python3', '-c', CHUNKS, '/data/big', String(BIG_FILE)],
+      { cwd: work, env: { CTR_FUSE_THREADS: threads } });
+    assert.is(r.stderr, '');
+    assert.is(r.exitCode, 0);
+    assert.equal(String(r.stdout).trim().split(' '), [sha, sha, sha, sha], `${threads} server threads`);
+  }
 });
 
 Fuse.run();
