@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -163,4 +164,100 @@ void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t pid)
    close(g_fuse_report.rd);
    g_fuse_report.rd = -1;
    debug("FUSE server answering");
+}
+
+/* Read-ahead of the command's file, started once the image answers and left to run
+ * while the launcher builds the rest of the container.
+ *
+ * Every start is a fresh FUSE mount, so the page cache holds nothing of the image: the
+ * command's exec then faults its binary in through the server, 128 KiB at a time, each
+ * block decompressed while the command waits (/bin/true, a 2 MB busybox: ~16 round trips,
+ * most of its run). readahead(2) queues those reads at once (FUSE reads pages
+ * asynchronously), so the server decompresses them on another core while this process
+ * does its mounts, and the exec finds the pages cached. Only what the command will run
+ * first: argv[0] (an absolute path, or found on the plan's PATH), the runscript and
+ * /bin/sh for run, the shell for shell. A path under a bind destination is the host's,
+ * not the image's, and is skipped. Resolved in the image (RESOLVE_IN_ROOT: a symlink
+ * can't lead out), regular files only, at most PREFETCH_MAX bytes of each: an image's
+ * content can't make this read more than its command would. CTR_PREFETCH=0 turns it
+ * off (for measuring it: bench/startup.ts). */
+enum { PREFETCH_MAX = 32 << 20, PREFETCH_STEP = 128 << 10 };
+
+static bool under_bind(const struct plan *p, const char *path)
+{
+   for (size_t i = 0; i < p->n_binds; i++) {
+      const char *d = p->binds[i].dst;
+      size_t n = strlen(d);
+      while (n > 1 && d[n - 1] == '/')
+         n--;
+      if (n <= 1 || (!strncmp(path, d, n) && (path[n] == '/' || path[n] == '\0')))
+         return true;
+   }
+   return false;
+}
+
+/* 1: started (or the file is not worth it), 0: not in the image. */
+static int prefetch_one(const struct plan *p, int rootfd, const char *path)
+{
+   if (path[0] != '/' || under_bind(p, path))
+      return 1;
+   struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+   int fd = (int)syscall(SYS_openat2, rootfd, path + 1, &how, sizeof(how));
+   if (fd < 0)
+      return 0;
+   struct stat st;
+   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      /* One call per 128 KiB: the kernel caps each readahead(2) at the file system's
+       * read-ahead window (FUSE: 128 KiB), whatever length it is given. */
+      off_t n = st.st_size < PREFETCH_MAX ? st.st_size : PREFETCH_MAX, at = 0;
+      while (at < n && readahead(fd, at, PREFETCH_STEP) == 0)
+         at += PREFETCH_STEP;
+      debug("read-ahead of %s (%lld of %lld bytes) started", path, (long long)(at < n ? at : n), (long long)st.st_size);
+   }
+   close(fd);
+   return 1;
+}
+
+static const char *plan_path(const struct plan *p)
+{
+   const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+   for (size_t i = 0; i < p->n_env; i++)
+      if (p->env[i].op == 's' && !strcmp(p->env[i].name, "PATH"))
+         path = p->env[i].value;
+   return path;
+}
+
+void fuse_prefetch(const struct plan *p, const char *root)
+{
+   const char *v = getenv("CTR_PREFETCH");
+   if ((v && !strcmp(v, "0")) || p->criu[0])
+      return;
+   int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+   if (rootfd < 0)
+      return;
+   const char *cmd = p->argv && p->argv[0] ? p->argv[0] : NULL;
+   if (p->action == ACTION_RUN) {
+      prefetch_one(p, rootfd, "/.singularity.d/runscript");
+      prefetch_one(p, rootfd, "/bin/sh");
+   } else if (p->action == ACTION_SHELL) {
+      if (!prefetch_one(p, rootfd, "/bin/bash"))
+         prefetch_one(p, rootfd, "/bin/sh");
+   } else if (cmd && strchr(cmd, '/')) {
+      prefetch_one(p, rootfd, cmd);
+   } else if (cmd && *cmd && strlen(cmd) < 256) {
+      const char *dirs = plan_path(p);
+      for (int tries = 0; *dirs && tries < 16; tries++) { /* a bounded PATH walk */
+         const char *end = strchrnul(dirs, ':');
+         int len = (int)(end - dirs);
+         if (len > 0 && len < 1024 && dirs[0] == '/') {
+            char full[1300];
+            snprintf(full, sizeof(full), "%.*s/%s", len, dirs, cmd);
+            if (prefetch_one(p, rootfd, full))
+               break;
+         }
+         dirs = *end ? end + 1 : end;
+      }
+   }
+   close(rootfd);
 }

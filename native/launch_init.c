@@ -185,9 +185,11 @@ void pidns_supervise(const struct plan *p)
       close(self);
       prctl(PR_SET_NAME, "ctr-launch");
       int code = relay_until_exit(init, &set, NULL);
+      debug("init ended (%d)", code);
       cgroup_finish(); /* the OOM note, and the container's cgroups removed */
       fuse_server_reap(); /* before we return: nothing of ours outlives ctr exec */
       helpers_stop();
+      debug("FUSE server and helpers reaped");
       _exit(code);
    }
 
@@ -210,6 +212,7 @@ void pidns_supervise(const struct plan *p)
          fcntl(scripts[0], F_SETFL, O_NONBLOCK);
       }
       int code = relay_until_exit(cmd, &set, scripts[0] >= 0 ? &t : NULL);
+      debug("the command ended (%d)", code);
       /* ctr restore: CRIU (-d) left the restored command to us, at its old PID. */
       if (p->criu[0] && code != 0)
          criu_restore_failed(p, code);

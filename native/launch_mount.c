@@ -461,6 +461,8 @@ void mount_container(const struct plan *p, int image_fd)
       DIE("cannot enter the scratch root");
    if (server && fuse_in_process(p) && !fuse_root)
       fuse_wait_ready(p, IMG, server);
+   if (server)
+      fuse_prefetch(p, IMG); /* the command's file, read while the rest is built */
 
    /* Steps 3 and 4. */
    struct target *t = xcalloc(p->n_binds, sizeof(*t));

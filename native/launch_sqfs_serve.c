@@ -76,6 +76,9 @@ static bool g_no_open, g_no_opendir;
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
    (void)userdata;
+   /* Reads in flight at once, before the kernel makes the next reader wait: the
+    * launcher queues a command's whole file (fuse_prefetch), 128 KiB a request. */
+   conn->max_background = 64;
    g_no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
    g_no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 }
