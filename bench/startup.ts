@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { asUser, CTR, CTR_BIN, CTR_FRONT, image, planFile, USER, WORK } from './images.js';
+import { asUser, CTR, CTR_BIN, CTR_FRONT, image, planFile, pythonTree, USER, WORK } from './images.js';
 import { measure, REPO, save, table, type Contender } from './lib.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? (process.argv.includes('--full') ? 200 : 40));
@@ -83,7 +83,8 @@ export async function startup(): Promise<string> {
   }
   const md = table(`Start-up of /bin/true (${rounds} interleaved rounds, ${hostname()})`, rows);
   const jobs = mpiJobs(sif, plan, work, env, warm, off);
-  const flags = await save({ name: 'startup', date: new Date().toISOString(), host: hostname(), rows: [...rows, ...jobs.rows] });
+  const py = pythonStartup(work, env, warm);
+  const flags = await save({ name: 'startup', date: new Date().toISOString(), host: hostname(), rows: [...rows, ...jobs.rows, ...py.rows] });
   const at = (name: string) => rows.find((r) => r.name === name)!;
   const planRow = at('ctr plan file');
   const ch = rows.find((r) => r.name.startsWith('ch-run'));
@@ -100,9 +101,42 @@ export async function startup(): Promise<string> {
     `ctr exec, first launch / plan cache off: ${(firstRow.medianMs / offRow.medianMs).toFixed(2)}× (target ≤ 1.0×)`,
     `ctr exec without the cache − node start-up: ${(offRow.medianMs - node.medianMs).toFixed(1)} ms (target ≤ 30 ms)`,
     ...jobs.notes,
+    ...py.notes,
     ...flags,
   ].filter(Boolean);
-  return md + '\n' + jobs.md + '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
+  return md + '\n' + jobs.md + '\n' + py.md + '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
+}
+
+/**
+ * `python3 -c pass`: an interpreter of 6.8 MB and its libraries, read cold through a fresh
+ * FUSE mount on every start. With and without the launcher's read-ahead of the command's
+ * file (fuse_prefetch, CTR_PREFETCH=0), against ch-run on the same SquashFS bytes.
+ */
+function pythonStartup(work: string, env: NodeJS.ProcessEnv, warm: NodeJS.ProcessEnv) {
+  const img = image('python', () => pythonTree());
+  const plan = planFile(img, 'python');
+  const pyRounds = Number(process.env.BENCH_PY_ROUNDS ?? (process.argv.includes('--full') ? 60 : 20));
+  const cmd = ['/usr/bin/python3', '-c', 'pass'];
+  const contenders: Contender[] = [
+    { name: 'bare python3 -c pass (host)', cmd: asUser(cmd), cwd: work, env },
+    { name: 'ctr plan file', cmd: asUser([plan, ...cmd]), cwd: work, env },
+    { name: 'ctr plan file, no read-ahead of the command (CTR_PREFETCH=0)', cmd: asUser([plan, ...cmd]), cwd: work, env: { ...env, CTR_PREFETCH: '0' } },
+    { name: 'ctr exec (SIF), plan cache warm', cmd: asUser([CTR_FRONT, 'exec', img.sif, ...cmd]), cwd: work, env: warm },
+  ];
+  const hasCh = spawnSync('sh', ['-c', 'command -v ch-run']).status === 0;
+  if (hasCh) contenders.push({ name: 'ch-run (same SquashFS)', cmd: asUser(['ch-run', img.sqfs, '--', ...cmd]), cwd: work, env });
+  const rows = measure(contenders, pyRounds);
+  const r = (n: string) => rows.find((x) => x.name === n)!.medianMs;
+  const notes = [`python3 -c pass, plan file: read-ahead on / off ${(r(contenders[1].name) / r(contenders[2].name)).toFixed(2)}×`];
+  if (hasCh) {
+    notes.push(`python3 -c pass, plan file / ch-run: ${(r(contenders[1].name) / r('ch-run (same SquashFS)')).toFixed(2)}×; ` +
+      `ctr exec (plan cache warm) / ch-run: ${(r(contenders[3].name) / r('ch-run (same SquashFS)')).toFixed(2)}×`);
+  }
+  return {
+    md: table(`Start-up of python3 -c pass (${pyRounds} interleaved rounds, ${hostname()})`, rows.map((x) => ({ ...x, name: `python: ${x.name}` }))),
+    rows: rows.map((x) => ({ ...x, name: `python: ${x.name}` })),
+    notes,
+  };
 }
 
 /** Whole jobs of 32 ranks on this node (Open MPI, oversubscribed), each rank /bin/true. */
