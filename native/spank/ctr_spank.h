@@ -17,6 +17,9 @@
  *       Slurm's own execve then runs `ctr-launch --plan FILE ARG...`, after everything
  *       Slurm does to a task (MPI/PMIx environment, limits, TMPDIR, task prolog).
  *       Every task of the node joins one container (launch_join.c).
+ *   srun (local, once per step, after the step exists)   spank_srun.c, spank_multiprog.c
+ *       under --multi-prog: puts the plan file in front of each command of the
+ *       configuration srun sends, which slurmstepd splits into the tasks' argv.
  *   slurmstepd at step end (remote, root)              spank_stepd.c: exit
  *       removes the plan file.
  *   slurmd job epilog (root)                           spank_slurmd.c
@@ -83,6 +86,15 @@ int ctr_conf_parse(int ac, char **av);
 
 /* spank_srun.c (local) */
 int ctr_srun_plan(spank_t sp);
+int ctr_srun_multi_prog(spank_t sp);
+
+/* spank_multiprog.c: --multi-prog's configuration text (the step's argv[1]) */
+bool ctr_mp_path_ok(const char *path);                 /* fit to go into it unquoted */
+char *ctr_mp_rewrite(const char *text, const char *plan); /* PLAN in front of each command */
+bool ctr_mp_marked(const char *text);                  /* rewritten by srun's plugin */
+/* 0: every command starts with PLAN; -1: not rewritten for PLAN (*NAMED: the plan file
+ * it names, malloc'd, or NULL); else the number of the first line that doesn't. */
+int ctr_mp_check(const char *text, const char *plan, char **named);
 
 /* spank_stepd.c (remote) */
 int ctr_stepd_user_init(spank_t sp);
@@ -97,6 +109,7 @@ int ctr_slurmd_job_epilog(spank_t sp);
 
 /* spank_util.c */
 char *ctr_job_dir(uid_t uid, uint32_t job);   /* <stage_dir>/ctr.<uid>.<job> */
+char *ctr_plan_path(uid_t uid, uint32_t job, uint32_t step); /* <job dir>/step<step>.plan */
 char *ctr_hex_encode(const unsigned char *buf, size_t len);
 unsigned char *ctr_hex_decode(const char *hex, size_t *len);
 char *ctr_read_file(const char *path, size_t *len);

@@ -26,6 +26,11 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
    return ctr_srun_plan(sp);
 }
 
+int slurm_spank_local_user_init(spank_t sp, int ac, char **av)
+{
+   return spank_context() == S_CTX_LOCAL ? ctr_srun_multi_prog(sp) : 0;
+}
+
 int slurm_spank_user_init(spank_t sp, int ac, char **av)
 {
    return spank_remote(sp) ? ctr_stepd_user_init(sp) : 0;

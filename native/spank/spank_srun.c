@@ -134,29 +134,6 @@ static int is_containerd_ctr(const char *prog)
    return strncmp(line, mark, sizeof(mark) - 1) == 0;
 }
 
-/* Is srun running with --multi-prog? Its own options are not SPANK items: read them
- * from its command line, up to the command. */
-static bool multi_prog(void)
-{
-   size_t len;
-   char *cmd = ctr_read_file("/proc/self/cmdline", &len);
-   bool found = false, value = true; /* argv[0], then a short option's separate value */
-   for (size_t i = 0; cmd && i < len; i += strlen(cmd + i) + 1) {
-      const char *a = cmd + i;
-      if (value) {
-         value = false;
-         continue;
-      }
-      if (a[0] != '-' || !strcmp(a, "--"))
-         break; /* the command */
-      if (!strcmp(a, "--multi-prog"))
-         found = true;
-      value = a[1] && a[1] != '-' && !a[2]; /* "-n 2" */
-   }
-   free(cmd);
-   return found;
-}
-
 /* --ctr-stage=sbcast, inside an allocation: broadcast the image to every node of the job
  * (Slurm's tree of slurmds), to <stage_dir>/ctr.<uid>.<job>.bcast.<dev>-<ino>-<name>;
  * each node's user_init moves it into the job's directory. Returns that path, or NULL
@@ -215,17 +192,13 @@ static char *hex_of(const char *s)
    return ctr_hex_encode((const unsigned char *)(s ? s : ""), s ? strlen(s) : 0);
 }
 
+/* The plan went to the step's environment (ctr_srun_multi_prog has work to do). */
+static bool planned;
+
 int ctr_srun_plan(spank_t sp)
 {
    if (!g_opts.image)
       return 0;
-   /* Under --multi-prog slurmstepd picks each task's command after the plugin has run,
-    * so the tasks would start outside the container. */
-   if (multi_prog()) {
-      slurm_error("ctr: --multi-prog does not work with --ctr-image: slurmstepd picks each task's command after the plugin has run");
-      slurm_error("ctr: hint: use ctr-srun --ctr-image=IMAGE --multi-prog CONF, or start each line of CONF with `ctr exec IMAGE`");
-      return -1;
-   }
    /* ctr's temporary directory: $CTR_TMPDIR, else $TMPDIR, else /tmp (src/tmp.ts). */
    const char *tmpdir = getenv("CTR_TMPDIR");
    if (!tmpdir || *tmpdir != '/')
@@ -286,7 +259,7 @@ int ctr_srun_plan(spank_t sp)
    else if (setenv(CTR_PLAN_ENV, val, 1) < 0) /* before the job's environment exists: srun's own */
       slurm_error("ctr: cannot pass the plan to the step: %m");
    else
-      rc = 0;
+      rc = 0, planned = true;
    free(plan);
    free(hex);
    free(val);
@@ -297,4 +270,50 @@ done:
    free(out);
    free(dir);
    return rc;
+}
+
+/* local_user_init: the step exists (its job and step ids are known) and srun has not
+ * sent its argv yet. Under --multi-prog that argv is [CONF, CONF's text, ARGS...] (srun
+ * read the file into argv[1]): put the plan file each node writes for this step in
+ * front of every command of the text (spank_multiprog.c says why). A step is taken to
+ * be --multi-prog when argv[1] is exactly the contents of the file argv[0]: srun's own
+ * options are not SPANK items. */
+int ctr_srun_multi_prog(spank_t sp)
+{
+   int argc;
+   char **argv;
+   if (!planned || spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 2 || !argv[0] || !argv[1])
+      return 0;
+   size_t len;
+   char *text = ctr_read_file(argv[0], &len);
+   bool multi = text && len == strlen(argv[1]) && !memcmp(text, argv[1], len);
+   free(text);
+   if (!multi)
+      return 0;
+   uid_t uid;
+   uint32_t job, step;
+   if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_ID, &job) != ESPANK_SUCCESS ||
+       spank_get_item(sp, S_JOB_STEPID, &step) != ESPANK_SUCCESS) {
+      slurm_error("ctr: --multi-prog: cannot get the step's ids from Slurm; no task was started");
+      return -1;
+   }
+   char *plan = ctr_plan_path(uid, job, step);
+   if (!plan) {
+      slurm_error("ctr: out of memory");
+      return -1;
+   }
+   if (!ctr_mp_path_ok(plan)) {
+      slurm_error("ctr: --multi-prog: the plan file's path %s would not stay one word of %s; no task was started", plan, argv[0]);
+      slurm_error("ctr: hint: give the plugin a stage_dir of letters, digits and /._+-=,:@ in plugstack.conf");
+      free(plan);
+      return -1;
+   }
+   char *conf = ctr_mp_rewrite(argv[1], plan);
+   free(plan);
+   if (!conf) {
+      slurm_error("ctr: out of memory");
+      return -1;
+   }
+   argv[1] = conf; /* srun's own array, which it sends as it is; srun never frees argv[1] */
+   return 0;
 }

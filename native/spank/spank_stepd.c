@@ -25,6 +25,7 @@ static char *job_dir;
 static const char *launcher; /* the plan file's #! interpreter */
 static struct plan_words words; /* its words (checked by task_init) */
 static int words_end;     /* where its own words end ("--") */
+static bool multi_prog;   /* srun --multi-prog: the tasks' argv start with the plan file */
 /* A failure in user_init is reported by every task (naming it), which then fails: Slurm
  * 22.05's srun exits 0 when a step fails before its tasks start. */
 static bool failed;
@@ -385,9 +386,27 @@ int ctr_stepd_user_init(spank_t sp)
    }
    if (stage == STAGE_SBCAST && *bcast)
       unlink(bcast); /* a later step's broadcast, the copy being there already */
+   char *path = ctr_plan_path(uid, job, step);
+   if (!path)
+      FAIL("out of memory");
+   /* --multi-prog: srun put this plan file in front of each command of the
+    * configuration (spank_multiprog.c), from which slurmstepd has made the tasks' argv.
+    * Checked here, before any task starts: no task of the step runs outside. */
+   if (argc >= 2 && argv[1] && ctr_mp_marked(argv[1])) {
+      char *named;
+      int bad = ctr_mp_check(argv[1], path, &named);
+      if (bad < 0)
+         FAIL("--multi-prog: srun put the plan file %s in front of the commands, this node writes it to %s: give srun "
+              "and the nodes the same stage_dir in plugstack.conf", named ? named : "(none)", path);
+      if (bad > 0)
+         FAIL("--multi-prog: line %d of the configuration srun sent does not start its command with the plan file %s",
+              bad, path);
+      multi_prog = true;
+   }
    /* This node's rank count, so the shared container lives exactly as long as its
     * ranks (a named one: the job, its directory); then the step's command, which the
-    * tasks' own arguments follow. */
+    * tasks' own arguments follow (under --multi-prog the plan has no command: a task's
+    * arguments are its command). */
    static char count[16];
    snprintf(count, sizeof(count), "%u", (unsigned)ntasks);
    char **v = realloc(words.v, ((size_t)words_end + 9) * sizeof(char *));
@@ -409,7 +428,8 @@ int ctr_stepd_user_init(spank_t sp)
       v[n++] = job_dir;
    }
    v[n++] = "--";
-   v[n++] = argv[0];
+   if (!multi_prog)
+      v[n++] = argv[0];
    v[n] = NULL;
    words.v = v;
    words.n = n;
@@ -417,8 +437,8 @@ int ctr_stepd_user_init(spank_t sp)
    char *plan_buf = plan_serialize(launcher, words.v, words.n, &plan_len);
    if (!plan_buf)
       FAIL("out of memory");
-   plan_path = ctr_sprintf("%s/step%u.plan", job_dir, (unsigned)step);
-   if (!plan_path || ctr_write_file_atomic(plan_path, plan_buf, plan_len, 0500) < 0) {
+   plan_path = path;
+   if (ctr_write_file_atomic(plan_path, plan_buf, plan_len, 0500) < 0) {
       int err = errno;
       free(plan_path);
       plan_path = NULL;
@@ -483,6 +503,8 @@ int ctr_stepd_task_init(spank_t sp)
    }
    if (preflight(node, task) < 0)
       return -1;
+   if (multi_prog)
+      return 0; /* its argv is [PLAN, CMD, ARGS...] already */
    if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1) {
       slurm_error("ctr: node %s task %u: cannot get the task's command from Slurm", node, (unsigned)task);
       return -1;

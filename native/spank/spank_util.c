@@ -27,6 +27,11 @@ char *ctr_job_dir(uid_t uid, uint32_t job)
    return ctr_sprintf("%s/ctr.%u.%u", g_conf.stage_dir, (unsigned)uid, (unsigned)job);
 }
 
+char *ctr_plan_path(uid_t uid, uint32_t job, uint32_t step)
+{
+   return ctr_sprintf("%s/ctr.%u.%u/step%u.plan", g_conf.stage_dir, (unsigned)uid, (unsigned)job, (unsigned)step);
+}
+
 char *ctr_hex_encode(const unsigned char *buf, size_t len)
 {
    static const char digits[] = "0123456789abcdef";

@@ -204,15 +204,71 @@ Multi('multi-prog :: ctr-srun --multi-prog: each task its line, every task of a 
   oneContainerPerNode(lines.map((l) => l.split(' ').slice(0, 2).join(' ')).join('\n'));
 });
 
-Multi('multi-prog :: the plugin refuses --multi-prog with --ctr-image, before any task starts', async () => {
-  const conf = join(work, 'refused.conf');
-  await writeFile(conf, '0-1 true\n');
-  const r = await srun(c, ['-n2', '--multi-prog', `--ctr-image=${sif}`, conf], { cwd: work });
-  assert.is(r.exitCode, 1);
-  assert.equal(errLines(r.stderr).slice(0, 2), [
-    'srun: error: ctr: --multi-prog does not work with --ctr-image: slurmstepd picks each task\'s command after the plugin has run',
-    'srun: error: ctr: hint: use ctr-srun --ctr-image=IMAGE --multi-prog CONF, or start each line of CONF with `ctr exec IMAGE`',
-  ]);
+/** A --multi-prog configuration file of LINES, the test user's. */
+async function multiConf(name: string, lines: string[]): Promise<string> {
+  const conf = join(work, name);
+  await writeFile(conf, `${lines.join('\n')}\n`);
+  await chown(conf, uid, gid);
+  return conf;
+}
+
+// Each line: its letter, rank (%t), offset in its range (%o), node, user namespace and a
+// file only the image has. Ranks 2 and 3 share a node but not a line. slurmstepd expands
+// %t and %o outside quotes only.
+const MP_ECHO = `'echo "$0 $1 $2 $(hostname) $(readlink /proc/self/ns/user) $(cat /etc/image-release)"'`;
+const MP_SHOW = (letter: string) => `sh -c ${MP_ECHO} ${letter} %t %o`;
+const MP_CONF = [
+  '# every command runs in the image',
+  `0-2 ${MP_SHOW('A')}`,
+  '',
+  `3,4 ${MP_SHOW('B')}`,
+  '5   sh -c\\', // continued (to slurmstepd a space before the backslash would be an empty argument)
+  `    ${MP_ECHO} C %t %o`,
+];
+
+/** Each rank's line from MP_CONF, then one container per node. */
+function multiProgRan(stdout: unknown): void {
+  const lines = String(stdout).trim().split('\n').map((l) => l.split(' '));
+  const want = ['A 0 0', 'A 1 1', 'A 2 2', 'B 3 0', 'B 4 1', 'C 5 0'];
+  assert.equal(lines.map((l) => l.slice(0, 3).join(' ')).sort(), want, String(stdout));
+  assert.ok(lines.every((l) => l.slice(5).join(' ') === 'busybox test image'), String(stdout));
+  oneContainerPerNode(lines.map((l) => `${l[3]} ${l[4]}`).join('\n'));
+}
+
+Multi('multi-prog :: srun --ctr-image --multi-prog: each task its line (%t, %o), in the image, one container per node', async () => {
+  const conf = await multiConf('plugin.conf', MP_CONF);
+  const r = await srun(c, ['-N3', '-n6', `--ctr-image=${sif}`, '--multi-prog', conf], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  multiProgRan(r.stdout);
+});
+
+Multi('multi-prog :: a failing task\'s exit status is the step\'s', async () => {
+  // 7 only where the image's file is there: a task run outside would exit 1.
+  const conf = await multiConf('fail.conf', ['0-4 true', '5 sh -c \'test -e /etc/image-release && exit 7\'']);
+  const r = await srun(c, ['-N3', '-n6', `--ctr-image=${sif}`, '--multi-prog', conf], { cwd: work });
+  assert.is(r.exitCode, 7, String(r.stderr));
+  assert.ok(errLines(r.stderr).some((l) => /ctrn3: task 5: Exited with exit code 7/.test(l)), errLines(r.stderr).join('\n'));
+});
+
+Multi('multi-prog :: #SBATCH --ctr-image: a --multi-prog step beside a plain one', async () => {
+  const conf = await multiConf('sbatch.conf', MP_CONF);
+  const out = join(work, 'mp-sbatch.out');
+  const script = join(work, 'mp-job.sh');
+  await writeFile(script, [
+    '#!/bin/sh',
+    '#SBATCH -N3',
+    '#SBATCH -n6',
+    `#SBATCH --ctr-image=${sif}`,
+    `srun --multi-prog ${conf}`,
+    'srun -n3 --ntasks-per-node=1 sh -c \'echo "plain $(hostname) $(cat /etc/image-release)"\'',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  await chown(script, uid, gid);
+  const r = await sbatch(c, ['-o', out, script], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  const lines = (await readFile(out, 'utf8')).trim().split('\n');
+  multiProgRan(lines.filter((l) => !l.startsWith('plain ')).join('\n'));
+  assert.equal(lines.filter((l) => l.startsWith('plain ')).sort(), c.nodes.map((n) => `plain ${n} busybox test image`));
 });
 
 Multi('failure :: one rank killed on one node: the step ends, nothing left on any node', async () => {
