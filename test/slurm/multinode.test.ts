@@ -1,7 +1,8 @@
 // Steps across the nodes of the test cluster (test/helpers/cluster.ts), as the
 // unprivileged test user: one container per node through the plugin, ctr-srun and plain
 // `srun ctr exec`; node-private staging reused by a job's later steps and gone after it;
-// a failure on one node named once; a killed rank; sbatch with #SBATCH --ctr-image.
+// a failure on one node named once; a killed rank; sbatch with #SBATCH --ctr-image;
+// --multi-prog through the plugin and ctr-srun.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chown, copyFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
