@@ -272,6 +272,21 @@ Multi('multi-prog :: #SBATCH --ctr-image: a --multi-prog step beside a plain one
   assert.equal(lines.filter((l) => l.startsWith('plain ')).sort(), c.nodes.map((n) => `plain ${n} busybox test image`));
 });
 
+Multi('multi-prog :: srun and the nodes with different stage_dirs: no task runs, each says why', async () => {
+  // srun reads a plugstack.conf of its own (a slurm.conf naming it); the nodes keep theirs.
+  const plugstack = join(work, 'plugstack.conf'), conf = join(work, 'slurm.conf');
+  await writeFile(plugstack, (await readFile(join(c.dir, 'plugstack.conf'), 'utf8')).replace('stage_dir=/tmp', 'stage_dir=/var/tmp'));
+  await writeFile(conf, (await readFile(c.conf, 'utf8')).replace(/^PlugStackConfig=.*$/m, `PlugStackConfig=${plugstack}`));
+  const mp = await multiConf('stage.conf', ['0-1 true']);
+  const r = await srun(c, ['-N2', '-n2', `--ctr-image=${sif}`, '--multi-prog', mp], { cwd: work, env: { SLURM_CONF: conf } });
+  assert.is(r.exitCode, 1, String(r.stderr));
+  const said = errLines(r.stderr).filter((l) => l.includes('ctr: node')).sort();
+  const job = /\/var\/tmp\/ctr\.\d+\.(\d+)\//.exec(said[0] ?? '')?.[1];
+  assert.equal(said, ['ctrn1 task 0', 'ctrn2 task 1'].map((t) => `slurmstepd-${t.split(' ')[0]}: error: ctr: node ${t}: --multi-prog: ` +
+    `srun put the plan file /var/tmp/ctr.${uid}.${job}/step0.plan in front of the commands, this node writes it to ` +
+    `/tmp/ctr.${uid}.${job}/step0.plan: give srun and the nodes the same stage_dir in plugstack.conf`), errLines(r.stderr).join('\n'));
+});
+
 Multi('failure :: one rank killed on one node: the step ends, nothing left on any node', async () => {
   const r = await srun(c, ['-N3', '-n3', '-K', `--ctr-image=${sif}`, 'sh', '-c',
     'if [ "$SLURM_PROCID" = 1 ]; then sleep 1; kill -9 $$; fi; exec sleep 60'], { cwd: work, timeout: 50000 });
