@@ -1,6 +1,8 @@
 /* srun's side (local context, as the user, once per step, before any task starts): run
  * `ctr plan` once and hand the plan to the step in its environment. A wrong image or
- * bind source fails here, on the submit side, before resources are used. */
+ * bind source fails here, on the submit side, before resources are used. Under
+ * --multi-prog, once the step exists, put the plan file in front of each command of the
+ * configuration srun sends (spank_multiprog.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
