@@ -206,6 +206,16 @@ Multi('multi-prog :: ctr-srun --multi-prog: each task its line, every task of a 
 });
 
 /** A --multi-prog configuration file of LINES, the test user's. */
+/** A batch script of LINES (after #!/bin/sh), the user's, run by sbatch: its output's lines. */
+async function batchJob(name: string, lines: string[]): Promise<string[]> {
+  const out = join(work, `${name}.out`), script = join(work, `${name}.sh`);
+  await writeFile(script, ['#!/bin/sh', ...lines, ''].join('\n'), { mode: 0o755 });
+  await chown(script, uid, gid);
+  const r = await sbatch(c, ['-o', out, script], { cwd: work });
+  assert.is(r.exitCode, 0, String(r.stderr));
+  return (await readFile(out, 'utf8')).trim().split('\n');
+}
+
 async function multiConf(name: string, lines: string[]): Promise<string> {
   const conf = join(work, name);
   await writeFile(conf, `${lines.join('\n')}\n`);
@@ -253,21 +263,8 @@ Multi('multi-prog :: a failing task\'s exit status is the step\'s', async () => 
 
 Multi('multi-prog :: #SBATCH --ctr-image: a --multi-prog step beside a plain one', async () => {
   const conf = await multiConf('sbatch.conf', MP_CONF);
-  const out = join(work, 'mp-sbatch.out');
-  const script = join(work, 'mp-job.sh');
-  await writeFile(script, [
-    '#!/bin/sh',
-    '#SBATCH -N3',
-    '#SBATCH -n6',
-    `#SBATCH --ctr-image=${sif}`,
-    `srun --multi-prog ${conf}`,
-    'srun -n3 --ntasks-per-node=1 sh -c \'echo "plain $(hostname) $(cat /etc/image-release)"\'',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  await chown(script, uid, gid);
-  const r = await sbatch(c, ['-o', out, script], { cwd: work });
-  assert.is(r.exitCode, 0, String(r.stderr));
-  const lines = (await readFile(out, 'utf8')).trim().split('\n');
+  const lines = await batchJob('mp-job', ['#SBATCH -N3', '#SBATCH -n6', `#SBATCH --ctr-image=${sif}`, `srun --multi-prog ${conf}`,
+    'srun -n3 --ntasks-per-node=1 sh -c \'echo "plain $(hostname) $(cat /etc/image-release)"\'']);
   multiProgRan(lines.filter((l) => !l.startsWith('plain ')).join('\n'));
   assert.equal(lines.filter((l) => l.startsWith('plain ')).sort(), c.nodes.map((n) => `plain ${n} busybox test image`));
 });
@@ -296,22 +293,10 @@ Multi('failure :: one rank killed on one node: the step ends, nothing left on an
 });
 
 Multi('sbatch :: #SBATCH --ctr-image reaches every step on every node', async () => {
-  const out = join(work, 'sbatch.out');
-  const script = join(work, 'job.sh');
-  await writeFile(script, [
-    '#!/bin/sh',
-    '#SBATCH -N3',
-    '#SBATCH -n3',
-    `#SBATCH --ctr-image=${sif}`,
+  const lines = await batchJob('job', ['#SBATCH -N3', '#SBATCH -n3', `#SBATCH --ctr-image=${sif}`,
     'test -e /etc/image-release || echo "script on host"',
     'srun sh -c \'echo "step 0 $(hostname): $(cat /etc/image-release)"\'',
-    'srun sh -c \'echo "step 1 $(hostname): $(cat /etc/image-release)"\'',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  await chown(script, uid, gid);
-  const r = await sbatch(c, ['-o', out, script], { cwd: work });
-  assert.is(r.exitCode, 0, String(r.stderr));
-  const lines = (await readFile(out, 'utf8')).trim().split('\n');
+    'srun sh -c \'echo "step 1 $(hostname): $(cat /etc/image-release)"\'']);
   assert.is(lines[0], 'script on host');
   assert.equal(lines.slice(1).sort(), [0, 1].flatMap((s) => c.nodes.map((n) => `step ${s} ${n}: busybox test image`)));
 });
