@@ -11,7 +11,7 @@
 import { cpus, hostname } from 'node:os';
 import { busyboxSif } from '../test/helpers/images.js';
 import { CTR_BIN } from '../test/helpers/paths.js';
-import { CTR_SRUN, startSlurm } from '../test/helpers/slurm.js';
+import { CTR_SRUN, startSlurm, workDir } from '../test/helpers/slurm.js';
 import { ensureTestUser } from '../test/helpers/user.js';
 import { measure, save, table, type Row } from './lib.js';
 
@@ -23,6 +23,9 @@ async function main(): Promise<void> {
   await ensureTestUser();
   const sif = await busyboxSif();
   const slurm = await startSlurm();
+  // The test cluster's nodes have private /tmp: the tasks start in a directory all share
+  // (ctr-srun writes its plan file beside them).
+  const cwd = await workDir(slurm);
   const out: string[] = [];
   const all: Row[] = [];
   try {
@@ -33,10 +36,10 @@ async function main(): Promise<void> {
     const first: Row[] = [];
     for (let n = 1; n <= cpus().length; n++) {
       const rows = measure([
-        { name: `bare srun -n${n} /bin/true`, cmd: as(['srun', `-n${n}`, '/bin/true']), cwd: '/tmp', env },
-        { name: `plugin srun -n${n} --ctr-image`, cmd: as(['srun', `-n${n}`, `--ctr-image=${sif}`, '/bin/true']), cwd: '/tmp', env },
-        { name: `ctr-srun -n${n}`, cmd: as([CTR_SRUN, `--ctr-image=${sif}`, `-n${n}`, '/bin/true']), cwd: '/tmp', env },
-        { name: `srun -n${n} ctr exec`, cmd: as(['srun', `-n${n}`, CTR_BIN, 'exec', sif, '/bin/true']), cwd: '/tmp', env },
+        { name: `bare srun -n${n} /bin/true`, cmd: as(['srun', `-n${n}`, '/bin/true']), cwd, env },
+        { name: `plugin srun -n${n} --ctr-image`, cmd: as(['srun', `-n${n}`, `--ctr-image=${sif}`, '/bin/true']), cwd, env },
+        { name: `ctr-srun -n${n}`, cmd: as([CTR_SRUN, `--ctr-image=${sif}`, `-n${n}`, '/bin/true']), cwd, env },
+        { name: `srun -n${n} ctr exec`, cmd: as(['srun', `-n${n}`, CTR_BIN, 'exec', sif, '/bin/true']), cwd, env },
       ], rounds, 1);
       out.push(table(`srun -n${n} /bin/true on ${hostname()} (${rounds} interleaved rounds; whole jobs)`, rows));
       if (n === 1) first.push(...rows);
