@@ -49,9 +49,11 @@ int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
  * (the cache every worker thread shares); 0 or EIO. */
 int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int *slot);
 void sqd_block_put(sqfs_block *block, int slot);
-/* Have a block decompressed into that cache ahead of its reader, by a thread of its own:
- * the fragment of index WHAT (FRAG), or the data block at WHAT with header HDR. */
-void sqd_readahead(sqfs *fs, uint64_t what, uint32_t hdr, bool frag);
+/* Have fragment IDX's block decompressed into that cache ahead of its reader, by a
+ * thread of its own (CTR_FUSE_READAHEAD=1; else nothing). */
+void sqd_readahead_fragment(uint64_t idx);
+/* Once, in the server, before its workers start (the cache's memory, that thread). */
+void sqd_blocks_init(sqfs *fs);
 /* Fragment IDX's block, bounds checked as a reader's (launch_sqfs_read.c); 0 or EIO. */
 int sqd_fragment_block(sqfs *fs, uint64_t idx, uint64_t *pos, uint32_t *hdr);
 int sqd_readlink(sqfs *fs, sqfs_inode *inode, char **target);

@@ -19,8 +19,8 @@
  * into this cache meanwhile, on another core. Not a file's next data block: the
  * kernel reads ahead within a file itself, and the thread then only decompressed the
  * same block a second time (exec of a 1 MB busybox: 1.5x slower).
- * The hint is only a position: the thread checks it as a reader would (sqd_read's
- * bounds, through the callback) and drops it when the queue is full or it is cached.
+ * The hint is only a fragment's index: the thread checks it as a reader would
+ * (sqd_fragment_block's bounds) and drops it when the queue is full or it is cached.
  * Off unless CTR_FUSE_READAHEAD=1: on this project's 2-vCPU VM, loaded by other work,
  * it measured no gain (a cold read of Python's stdlib 2.14x bare with it, 1.51x
  * without, 5 rounds at load 9-13: within that noise, but not a win); to be measured
@@ -54,12 +54,10 @@ enum { BLOCKS = 64 }; /* 8 MiB of 128 KiB blocks, as the 32 + 32 kept before */
  * slot's bytes are reused in place when it is evicted. */
 static char *g_arena;
 static size_t g_block_size;
-static pthread_once_t g_arena_once = PTHREAD_ONCE_INIT;
-static sqfs *g_arena_fs;
 
-static void arena_init(void)
+static void arena_init(const sqfs *fs)
 {
-   size_t bs = g_arena_fs->sb.block_size, huge = 2u << 20;
+   size_t bs = fs->sb.block_size, huge = 2u << 20;
    if (bs < 4096 || bs > (1u << 20))
       return; /* not a SquashFS block size (sqfs_check_image refuses these) */
    char *m = mmap(NULL, BLOCKS * bs + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -139,9 +137,6 @@ static int block_alone(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block,
 
 int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int *slot)
 {
-   if (!g_arena_fs)
-      g_arena_fs = fs; /* one image per server; every worker's fs is the same one */
-   pthread_once(&g_arena_once, arena_init);
    pthread_mutex_lock(&g_lock);
    int i = find(pos, hdr);
    if (i >= 0) {
@@ -150,7 +145,7 @@ int sqd_block_get(sqfs *fs, uint64_t pos, uint32_t hdr, sqfs_block **block, int 
       return 0;
    }
    int victim = -1;
-   for (i = 0; g_arena && g_block_size == fs->sb.block_size && i < BLOCKS; i++)
+   for (i = 0; g_arena && i < BLOCKS; i++)
       if (g_slots[i].refs == 0 && (victim < 0 || g_slots[i].used < g_slots[victim].used))
          victim = i;
    if (victim < 0) {
@@ -193,15 +188,13 @@ void sqd_block_put(sqfs_block *block, int slot)
    pthread_mutex_unlock(&g_lock);
 }
 
-/* The read-ahead queue: hints (a fragment index, or a block's position) waiting for
- * the thread; a full queue drops new ones (a hint is never needed). */
+/* The read-ahead queue: fragment indexes waiting for the thread; a full queue drops new
+ * ones (a hint is never needed). */
 enum { HINTS = 16 };
-static struct hint { uint64_t what; uint32_t hdr; bool frag; } g_hints[HINTS];
+static uint64_t g_hints[HINTS];
 static unsigned g_hint_head, g_hint_n;
 static pthread_cond_t g_hint_cond = PTHREAD_COND_INITIALIZER;
-static pthread_once_t g_ra_once = PTHREAD_ONCE_INIT;
-static sqfs *g_ra_fs;
-static int g_ra_state; /* 0 unknown, 1 on, -1 off */
+static sqfs *g_ra_fs; /* the server's image, once the thread runs */
 
 static bool cached(uint64_t pos, uint32_t hdr)
 {
@@ -218,50 +211,52 @@ static void *readahead_thread(void *arg)
       pthread_mutex_lock(&g_lock);
       while (g_hint_n == 0)
          pthread_cond_wait(&g_hint_cond, &g_lock);
-      struct hint h = g_hints[g_hint_head];
+      uint64_t idx = g_hints[g_hint_head];
       g_hint_head = (g_hint_head + 1) % HINTS;
       g_hint_n--;
       pthread_mutex_unlock(&g_lock);
-      uint64_t pos = h.what;
-      uint32_t hdr = h.hdr;
-      if (h.frag && sqd_fragment_block(g_ra_fs, h.what, &pos, &hdr))
-         continue;
+      uint64_t pos;
+      uint32_t hdr;
       sqfs_block *b;
       int slot;
-      if (!cached(pos, hdr) && sqd_block_get(g_ra_fs, pos, hdr, &b, &slot) == 0)
+      if (!sqd_fragment_block(g_ra_fs, idx, &pos, &hdr) && !cached(pos, hdr) &&
+          sqd_block_get(g_ra_fs, pos, hdr, &b, &slot) == 0)
          sqd_block_put(b, slot);
    }
    return NULL;
 }
 
-static void readahead_start(void)
+static void readahead_start(sqfs *fs)
 {
    const char *v = getenv("CTR_FUSE_READAHEAD");
    pthread_t t;
    pthread_attr_t a;
-   g_ra_state = -1;
-   if (!v || strcmp(v, "1"))
+   if (!v || strcmp(v, "1") || pthread_attr_init(&a))
       return;
-   if (pthread_attr_init(&a) || pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED))
-      return;
-   if (pthread_create(&t, &a, readahead_thread, NULL) == 0)
-      g_ra_state = 1;
+   g_ra_fs = fs;
+   if (pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) || pthread_create(&t, &a, readahead_thread, NULL))
+      g_ra_fs = NULL;
    pthread_attr_destroy(&a);
 }
 
-void sqd_readahead(sqfs *fs, uint64_t what, uint32_t hdr, bool frag)
+void sqd_readahead_fragment(uint64_t idx)
 {
    if (!g_ra_fs)
-      g_ra_fs = fs; /* one image per server; every worker's fs is the same one */
-   pthread_once(&g_ra_once, readahead_start);
-   if (g_ra_state < 0)
       return;
    pthread_mutex_lock(&g_lock);
    if (g_hint_n < HINTS) {
-      g_hints[(g_hint_head + g_hint_n) % HINTS] = (struct hint){ what, hdr, frag };
+      g_hints[(g_hint_head + g_hint_n) % HINTS] = idx;
       g_hint_n++;
       pthread_cond_signal(&g_hint_cond);
    }
    pthread_mutex_unlock(&g_lock);
+}
+
+/* Once, in the server, before its workers start: the slots' mapping, and the read-ahead
+ * thread when CTR_FUSE_READAHEAD=1. */
+void sqd_blocks_init(sqfs *fs)
+{
+   arena_init(fs);
+   readahead_start(fs);
 }
 #endif

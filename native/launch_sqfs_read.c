@@ -107,7 +107,7 @@ int sqd_read(sqfs *fs, sqfs_inode *inode, uint64_t off, size_t *size, char *buf)
             return EIO;
          /* The next small files are most likely in the next fragment. */
          if ((uint64_t)inode->xtra.reg.frag_idx + 1 < fs->sb.fragments)
-            sqd_readahead(fs, (uint64_t)inode->xtra.reg.frag_idx + 1, 0, true);
+            sqd_readahead_fragment((uint64_t)inode->xtra.reg.frag_idx + 1);
          at = inode->xtra.reg.frag_off + in;
          if (b->size < len || b->size - len < inode->xtra.reg.frag_off) {
             sqd_block_put(b, slot);

@@ -407,6 +407,7 @@ void sqd_serve(sqfs_ll *ll, int fuse_fd)
       fprintf(stderr, "ctr-fuse: out of memory for the metadata cache\n");
       _exit(EXIT_LAUNCH_FAILED);
    }
+   sqd_blocks_init(FS(ll));
    int threads = server_threads();
    int r = threads > 1 ? sqd_loop_mt(se, (unsigned)threads) : fuse_session_loop(se);
    _exit(r < 0 ? EXIT_LAUNCH_FAILED : 0);
