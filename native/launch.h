@@ -327,5 +327,6 @@ void mkdir_p(const char *path, mode_t mode);
 bool path_exists(const char *path);
 bool is_dir(const char *path);
 char *resolve_in_root(const char *root, const char *path);
+int open_in_root(int rootfd, const char *rel, int flags);
 
 #endif

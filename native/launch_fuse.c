@@ -22,7 +22,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -201,9 +200,7 @@ static int prefetch_one(const struct plan *p, int rootfd, const char *path)
 {
    if (path[0] != '/' || under_bind(p, path))
       return 1;
-   struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-   int fd = (int)syscall(SYS_openat2, rootfd, path + 1, &how, sizeof(how));
+   int fd = open_in_root(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
    if (fd < 0)
       return 0;
    struct stat st;

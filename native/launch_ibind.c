@@ -16,9 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -59,11 +57,7 @@ void ibind_start(const struct plan *p)
       int root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (root < 0)
          DIE("cannot open %s", dir);
-      const char *rel = b->subpath;
-      while (*rel == '/')
-         rel++;
-      struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-      int fd = (int)syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof(how));
+      int fd = open_in_root(root, b->subpath, O_PATH);
       if (fd < 0)
          die_errno(errno, NULL, "bind image %s: %s in the image", b->src, b->subpath);
       close(root);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -261,6 +262,18 @@ bool is_dir(const char *path)
 {
    struct stat st;
    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* REL opened below ROOTFD as if ROOTFD were "/" (openat2 RESOLVE_IN_ROOT): a symlink or
+ * ".." in an image can't lead out of it. A leading "/" is dropped; "" is ROOTFD itself.
+ * O_CLOEXEC is added to FLAGS. */
+int open_in_root(int rootfd, const char *rel, int flags)
+{
+   struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC),
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+   while (*rel == '/')
+      rel++;
+   return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
 }
 
 /* Resolve PATH as if ROOT were "/": symlinks inside the image are followed relative to

@@ -33,7 +33,6 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/openat2.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -78,15 +77,6 @@ static void make_ro(int fd, const char *path, const char *what)
    unsigned flags = AT_RECURSIVE | (path[0] ? 0 : AT_EMPTY_PATH);
    if (mount_setattr(fd, path, flags, &attr, sizeof(attr)) < 0)
       DIE("cannot make %s read-only", what);
-}
-
-static int open_in_root(int rootfd, const char *rel, int flags)
-{
-   struct open_how how = { .flags = (unsigned long long)(flags | O_CLOEXEC),
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-   while (*rel == '/')
-      rel++;
-   return (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
 }
 
 static unsigned long long mount_id(int fd)
