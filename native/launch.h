@@ -255,6 +255,7 @@ void sqfs_check_image(const struct plan *p, int image_fd);
 pid_t fuse_mount_squashfs(const struct plan *p, const char *mnt, int image_fd);
 void fuse_wait_ready(const struct plan *p, const char *mnt, pid_t server);
 void fuse_prefetch(const struct plan *p, const char *root);
+#define RUNSCRIPT "/.singularity.d/runscript" /* run's command (launch_exec.c) */
 bool fuse_in_process(const struct plan *p);
 extern bool g_fuse_quiet; /* the server's stderr to /dev/null (a holder's: see launch_join.c) */
 extern bool g_fuse_shared; /* the server of a node's shared container: a worker per CPU */

@@ -27,7 +27,6 @@
 extern char **environ;
 
 #define ENV_DIR "/.singularity.d/env"
-#define RUNSCRIPT "/.singularity.d/runscript"
 
 /* The overrides: --env, --env-file and the prefixed host variables (APPTAINERENV_X...),
  * applied after the image's env scripts as Apptainer does. Each value is shell-evaluated

@@ -216,9 +216,10 @@ static int prefetch_one(const struct plan *p, int rootfd, const char *path)
    return 1;
 }
 
+/* The PATH the plan sets (the planner always sets one), or "" when it sets none. */
 static const char *plan_path(const struct plan *p)
 {
-   const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+   const char *path = "";
    for (size_t i = 0; i < p->n_env; i++)
       if (p->env[i].op == 's' && !strcmp(p->env[i].name, "PATH"))
          path = p->env[i].value;
@@ -235,7 +236,7 @@ void fuse_prefetch(const struct plan *p, const char *root)
       return;
    const char *cmd = p->argv && p->argv[0] ? p->argv[0] : NULL;
    if (p->action == ACTION_RUN) {
-      prefetch_one(p, rootfd, "/.singularity.d/runscript");
+      prefetch_one(p, rootfd, RUNSCRIPT);
       prefetch_one(p, rootfd, "/bin/sh");
    } else if (p->action == ACTION_SHELL) {
       if (!prefetch_one(p, rootfd, "/bin/bash"))
