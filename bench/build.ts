@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSquashfsFromDir } from '../src/squashfs/fromdir.js';
+import { median } from './lib.js';
 
 const LEVEL = 3;
 const BLOCK = 128 * 1024;
@@ -55,7 +56,6 @@ async function timed(argv: string[]): Promise<{ wall: number; cpu: number; rssKi
   return { wall, cpu, rssKiB };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 async function main(): Promise<void> {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxSif } from '../test/helpers/images.js';
 import { TEST_USER, userIds } from '../test/helpers/user.js';
-import { REPO } from './lib.js';
+import { median, REPO } from './lib.js';
 
 const RUNS = process.argv.includes('--full') ? 10 : 3;
 const CTR = ['runuser', '-u', TEST_USER, '--', 'env', 'CTR_CRIU=/opt/ctr-test/criu/criu', join(REPO, 'bin/ctr')];
@@ -29,7 +29,6 @@ function initBelow(pid: number): number {
   }
   return 0;
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const start: number[] = [], dump: number[] = [], restore: number[] = [], size: number[] = [];
 for (let i = 0; i < RUNS; i++) {

@@ -26,7 +26,7 @@ import { mpiImage, parsePingpong, PINGPONG_SIZES, PINGPONG_SRC, type PingpongSiz
 import { CTR_BIN } from '../test/helpers/paths.js';
 import { CTR_SRUN, cluster, onHead } from '../test/helpers/cluster.js';
 import { ensureTestUser, TEST_USER } from '../test/helpers/user.js';
-import { measure, REPO, save, table, type Row } from './lib.js';
+import { humanSize, measure, pairedRounds, REPO, save, table, type Row } from './lib.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? (process.argv.includes('--full') ? 20 : 5));
 const user = process.env.BENCH_USER ?? TEST_USER;
@@ -106,8 +106,6 @@ async function main(): Promise<void> {
 }
 
 const ppRounds = Number(process.env.BENCH_PP_ROUNDS ?? (process.argv.includes('--full') ? 9 : 3));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const human = (n: number) => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 
 function crossNodePingpong(as: (stage: boolean, cmd: string[]) => string[], cwd: string, img: string) {
   const bare = join(cwd, 'bench-pingpong.openmpi');
@@ -123,26 +121,23 @@ function crossNodePingpong(as: (stage: boolean, cmd: string[]) => string[], cwd:
     if (r.status !== 0 || !p.done || !p.sizes.every((x) => x.ok)) throw new Error(`${cmd.join(' ')}: exit ${r.status ?? r.signal}: ${r.stderr}`);
     return p.sizes;
   };
-  ways.forEach((w) => run(w.cmd)); // warm-up
-  const lat = ways.map(() => PINGPONG_SIZES.map(() => [] as number[]));
-  for (let i = 0; i < ppRounds; i++) ways.forEach((w, k) => run(w.cmd).forEach((x, j) => lat[k][j].push(x.latUs)));
-  const med = lat.map((per) => per.map(median));
-  const paired = PINGPONG_SIZES.map((_, j) => median(lat[1][j].map((x, i) => x / lat[0][j][i])));
+  const r = pairedRounds(ways.map((w) => () => run(w.cmd).map((x) => x.latUs)), PINGPONG_SIZES.length, ppRounds);
+  const { lat, med } = r, paired = r.paired[1];
   const md = [
     `### Open MPI ping-pong between two nodes, srun --mpi=pmix -N2 -n2 (${ppRounds} interleaved rounds, medians)`,
     '',
     '| size | bare µs | plugin µs | plugin / bare (paired) | bare MB/s | plugin MB/s |',
     '| ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...PINGPONG_SIZES.map((size, j) => `| ${human(size)} | ${med[0][j].toFixed(2)} | ${med[1][j].toFixed(2)} | ${paired[j].toFixed(3)} | ` +
+    ...PINGPONG_SIZES.map((size, j) => `| ${humanSize(size)} | ${med[0][j].toFixed(2)} | ${med[1][j].toFixed(2)} | ${paired[j].toFixed(3)} | ` +
       `${(size / med[0][j]).toFixed(0)} | ${(size / med[1][j]).toFixed(0)} |`),
   ].join('\n') + '\n';
   const worst = paired.reduce((a, b, j) => (b > paired[a] ? j : a), 0);
   const rows: Row[] = PINGPONG_SIZES.flatMap((size, j) => ways.map((w, k) => ({
-    name: `pingpong across nodes ${human(size)} ${w.name}`, runs: ppRounds, medianMs: med[k][j] / 1000,
+    name: `pingpong across nodes ${humanSize(size)} ${w.name}`, runs: ppRounds, medianMs: med[k][j] / 1000,
     p10Ms: Math.min(...lat[k][j]) / 1000, p90Ms: Math.max(...lat[k][j]) / 1000, ratio: k === 0 ? 1 : paired[j],
-    baseline: `pingpong across nodes ${human(size)} bare`,
+    baseline: `pingpong across nodes ${humanSize(size)} bare`,
   })));
-  const notes = [`ping-pong across nodes, plugin / bare latency paired by round: worst size ${human(PINGPONG_SIZES[worst])} ` +
+  const notes = [`ping-pong across nodes, plugin / bare latency paired by round: worst size ${humanSize(PINGPONG_SIZES[worst])} ` +
     `${paired[worst].toFixed(3)}×, ${paired.filter((x) => x <= 1.05).length} of ${paired.length} sizes within 5%`];
   return { md, rows, notes };
 }

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { asUser, image, planFile, pythonTree, USER, WORK } from './images.js';
-import { save, type Row } from './lib.js';
+import { median, type Row, save } from './lib.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? (process.argv.includes('--full') ? 30 : 7));
 const STDLIB = '/usr/lib/python3.11';
@@ -65,7 +65,6 @@ export async function files(): Promise<string> {
   for (let i = 0; i < rounds; i++) {
     contenders.forEach(([, cmd], k) => runOnce(cmd).forEach((ms, j) => samples[k][j].push(ms)));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows: Row[] = [];
   const lines = ['### File-heavy work on Python 3.11\'s standard library (' + rounds + ' interleaved rounds, ' + hostname() + ')', '',
     `| task | ${contenders.map(([n]) => n).join(' | ')} | ${contenders.slice(1).map(([n]) => `${n} × bare`).join(' | ')} |`,

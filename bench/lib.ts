@@ -40,6 +40,26 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 };
+/** The median (of an even count, the upper middle value), as every table here takes it. */
+export const median = (xs: number[]): number => quantile(xs, 0.5);
+/** A message size: 8 B, 4 KiB, 16 MiB. */
+export const humanSize = (n: number): string => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+
+/**
+ * Ping-pong rounds: RUNS[k]() runs contender k once and gives its latency per size.
+ * One warm-up each, then ROUNDS interleaved rounds. Returns lat[k][size][round], each
+ * size's median, and each contender's latency over the first's paired by round (this
+ * VM's speed drifts with its host's load, and a pair measured seconds apart shares the
+ * drift): per size, the median over rounds of the per-round ratios.
+ */
+export function pairedRounds(runs: Array<() => number[]>, sizes: number, rounds: number) {
+  runs.forEach((run) => run());
+  const lat = runs.map(() => Array.from({ length: sizes }, () => [] as number[]));
+  for (let i = 0; i < rounds; i++) runs.forEach((run, k) => run().forEach((x, j) => lat[k][j].push(x)));
+  const med = lat.map((perSize) => perSize.map(median));
+  const paired = lat.map((perSize) => perSize.map((xs, j) => median(xs.map((x, i) => x / lat[0][j][i]))));
+  return { lat, med, paired };
+}
 
 /** Interleaved runs; the first contender is the baseline for ratios. */
 export function measure(contenders: Contender[], rounds: number, warmup = 2): Row[] {

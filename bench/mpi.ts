@@ -15,7 +15,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, writeS
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mpiImage, parsePingpong, PINGPONG_SIZES, type PingpongSize } from '../test/helpers/mpi.js';
-import { measure, REPO, save, sh, table, type Contender, type Row } from './lib.js';
+import { humanSize, measure, median, pairedRounds, REPO, save, sh, table, type Contender, type Row } from './lib.js';
 
 const full = process.argv.includes('--full');
 const rounds = Number(process.env.BENCH_ROUNDS ?? (full ? 9 : 5));
@@ -68,8 +68,6 @@ function pingpong(cmd: string[]): PingpongSize[] {
   return pp.sizes;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const human = (n: number) => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 
 export async function mpi(): Promise<string> {
   const s = await prepare();
@@ -80,17 +78,9 @@ export async function mpi(): Promise<string> {
   ];
   if (has('ch-run')) contenders.push({ name: 'ch-run --join', cmd: asUser([...MPIRUN, 'ch-run', '--join', s.sqfs, '--', '/opt/ctr/pingpong.openmpi']) });
 
-  // lat[contender][size index] = latencies over rounds (µs)
-  const lat = contenders.map(() => PINGPONG_SIZES.map(() => [] as number[]));
-  contenders.forEach((c) => pingpong(c.cmd)); // warm-up: page cache, first mounts
-  for (let i = 0; i < rounds; i++) {
-    contenders.forEach((c, k) => {
-      pingpong(c.cmd).forEach((p, j) => lat[k][j].push(p.latUs));
-    });
-  }
-  const med = lat.map((perSize) => perSize.map(median));
-  // Paired: per round, a container's latency over bare's at each size; median over rounds.
-  const paired = lat.map((perSize) => perSize.map((xs, j) => median(xs.map((x, i) => x / lat[0][j][i]))));
+  // lat[contender][size index] = latencies over rounds (µs); the warm-up pays the page
+  // cache and first mounts.
+  const { lat, med, paired } = pairedRounds(contenders.map((c) => () => pingpong(c.cmd).map((p) => p.latUs)), PINGPONG_SIZES.length, rounds);
   const names = contenders.map((c) => c.name);
   const others = names.slice(1);
   const md = [
@@ -99,13 +89,13 @@ export async function mpi(): Promise<string> {
     `| size | ${names.map((n) => `${n} µs`).join(' | ')} | ${others.map((n) => `${n} / bare (paired)`).join(' | ')} | ${names.map((n) => `${n} MB/s`).join(' | ')} |`,
     `| ---: | ${names.map(() => '---:').join(' | ')} | ${others.map(() => '---:').join(' | ')} | ${names.map(() => '---:').join(' | ')} |`,
     ...PINGPONG_SIZES.map((size, j) =>
-      `| ${human(size)} | ${med.map((m) => m[j].toFixed(2)).join(' | ')} | ${paired.slice(1).map((m) => m[j].toFixed(3)).join(' | ')} | ${med.map((m) => (size / m[j]).toFixed(0)).join(' | ')} |`),
+      `| ${humanSize(size)} | ${med.map((m) => m[j].toFixed(2)).join(' | ')} | ${paired.slice(1).map((m) => m[j].toFixed(3)).join(' | ')} | ${med.map((m) => (size / m[j]).toFixed(0)).join(' | ')} |`),
   ].join('\n') + '\n';
   const ppRows: Row[] = [];
   contenders.forEach((c, k) => PINGPONG_SIZES.forEach((size, j) => {
     const xs = lat[k][j].map((x) => x / 1000);
-    ppRows.push({ name: `pingpong ${human(size)} ${c.name}`, runs: rounds, medianMs: median(xs), p10Ms: Math.min(...xs), p90Ms: Math.max(...xs),
-      ratio: paired[k][j], baseline: `pingpong ${human(size)} ${contenders[0].name}` });
+    ppRows.push({ name: `pingpong ${humanSize(size)} ${c.name}`, runs: rounds, medianMs: median(xs), p10Ms: Math.min(...xs), p90Ms: Math.max(...xs),
+      ratio: paired[k][j], baseline: `pingpong ${humanSize(size)} ${contenders[0].name}` });
   }));
 
   // Start-up: a whole 2-rank job that only says hello (MPI_Init, one 8-byte exchange,
@@ -136,7 +126,7 @@ export async function mpi(): Promise<string> {
   contenders.slice(1).forEach((c, i) => {
     const r = PINGPONG_SIZES.map((size, j) => ({ size, ratio: paired[i + 1][j] }));
     const w = r.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-    notes.push(`${c.name} latency / bare, paired by round, median over rounds: worst size ${human(w.size)} ${w.ratio.toFixed(3)}×, ` +
+    notes.push(`${c.name} latency / bare, paired by round, median over rounds: worst size ${humanSize(w.size)} ${w.ratio.toFixed(3)}×, ` +
       `${r.filter((x) => x.ratio <= 1.05).length} of ${r.length} sizes within 5%${c.name === 'ctr' ? ' (target: every size within 5%)' : ''}`);
   });
   const startMd = table(`Start-up (${startRounds} interleaved rounds, ${hostname()})`, startRows);
