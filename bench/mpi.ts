@@ -37,8 +37,9 @@ async function prepare(): Promise<Setup> {
   // ch-run takes a bare SquashFS: the SIF's own partition, copied out byte for byte.
   const sqfs = join(work, `${sif.split('/').pop()!.replace(/\.sif$/, '')}.sqfs`);
   if (!existsSync(sqfs)) {
-    const info = JSON.parse(sh([...ctr, 'inspect', '--json', sif])) as { objects: Array<{ offset: number; size: number; partition?: unknown }> };
-    const part = info.objects.find((o) => o.partition)!;
+    // inspect --json is Apptainer's schema; --image puts ctr's view of the file beside it.
+    const info = JSON.parse(sh([...ctr, 'inspect', '--json', '--image', sif])) as { image: { objects: Array<{ offset: number; size: number; partition?: unknown }> } };
+    const part = info.image.objects.find((o) => o.partition)!;
     const from = openSync(sif, 'r'), to = openSync(`${sqfs}.tmp`, 'w');
     const buf = Buffer.alloc(1 << 20);
     for (let done = 0; done < part.size;) {
