@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { asUser, CTR, CTR_BIN, CTR_FRONT, image, planFile, pythonTree, USER, WORK } from './images.js';
 import { measure, REPO, save, table, type Contender } from './lib.js';
 
+const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 const rounds = Number(process.env.BENCH_ROUNDS ?? (process.argv.includes('--full') ? 200 : 40));
 export async function startup(): Promise<string> {
   const { sif, sqfs, dir } = image('busybox', join(REPO, 'images/busybox.def'));
@@ -24,7 +25,6 @@ export async function startup(): Promise<string> {
   const work = WORK;
   const user = USER;
   const ctr = CTR;
-  const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
   // Node parses every certificate NODE_EXTRA_CA_CERTS names at start-up (~70 ms for
   // Debian's bundle, which this machine sets). Node's own bare start-up is without it,
   // so every contender runs without it; two extra rows show the cost when it is set.
@@ -123,7 +123,7 @@ function pythonStartup(work: string, env: NodeJS.ProcessEnv, warm: NodeJS.Proces
     { name: 'ctr plan file, no read-ahead of the command (CTR_PREFETCH=0)', cmd: asUser([plan, ...cmd]), cwd: work, env: { ...env, CTR_PREFETCH: '0' } },
     { name: 'ctr exec (SIF), plan cache warm', cmd: asUser([CTR_FRONT, 'exec', img.sif, ...cmd]), cwd: work, env: warm },
   ];
-  const hasCh = spawnSync('sh', ['-c', 'command -v ch-run']).status === 0;
+  const hasCh = has('ch-run');
   if (hasCh) contenders.push({ name: 'ch-run (same SquashFS)', cmd: asUser(['ch-run', img.sqfs, '--', ...cmd]), cwd: work, env });
   const rows = measure(contenders, pyRounds);
   const r = (n: string) => rows.find((x) => x.name === n)!.medianMs;
@@ -143,7 +143,7 @@ function pythonStartup(work: string, env: NodeJS.ProcessEnv, warm: NodeJS.Proces
 function mpiJobs(sif: string, plan: string, work: string, env: NodeJS.ProcessEnv, warm: NodeJS.ProcessEnv, off: NodeJS.ProcessEnv) {
   const mpirun = ['mpirun.openmpi', '-np', '32', '--oversubscribe'];
   const jobRounds = Number(process.env.BENCH_JOB_ROUNDS ?? (process.argv.includes('--full') ? 15 : 5));
-  if (spawnSync('sh', ['-c', 'command -v mpirun.openmpi']).status !== 0) return { md: '', rows: [], notes: ['mpirun.openmpi not installed: no job rows'] };
+  if (!has('mpirun.openmpi')) return { md: '', rows: [], notes: ['mpirun.openmpi not installed: no job rows'] };
   const jobs: Contender[] = [
     { name: 'mpirun -np 32 bare /bin/true', cmd: asUser([...mpirun, '/bin/true']), cwd: work, env },
     { name: 'mpirun -np 32 ctr plan file', cmd: asUser([...mpirun, plan, '/bin/true']), cwd: work, env },
