@@ -55,6 +55,17 @@ async function initBelow(root: number): Promise<number> {
 const Checkpoint = suite('ctr checkpoint/restore');
 let sif: string, dir: string;
 
+/** A --checkpointable container counting 1..TO into DIR/log (then TAIL), once it has
+ * counted AT: the log, the running ctr, and its container's init. */
+async function counting(to: number, at: number, tail = '') {
+  await writeFile(join(dir, 'count.sh'), `exec </dev/null >/out/log 2>&1\ni=0\nwhile [ $i -lt ${to} ]; do i=$((i+1)); echo $i; sleep 0.1; done\n${tail}`);
+  const log = join(dir, 'log');
+  const run = ctr(['exec', '--checkpointable', '--bind', `${dir}:/out`, sif, 'sh', '/out/count.sh'], { env });
+  const init = await initBelow(run.pid!);
+  await until(`a count of ${at}`, async () => (await counted(log)) >= at);
+  return { log, run, init };
+}
+
 Checkpoint.before(async () => {
   await access(CRIU, constants.X_OK).catch(() => {
     throw new Error(`no CRIU at ${CRIU}: run scripts/setup.sh --test (it builds CRIU 4.1.1 there)`);
@@ -72,11 +83,7 @@ Checkpoint.after.each(async () => {
 });
 
 Checkpoint('a counting process is checkpointed, killed, restored, and counts on to its own exit status', async () => {
-  await writeFile(join(dir, 'count.sh'), 'exec </dev/null >/out/log 2>&1\ni=0\nwhile [ $i -lt 60 ]; do i=$((i+1)); echo $i; sleep 0.1; done\nexit 7\n');
-  const log = join(dir, 'log');
-  const run = ctr(['exec', '--checkpointable', '--bind', `${dir}:/out`, sif, 'sh', '/out/count.sh'], { env });
-  const init = await initBelow(run.pid!);
-  await until('a count of 10', async () => (await counted(log)) >= 10);
+  const { log, run, init } = await counting(60, 10, 'exit 7\n');
 
   const ck = await ctr(['checkpoint', String(init), join(dir, 'ck')], { env });
   assert.is(ck.stderr, '');
@@ -100,11 +107,7 @@ Checkpoint('a counting process is checkpointed, killed, restored, and counts on 
 });
 
 Checkpoint('--leave-running: the command goes on after the checkpoint', async () => {
-  await writeFile(join(dir, 'count.sh'), 'exec </dev/null >/out/log 2>&1\ni=0\nwhile [ $i -lt 30 ]; do i=$((i+1)); echo $i; sleep 0.1; done\n');
-  const log = join(dir, 'log');
-  const run = ctr(['exec', '--checkpointable', '--bind', `${dir}:/out`, sif, 'sh', '/out/count.sh'], { env });
-  const init = await initBelow(run.pid!);
-  await until('a count of 5', async () => (await counted(log)) >= 5);
+  const { log, run, init } = await counting(30, 5);
   const ck = await ctr(['checkpoint', '--leave-running', String(init), join(dir, 'ck')], { env });
   assert.is(ck.exitCode, 0, ck.stderr as string);
   const done = await run;
